@@ -1,0 +1,218 @@
+"""The `orchestrator` command: `serve`, and `deliveries` for operators."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import logging
+import os
+import secrets
+import sqlite3
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+from bot.intake import store
+from bot.intake.delivery import STATES, DeliveryRecord
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+_MISSING_SECRET = """\
+orchestrator: GITHUB_WEBHOOK_SECRET is not set, so webhooks could not be verified.
+Set these variables and start again:
+  GITHUB_WEBHOOK_SECRET   the webhook secret of your GitHub App (App settings > Webhook)
+  GITHUB_API_URL          optional, for GitHub Enterprise Server (default https://api.github.com)
+  ORCHESTRATOR_DATA_DIR   optional, where the journal lives (default ./.orchestrator)
+or try it locally with a development secret:  orchestrator serve --dev
+"""
+
+
+def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = dict(os.environ if environ is None else environ)
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as exc:
+        print(f"orchestrator: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "data_dir", None):
+        settings = settings.with_overrides(data_dir=Path(args.data_dir))
+    if args.command == "serve":
+        return serve(settings, args)
+    return deliveries(settings, args, sys.stdout)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrator", description="Agent Orchestrator: BMAD workflows run by LLM agents."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="receive GitHub webhooks and dispatch them")
+    serve_cmd.add_argument("--dev", action="store_true",
+                           help="use (and on first run create) a development webhook secret")
+    serve_cmd.add_argument("--host", help="address to listen on (ORCHESTRATOR_HOST)")
+    serve_cmd.add_argument("--port", type=int, help="port to listen on (ORCHESTRATOR_PORT)")
+    serve_cmd.add_argument("--data-dir", help="journal and state (ORCHESTRATOR_DATA_DIR)")
+
+    dlv = commands.add_parser("deliveries", help="inspect and replay journaled webhook deliveries")
+    dlv.add_argument("--data-dir", help="journal location (ORCHESTRATOR_DATA_DIR)")
+    actions = dlv.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="newest deliveries first")
+    ls.add_argument("--state", choices=STATES)
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = actions.add_parser("show", help="one delivery, by GitHub delivery id or journal number")
+    show.add_argument("ref")
+    show.add_argument("--payload", action="store_true", help="print the payload too")
+    replay = actions.add_parser("replay", help="queue a finished or dead delivery again")
+    replay.add_argument("ref")
+    purge = actions.add_parser("purge", help="delete dead deliveries for good")
+    purge.add_argument("--dead", action="store_true", required=True,
+                       help="required: only dead deliveries are ever purged")
+    return parser
+
+
+# serve ---------------------------------------------------------------------------------
+
+
+def ensure_dev_secret(path: Path) -> tuple[str, bool]:
+    """Read the development secret, creating it (owner-only) on first use."""
+    with contextlib.suppress(FileNotFoundError):
+        existing = path.read_text().strip()
+        if existing:
+            return existing, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret, True
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web  # the web stack loads only for the server
+
+    from bot.logs import configure_logging
+    from bot.web.app import create_app
+
+    settings = settings.with_overrides(host=args.host, port=args.port)
+    if not settings.webhook_secret:
+        if not args.dev:
+            sys.stderr.write(_MISSING_SECRET)
+            return 2
+        secret, created = ensure_dev_secret(settings.dev_secret_path)
+        settings = settings.with_overrides(webhook_secret=secret)
+        if created:
+            print(f"Development webhook secret (saved to {settings.dev_secret_path}):\n"
+                  f"  {secret}\nSign test deliveries with it; it is not printed again.", flush=True)
+        else:
+            print(f"Using the development webhook secret in {settings.dev_secret_path}", flush=True)
+    assert settings.webhook_secret is not None
+    configure_logging(settings.log_level, secrets=[settings.webhook_secret])
+    url = f"http://{settings.host}:{settings.port}{settings.webhook_path}"
+    print(f"Agent Orchestrator is receiving webhooks at {url}", flush=True)
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None
+    )
+    return 0
+
+
+# deliveries ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _journal(settings: Settings) -> Iterator[sqlite3.Connection]:
+    if not settings.journal_path.exists():
+        raise FileNotFoundError(f"no journal at {settings.journal_path}")
+    conn = store.connect(settings.journal_path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def deliveries(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        with _journal(settings) as conn:
+            return _deliveries(conn, args, out)
+    except FileNotFoundError as exc:
+        print(f"orchestrator: {exc} (set ORCHESTRATOR_DATA_DIR or --data-dir)", file=sys.stderr)
+        return 1
+
+
+def _deliveries(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -> int:
+    if args.action == "list":
+        records = store.listing(conn, args.state, args.limit)
+        if args.json:
+            for record in records:
+                out.write(orjson.dumps(_as_dict(record)).decode() + "\n")
+        else:
+            out.write(_table(records))
+        return 0
+    if args.action == "purge":
+        count = store.purge_dead(conn)
+        out.write(f"purged {count} dead deliver{'y' if count == 1 else 'ies'}\n")
+        return 0
+    record = store.find(conn, args.ref)
+    if record is None:
+        print(f"orchestrator: no delivery {args.ref!r} in the journal", file=sys.stderr)
+        return 1
+    if args.action == "show":
+        for key, value in _as_dict(record).items():
+            out.write(f"{key:>16}: {'' if value is None else value}\n")
+        if args.payload:
+            raw = store.body(conn, record.seq) or b"null"
+            out.write(orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    if store.replay(conn, record.seq):
+        out.write(f"delivery {record.delivery_id} queued again; a running server picks it up"
+                  " within seconds\n")
+        return 0
+    print(f"orchestrator: delivery {record.delivery_id} is still pending", file=sys.stderr)
+    return 1
+
+
+def _when(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _as_dict(record: DeliveryRecord) -> dict[str, object]:
+    return {
+        "seq": record.seq,
+        "delivery_id": record.delivery_id,
+        "event": record.event if record.action is None else f"{record.event}.{record.action}",
+        "repository": record.repository,
+        "installation_id": record.installation_id,
+        "state": record.state,
+        "attempts": record.attempts,
+        "received_at": _when(record.received_at),
+        "finished_at": _when(record.finished_at),
+        "last_error": record.last_error,
+    }
+
+
+def _table(records: list[DeliveryRecord]) -> str:
+    if not records:
+        return "no deliveries\n"
+    header = ("SEQ", "DELIVERY", "EVENT", "REPOSITORY", "STATE", "TRIES", "RECEIVED (UTC)", "ERROR")
+    rows = [header] + [
+        tuple(
+            "" if v is None else str(v)
+            for v in (d["seq"], d["delivery_id"], d["event"], d["repository"], d["state"],
+                      d["attempts"], d["received_at"], (d["last_error"] or "")[:60])
+        )
+        for d in map(_as_dict, records)
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        for row in rows
+    )

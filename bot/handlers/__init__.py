@@ -1,0 +1,11 @@
+"""The product's webhook handlers: one `Router` per concern, combined here."""
+
+from __future__ import annotations
+
+from gidgethub import routing
+
+from bot.handlers import ping
+
+
+def default_routers() -> list[routing.Router]:
+    return [ping.router]

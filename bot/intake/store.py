@@ -1,0 +1,207 @@
+"""The delivery journal's schema and SQL: plain functions over a `sqlite3.Connection`.
+
+The async journal runs these on its writer thread; the operator CLI runs them directly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import orjson
+
+from bot.intake.delivery import DEAD, DONE, PENDING, Delivery, DeliveryRecord, Incoming
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id     TEXT NOT NULL UNIQUE,
+    event           TEXT NOT NULL,
+    action          TEXT,
+    repository      TEXT,
+    installation_id INTEGER,
+    order_key       TEXT NOT NULL,
+    body            BLOB NOT NULL,
+    received_at     REAL NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    not_before      REAL NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    finished_at     REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_RECORD_COLUMNS = (
+    "seq, delivery_id, event, action, repository, installation_id, state, attempts,"
+    " received_at, finished_at, last_error"
+)
+_DELIVERY_COLUMNS = (
+    "seq, delivery_id, event, action, repository, installation_id, order_key, attempts, not_before"
+)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the journal durably: WAL, and every commit fsynced (`synchronous=FULL`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"journal {path} could not switch to WAL (got {mode})")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"journal {path} has schema version {version}, newer than this release"
+            f" ({SCHEMA_VERSION}); upgrade the orchestrator"
+        )
+    conn.executescript(_SCHEMA)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return conn
+
+
+def pragmas(conn: sqlite3.Connection) -> dict[str, str]:
+    """The durability settings in force, as SQLite reports them."""
+    synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+    return {
+        "journal_mode": str(conn.execute("PRAGMA journal_mode").fetchone()[0]),
+        "synchronous": synchronous[conn.execute("PRAGMA synchronous").fetchone()[0]],
+    }
+
+
+def insert(conn: sqlite3.Connection, incoming: Incoming, now: float) -> int | None:
+    """Journal a delivery; return its sequence number, or None if the id was already seen."""
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO deliveries"
+        " (delivery_id, event, action, repository, installation_id, order_key, body, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            incoming.delivery_id,
+            incoming.event,
+            incoming.action,
+            incoming.repository,
+            incoming.installation_id,
+            incoming.order_key,
+            incoming.body,
+            now,
+        ),
+    )
+    return cur.lastrowid if cur.rowcount == 1 else None
+
+
+def pending(conn: sqlite3.Connection) -> list[Delivery]:
+    """Every unfinished delivery, oldest first, without payloads."""
+    rows = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = ? ORDER BY seq", (PENDING,)
+    ).fetchall()
+    return [Delivery(*row) for row in rows]
+
+
+def load_payload(conn: sqlite3.Connection, seq: int) -> dict[str, object] | None:
+    row = conn.execute("SELECT body FROM deliveries WHERE seq = ?", (seq,)).fetchone()
+    if row is None:
+        return None
+    payload = orjson.loads(row[0])
+    return payload if isinstance(payload, dict) else None
+
+
+def mark_done(conn: sqlite3.Connection, seq: int, attempts: int, now: float) -> None:
+    conn.execute(
+        "UPDATE deliveries SET state = ?, attempts = ?, finished_at = ?, not_before = 0"
+        " WHERE seq = ? AND state = ?",
+        (DONE, attempts, now, seq, PENDING),
+    )
+
+
+def mark_retry(
+    conn: sqlite3.Connection, seq: int, attempts: int, error: str, not_before: float
+) -> None:
+    conn.execute(
+        "UPDATE deliveries SET attempts = ?, last_error = ?, not_before = ?"
+        " WHERE seq = ? AND state = ?",
+        (attempts, error, not_before, seq, PENDING),
+    )
+
+
+def mark_dead(conn: sqlite3.Connection, seq: int, attempts: int, error: str, now: float) -> None:
+    conn.execute(
+        "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, finished_at = ?"
+        " WHERE seq = ? AND state = ?",
+        (DEAD, attempts, error, now, seq, PENDING),
+    )
+
+
+def find(conn: sqlite3.Connection, ref: str) -> DeliveryRecord | None:
+    """Look a delivery up by its GitHub delivery id, or by its journal sequence number."""
+    row = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM deliveries WHERE delivery_id = ?", (ref,)
+    ).fetchone()
+    if row is None and ref.isdigit():
+        row = conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM deliveries WHERE seq = ?", (int(ref),)
+        ).fetchone()
+    return DeliveryRecord(*row) if row else None
+
+
+def body(conn: sqlite3.Connection, seq: int) -> bytes | None:
+    row = conn.execute("SELECT body FROM deliveries WHERE seq = ?", (seq,)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def listing(conn: sqlite3.Connection, state: str | None, limit: int) -> list[DeliveryRecord]:
+    """The newest deliveries first, optionally in one state."""
+    where, params = ("WHERE state = ?", (state,)) if state else ("", ())
+    rows = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM deliveries {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608
+        (*params, limit),
+    ).fetchall()
+    return [DeliveryRecord(*row) for row in rows]
+
+
+def replay(conn: sqlite3.Connection, seq: int) -> bool:
+    """Queue a finished delivery again; a running server picks it up on its next sweep."""
+    cur = conn.execute(
+        "UPDATE deliveries SET state = ?, attempts = 0, not_before = 0, finished_at = NULL"
+        " WHERE seq = ? AND state != ?",
+        (PENDING, seq, PENDING),
+    )
+    return cur.rowcount == 1
+
+
+def purge_dead(conn: sqlite3.Connection) -> int:
+    return conn.execute("DELETE FROM deliveries WHERE state = ?", (DEAD,)).rowcount
+
+
+def prune_done(conn: sqlite3.Connection, older_than: float) -> int:
+    """Forget `done` deliveries that finished before `older_than`; dead ones stay."""
+    return conn.execute(
+        "DELETE FROM deliveries WHERE state = ? AND finished_at < ?", (DONE, older_than)
+    ).rowcount
+
+
+def stats(conn: sqlite3.Connection) -> dict[str, float | int | None]:
+    """Queue depth, age of the oldest pending delivery and the dead count, for /readyz."""
+    depth, oldest = conn.execute(
+        "SELECT count(*), min(received_at) FROM deliveries WHERE state = ?", (PENDING,)
+    ).fetchone()
+    (dead,) = conn.execute("SELECT count(*) FROM deliveries WHERE state = ?", (DEAD,)).fetchone()
+    return {
+        "queue_depth": depth,
+        "oldest_pending_age_s": round(time.time() - oldest, 3) if oldest is not None else None,
+        "dead": dead,
+    }
+
+
+def touch(conn: sqlite3.Connection, now: float) -> None:
+    """A tiny write that proves the journal still accepts commits."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('heartbeat', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (repr(now),),
+    )

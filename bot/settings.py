@@ -1,0 +1,120 @@
+"""The server's settings: read from the environment once, at start-up, into one frozen object."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """One or more environment variables are missing or malformed; the message lists them all."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server needs to know about its environment."""
+
+    webhook_secret: str | None = dataclasses.field(default=None, repr=False)
+    github_api_url: str = "https://api.github.com"
+    data_dir: Path = Path(".orchestrator")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    webhook_path: str = "/webhooks"
+    max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    handler_timeout_seconds: float = 300.0
+    done_retention_days: float = 7.0
+    log_level: str = "INFO"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal.sqlite3"
+
+    @property
+    def dev_secret_path(self) -> Path:
+        return self.data_dir / "dev-webhook-secret"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from `environ`, collecting every problem before raising."""
+        problems: list[str] = []
+
+        def read(name: str, parse: Callable[[str], T], default: T, check: str = "") -> T:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = parse(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a valid {check or parse.__name__}")
+                return default
+            return value
+
+        def positive(parse: Callable[[str], T]) -> Callable[[str], T]:
+            def parse_positive(raw: str) -> T:
+                value = parse(raw)
+                if not value > 0:  # type: ignore[operator]
+                    raise ValueError(raw)
+                return value
+
+            return parse_positive
+
+        defaults = cls()
+        secret = environ.get("GITHUB_WEBHOOK_SECRET") or None
+        webhook_path = read("ORCHESTRATOR_WEBHOOK_PATH", str, defaults.webhook_path)
+        if not webhook_path.startswith("/"):
+            problems.append(f"ORCHESTRATOR_WEBHOOK_PATH={webhook_path!r} must start with '/'")
+        api_url = read("GITHUB_API_URL", str, defaults.github_api_url).rstrip("/")
+        if not api_url.startswith(("http://", "https://")):
+            problems.append(f"GITHUB_API_URL={api_url!r} must be an http(s) URL")
+        log_level = read("ORCHESTRATOR_LOG_LEVEL", str.upper, defaults.log_level)
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            problems.append(f"ORCHESTRATOR_LOG_LEVEL={log_level!r} is not DEBUG/INFO/WARNING/ERROR")
+        settings = cls(
+            webhook_secret=secret,
+            github_api_url=api_url,
+            data_dir=Path(read("ORCHESTRATOR_DATA_DIR", str, str(defaults.data_dir))),
+            host=read("ORCHESTRATOR_HOST", str, defaults.host),
+            port=read("ORCHESTRATOR_PORT", positive(int), defaults.port, "port number"),
+            webhook_path=webhook_path,
+            max_attempts=read(
+                "ORCHESTRATOR_MAX_ATTEMPTS", positive(int), defaults.max_attempts, "positive integer"
+            ),
+            retry_base_seconds=read(
+                "ORCHESTRATOR_RETRY_BASE_SECONDS",
+                positive(float),
+                defaults.retry_base_seconds,
+                "positive number",
+            ),
+            retry_max_seconds=read(
+                "ORCHESTRATOR_RETRY_MAX_SECONDS",
+                positive(float),
+                defaults.retry_max_seconds,
+                "positive number",
+            ),
+            handler_timeout_seconds=read(
+                "ORCHESTRATOR_HANDLER_TIMEOUT_SECONDS",
+                positive(float),
+                defaults.handler_timeout_seconds,
+                "positive number",
+            ),
+            done_retention_days=read(
+                "ORCHESTRATOR_DONE_RETENTION_DAYS",
+                positive(float),
+                defaults.done_retention_days,
+                "positive number",
+            ),
+            log_level=log_level,
+        )
+        if problems:
+            raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems))
+        return settings
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with command-line flags applied (flags win over the environment)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

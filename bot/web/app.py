@@ -1,0 +1,89 @@
+"""The aiohttp application: routes, and the journal and dispatcher it owns for its lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from aiohttp import web
+from gidgethub import routing
+
+from bot.handlers import default_routers
+from bot.intake.dispatcher import Dispatcher, RetryPolicy
+from bot.intake.journal import Journal, JournalClosed
+from bot.settings import Settings
+from bot.web.health import healthz, readyz
+from bot.web.keys import DISPATCHER, JOURNAL, SETTINGS
+from bot.web.webhooks import MAX_BODY_BYTES, receive_webhook
+
+log = logging.getLogger(__name__)
+
+#: How often finished deliveries older than the retention period are pruned.
+PRUNE_INTERVAL_S = 3600.0
+
+
+def create_app(
+    settings: Settings, routers: Sequence[routing.Router] | None = None
+) -> web.Application:
+    """Build the app; `routers` replaces the product's handlers (tests inject their own)."""
+    if not settings.webhook_secret:
+        raise ValueError("a webhook secret is required to serve webhooks")
+    # Leave room above GitHub's limit so an oversized body is answered 413 by our handler.
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+    app[SETTINGS] = settings
+    router = routing.Router(*(default_routers() if routers is None else routers))
+    app.cleanup_ctx.append(_intake(settings, router))
+    app.router.add_post(settings.webhook_path, receive_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def _intake(
+    settings: Settings, router: routing.Router
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def intake(app: web.Application) -> AsyncIterator[None]:
+        journal = Journal(settings.journal_path)
+        await journal.open()
+        dispatcher = Dispatcher(
+            journal,
+            router,
+            retry=RetryPolicy(
+                settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds
+            ),
+            handler_timeout=settings.handler_timeout_seconds,
+        )
+        app[JOURNAL] = journal
+        app[DISPATCHER] = dispatcher
+        await dispatcher.start()
+        pruner = asyncio.create_task(_prune_forever(journal, settings.done_retention_days))
+        log.info(
+            "intake started",
+            extra={"journal": str(journal.path), "pragmas": await journal.pragmas()},
+        )
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner
+            await dispatcher.stop()
+            await journal.close()
+
+    return intake
+
+
+async def _prune_forever(journal: Journal, retention_days: float) -> None:
+    while True:
+        try:
+            pruned = await journal.prune_done(time.time() - retention_days * 86400)
+        except (sqlite3.Error, JournalClosed) as exc:
+            log.error("pruning finished deliveries failed", extra={"error": repr(exc)})
+        else:
+            if pruned:
+                log.info("pruned finished deliveries", extra={"count": pruned})
+        await asyncio.sleep(PRUNE_INTERVAL_S)

@@ -1,0 +1,13 @@
+"""Typed keys for the long-lived objects the web app holds."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.intake.dispatcher import Dispatcher
+from bot.intake.journal import Journal
+from bot.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+JOURNAL = web.AppKey("journal", Journal)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
