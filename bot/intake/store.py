@@ -17,14 +17,13 @@ SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq             INTEGER PRIMARY KEY,
     delivery_id     TEXT NOT NULL UNIQUE,
     event           TEXT NOT NULL,
     action          TEXT,
     repository      TEXT,
     installation_id INTEGER,
     order_key       TEXT NOT NULL,
-    body            BLOB NOT NULL,
     received_at     REAL NOT NULL,
     state           TEXT NOT NULL DEFAULT 'pending',
     attempts        INTEGER NOT NULL DEFAULT 0,
@@ -33,6 +32,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     finished_at     REAL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, seq);
+-- Bodies live apart: SQLite rewrites a whole row on UPDATE, and state changes are frequent.
+CREATE TABLE IF NOT EXISTS payloads (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -50,11 +51,12 @@ def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
+    # Set before WAL on a new file: 16 KiB pages hold a typical payload with little overflow.
+    conn.execute("PRAGMA page_size = 16384")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise sqlite3.OperationalError(f"journal {path} could not switch to WAL (got {mode})")
     conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
@@ -79,8 +81,8 @@ def insert(conn: sqlite3.Connection, incoming: Incoming, now: float) -> int | No
     """Journal a delivery; return its sequence number, or None if the id was already seen."""
     cur = conn.execute(
         "INSERT OR IGNORE INTO deliveries"
-        " (delivery_id, event, action, repository, installation_id, order_key, body, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " (delivery_id, event, action, repository, installation_id, order_key, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             incoming.delivery_id,
             incoming.event,
@@ -88,11 +90,14 @@ def insert(conn: sqlite3.Connection, incoming: Incoming, now: float) -> int | No
             incoming.repository,
             incoming.installation_id,
             incoming.order_key,
-            incoming.body,
             now,
         ),
     )
-    return cur.lastrowid if cur.rowcount == 1 else None
+    if cur.rowcount != 1:
+        return None
+    seq = cur.lastrowid
+    conn.execute("INSERT INTO payloads (seq, body) VALUES (?, ?)", (seq, incoming.body))
+    return seq
 
 
 def pending(conn: sqlite3.Connection) -> list[Delivery]:
@@ -104,10 +109,10 @@ def pending(conn: sqlite3.Connection) -> list[Delivery]:
 
 
 def load_payload(conn: sqlite3.Connection, seq: int) -> dict[str, object] | None:
-    row = conn.execute("SELECT body FROM deliveries WHERE seq = ?", (seq,)).fetchone()
-    if row is None:
+    raw = body(conn, seq)
+    if raw is None:
         return None
-    payload = orjson.loads(row[0])
+    payload = orjson.loads(raw)
     return payload if isinstance(payload, dict) else None
 
 
@@ -150,7 +155,7 @@ def find(conn: sqlite3.Connection, ref: str) -> DeliveryRecord | None:
 
 
 def body(conn: sqlite3.Connection, seq: int) -> bytes | None:
-    row = conn.execute("SELECT body FROM deliveries WHERE seq = ?", (seq,)).fetchone()
+    row = conn.execute("SELECT body FROM payloads WHERE seq = ?", (seq,)).fetchone()
     return bytes(row[0]) if row else None
 
 
@@ -174,15 +179,22 @@ def replay(conn: sqlite3.Connection, seq: int) -> bool:
     return cur.rowcount == 1
 
 
+def _delete(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> int:
+    conn.execute(
+        f"DELETE FROM payloads WHERE seq IN (SELECT seq FROM deliveries WHERE {where})",  # noqa: S608
+        params,
+    )
+    return conn.execute(f"DELETE FROM deliveries WHERE {where}", params).rowcount  # noqa: S608
+
+
 def purge_dead(conn: sqlite3.Connection) -> int:
-    return conn.execute("DELETE FROM deliveries WHERE state = ?", (DEAD,)).rowcount
+    """Delete dead deliveries for good (an operator's decision, never automatic)."""
+    return _delete(conn, "state = ?", (DEAD,))
 
 
 def prune_done(conn: sqlite3.Connection, older_than: float) -> int:
     """Forget `done` deliveries that finished before `older_than`; dead ones stay."""
-    return conn.execute(
-        "DELETE FROM deliveries WHERE state = ? AND finished_at < ?", (DONE, older_than)
-    ).rowcount
+    return _delete(conn, "state = ? AND finished_at < ?", (DONE, older_than))
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, float | int | None]:

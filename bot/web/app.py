@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import resource
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 from aiohttp import web
 from gidgethub import routing
@@ -73,8 +76,27 @@ def _intake(
                 await pruner
             await dispatcher.stop()
             await journal.close()
+            log.info(
+                "intake stopped",
+                extra={
+                    "dispatched": dispatcher.dispatched,
+                    "journal_commits": journal.commits,
+                    "operations_per_commit": round(journal.group_commit_ratio, 2),
+                    "rss_mb": _rss_mb(),
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                },
+            )
 
     return intake
+
+
+def _rss_mb() -> float | None:
+    """Resident memory now (Linux), for the shutdown record."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 async def _prune_forever(journal: Journal, retention_days: float) -> None:
