@@ -22,7 +22,7 @@ from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-_MISSING_SECRET = """\
+_HOW_TO_CONFIGURE = """\
 orchestrator: GITHUB_WEBHOOK_SECRET is not set, so webhooks could not be verified.
 Set these variables and start again:
   GITHUB_WEBHOOK_SECRET   the webhook secret of your GitHub App (App settings > Webhook)
@@ -54,8 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_cmd = commands.add_parser("serve", help="receive GitHub webhooks and dispatch them")
-    serve_cmd.add_argument("--dev", action="store_true",
-                           help="use (and on first run create) a development webhook secret")
+    serve_cmd.add_argument(
+        "--dev",
+        action="store_true",
+        help="use (and on first run create) a development webhook secret",
+    )
     serve_cmd.add_argument("--host", help="address to listen on (ORCHESTRATOR_HOST)")
     serve_cmd.add_argument("--port", type=int, help="port to listen on (ORCHESTRATOR_PORT)")
     serve_cmd.add_argument("--data-dir", help="journal and state (ORCHESTRATOR_DATA_DIR)")
@@ -73,8 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     replay = actions.add_parser("replay", help="queue a finished or dead delivery again")
     replay.add_argument("ref")
     purge = actions.add_parser("purge", help="delete dead deliveries for good")
-    purge.add_argument("--dead", action="store_true", required=True,
-                       help="required: only dead deliveries are ever purged")
+    purge.add_argument(
+        "--dead",
+        action="store_true",
+        required=True,
+        help="required: only dead deliveries are ever purged",
+    )
     return parser
 
 
@@ -104,13 +111,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.with_overrides(host=args.host, port=args.port)
     if not settings.webhook_secret:
         if not args.dev:
-            sys.stderr.write(_MISSING_SECRET)
+            sys.stderr.write(_HOW_TO_CONFIGURE)
             return 2
         secret, created = ensure_dev_secret(settings.dev_secret_path)
         settings = settings.with_overrides(webhook_secret=secret)
         if created:
-            print(f"Development webhook secret (saved to {settings.dev_secret_path}):\n"
-                  f"  {secret}\nSign test deliveries with it; it is not printed again.", flush=True)
+            print(
+                f"Development webhook secret (saved to {settings.dev_secret_path}):\n"
+                f"  {secret}\nSign test deliveries with it; it is not printed again.",
+                flush=True,
+            )
         else:
             print(f"Using the development webhook secret in {settings.dev_secret_path}", flush=True)
     assert settings.webhook_secret is not None
@@ -150,8 +160,8 @@ def _deliveries(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO)
     if args.action == "list":
         records = store.listing(conn, args.state, args.limit)
         if args.json:
-            for record in records:
-                out.write(orjson.dumps(_as_dict(record)).decode() + "\n")
+            for each in records:
+                out.write(orjson.dumps(_as_dict(each)).decode() + "\n")
         else:
             out.write(_table(records))
         return 0
@@ -171,8 +181,10 @@ def _deliveries(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO)
             out.write(orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     if store.replay(conn, record.seq):
-        out.write(f"delivery {record.delivery_id} queued again; a running server picks it up"
-                  " within seconds\n")
+        out.write(
+            f"delivery {record.delivery_id} queued again; a running server picks it up"
+            " within seconds\n"
+        )
         return 0
     print(f"orchestrator: delivery {record.delivery_id} is still pending", file=sys.stderr)
     return 1
@@ -202,13 +214,21 @@ def _as_dict(record: DeliveryRecord) -> dict[str, object]:
 def _table(records: list[DeliveryRecord]) -> str:
     if not records:
         return "no deliveries\n"
-    header = ("SEQ", "DELIVERY", "EVENT", "REPOSITORY", "STATE", "TRIES", "RECEIVED (UTC)", "ERROR")
+    header = ["SEQ", "DELIVERY", "EVENT", "REPOSITORY", "STATE", "TRIES", "RECEIVED (UTC)", "ERROR"]
     rows = [header] + [
-        tuple(
+        [
             "" if v is None else str(v)
-            for v in (d["seq"], d["delivery_id"], d["event"], d["repository"], d["state"],
-                      d["attempts"], d["received_at"], (d["last_error"] or "")[:60])
-        )
+            for v in (
+                d["seq"],
+                d["delivery_id"],
+                d["event"],
+                d["repository"],
+                d["state"],
+                d["attempts"],
+                d["received_at"],
+                str(d["last_error"] or "")[:60],
+            )
+        ]
         for d in map(_as_dict, records)
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

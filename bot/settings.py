@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -83,7 +83,10 @@ class Settings:
             port=read("ORCHESTRATOR_PORT", positive(int), defaults.port, "port number"),
             webhook_path=webhook_path,
             max_attempts=read(
-                "ORCHESTRATOR_MAX_ATTEMPTS", positive(int), defaults.max_attempts, "positive integer"
+                "ORCHESTRATOR_MAX_ATTEMPTS",
+                positive(int),
+                defaults.max_attempts,
+                "positive integer",
             ),
             retry_base_seconds=read(
                 "ORCHESTRATOR_RETRY_BASE_SECONDS",
@@ -115,6 +118,6 @@ class Settings:
             raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems))
         return settings
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """A copy with command-line flags applied (flags win over the environment)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

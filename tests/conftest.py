@@ -25,9 +25,7 @@ def settings(tmp_path: Path) -> Settings:
 def make_client(
     aiohttp_client: ClientFactory, settings: Settings
 ) -> Callable[..., Awaitable[TestClient]]:  # type: ignore[type-arg]
-    async def make(
-        routers: Sequence[routing.Router] = (), **overrides: object
-    ) -> TestClient:  # type: ignore[type-arg]
+    async def make(routers: Sequence[routing.Router] = (), **overrides: object) -> TestClient:  # type: ignore[type-arg]
         return await aiohttp_client(
             create_app(settings.with_overrides(**overrides), routers=list(routers))
         )

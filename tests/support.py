@@ -8,8 +8,8 @@ import hmac
 import json
 import os
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest

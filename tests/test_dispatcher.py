@@ -139,8 +139,9 @@ async def test_a_handler_over_its_time_limit_counts_as_a_failure(journal):
     async def slow(event, *, ctx):
         await asyncio.sleep(10)
 
-    dispatcher = make_dispatcher(journal, router, handler_timeout=0.05,
-                                 retry=RetryPolicy(max_attempts=2, base_seconds=0.01))
+    dispatcher = make_dispatcher(
+        journal, router, handler_timeout=0.05, retry=RetryPolicy(max_attempts=2, base_seconds=0.01)
+    )
     await dispatcher.start()
     await deliver(journal, dispatcher, repo_payload(1, 0), 0)
     await wait_for(lambda: states(journal)["d-0"][0] == DEAD)
@@ -154,8 +155,13 @@ async def test_a_restart_dispatches_every_unfinished_delivery(journal, tmp_path)
     for n in range(5):
         payload = repo_payload(n % 2, n)
         action, repo, inst, key = describe(payload)
-        store.insert(conn, Incoming(f"d-{n}", "issue_comment", action, repo, inst, key,
-                                    orjson.dumps(payload), payload), now=1.0)
+        store.insert(
+            conn,
+            Incoming(
+                f"d-{n}", "issue_comment", action, repo, inst, key, orjson.dumps(payload), payload
+            ),
+            now=1.0,
+        )
     store.mark_retry(conn, 1, 2, "earlier failure", not_before=0.0)
     conn.close()
 

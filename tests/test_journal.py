@@ -12,8 +12,16 @@ from bot.intake.journal import Journal
 
 def incoming(n: int, repo: int = 1) -> Incoming:
     payload = {"action": "opened", "n": n}
-    return Incoming(f"d-{n}", "issues", "opened", f"o/r{repo}", 9, f"repo:{repo}",
-                    b'{"action":"opened","n":%d}' % n, payload)
+    return Incoming(
+        f"d-{n}",
+        "issues",
+        "opened",
+        f"o/r{repo}",
+        9,
+        f"repo:{repo}",
+        b'{"action":"opened","n":%d}' % n,
+        payload,
+    )
 
 
 async def test_journal_commits_with_wal_and_synchronous_full(tmp_path):
@@ -73,7 +81,9 @@ async def test_a_failing_operation_does_not_sink_its_batch(tmp_path):
         conn.execute("SELECT * FROM no_such_table")
 
     results = await asyncio.gather(
-        journal.record(incoming(1)), journal.run(broken), journal.record(incoming(2)),
+        journal.record(incoming(1)),
+        journal.run(broken),
+        journal.record(incoming(2)),
         return_exceptions=True,
     )
     assert isinstance(results[1], sqlite3.OperationalError)
@@ -85,8 +95,8 @@ async def test_a_failing_operation_does_not_sink_its_batch(tmp_path):
 def test_retention_prunes_old_done_and_keeps_dead_and_pending(tmp_path):
     conn = store.connect(tmp_path / "j.sqlite3")
     seqs = [store.insert(conn, incoming(n), now=1000.0) for n in range(4)]
-    store.mark_done(conn, seqs[0], 1, now=1000.0)   # old, done: pruned
-    store.mark_done(conn, seqs[1], 1, now=5000.0)   # recent, done: kept
+    store.mark_done(conn, seqs[0], 1, now=1000.0)  # old, done: pruned
+    store.mark_done(conn, seqs[1], 1, now=5000.0)  # recent, done: kept
     store.mark_dead(conn, seqs[2], 5, "x", now=1000.0)  # dead: kept until purged
     assert store.prune_done(conn, older_than=2000.0) == 1
     states = dict(conn.execute("SELECT delivery_id, state FROM deliveries").fetchall())

@@ -24,8 +24,9 @@ def journal_rows(settings) -> list[tuple[str, str, str]]:
 async def test_valid_delivery_is_journaled_and_answered_202(make_client, settings):
     client = await make_client()
     body = json.dumps(repo_payload(1)).encode()
-    resp = await client.post("/webhooks", data=body, headers=delivery_headers(
-        "issue_comment", body, delivery_id="abc-1"))
+    resp = await client.post(
+        "/webhooks", data=body, headers=delivery_headers("issue_comment", body, delivery_id="abc-1")
+    )
     assert resp.status == 202
     assert [r[:2] for r in journal_rows(settings)] == [("abc-1", "issue_comment")]
 
@@ -36,14 +37,31 @@ async def test_valid_delivery_is_journaled_and_answered_202(make_client, setting
         ("missing", lambda h, b: h.pop("X-Hub-Signature-256")),
         ("forged", lambda h, b: h.update({"X-Hub-Signature-256": sign(b, "wrong-secret")})),
         ("garbage", lambda h, b: h.update({"X-Hub-Signature-256": "sha256=zz"})),
-        ("sha1-only", lambda h, b: (
-            h.pop("X-Hub-Signature-256"),
-            h.update({"X-Hub-Signature": "sha1=" + hmac.new(
-                SECRET.encode(), b, hashlib.sha1).hexdigest()}))),
-        ("sha1-in-sha256-header", lambda h, b: h.update({"X-Hub-Signature-256": "sha1=" + hmac.new(
-            SECRET.encode(), b, hashlib.sha1).hexdigest()})),
-        ("body-changed-after-signing", lambda h, b: h.update({"X-Hub-Signature-256": sign(
-            b + b" ")})),
+        (
+            "sha1-only",
+            lambda h, b: (
+                h.pop("X-Hub-Signature-256"),
+                h.update(
+                    {
+                        "X-Hub-Signature": "sha1="
+                        + hmac.new(SECRET.encode(), b, hashlib.sha1).hexdigest()
+                    }
+                ),
+            ),
+        ),
+        (
+            "sha1-in-sha256-header",
+            lambda h, b: h.update(
+                {
+                    "X-Hub-Signature-256": "sha1="
+                    + hmac.new(SECRET.encode(), b, hashlib.sha1).hexdigest()
+                }
+            ),
+        ),
+        (
+            "body-changed-after-signing",
+            lambda h, b: h.update({"X-Hub-Signature-256": sign(b + b" ")}),
+        ),
     ],
 )
 async def test_unsigned_or_forged_deliveries_get_401_and_leave_no_trace(
@@ -126,8 +144,9 @@ async def test_repeated_delivery_id_gets_200_and_runs_once(make_client, settings
     client = await make_client([router])
     body = json.dumps(repo_payload(7)).encode()
     headers = delivery_headers("issue_comment", body, delivery_id="same-id")
-    statuses = [(await client.post("/webhooks", data=body, headers=headers)).status
-                for _ in range(3)]
+    statuses = [
+        (await client.post("/webhooks", data=body, headers=headers)).status for _ in range(3)
+    ]
     assert statuses == [202, 200, 200]
     await wait_for(lambda: journal_rows(settings)[0][2] == DONE)
     assert calls == ["same-id"]
@@ -148,7 +167,9 @@ async def test_concurrent_repeats_of_one_delivery_are_journaled_once(make_client
 async def test_webhook_path_is_configurable(make_client):
     client = await make_client(webhook_path="/github/events")
     body = b"{}"
-    assert (await client.post("/github/events", data=body,
-                              headers=delivery_headers("ping", body))).status == 202
-    assert (await client.post("/webhooks", data=body,
-                              headers=delivery_headers("ping", body))).status in (404, 405)
+    assert (
+        await client.post("/github/events", data=body, headers=delivery_headers("ping", body))
+    ).status == 202
+    assert (
+        await client.post("/webhooks", data=body, headers=delivery_headers("ping", body))
+    ).status in (404, 405)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -131,7 +132,7 @@ class Dispatcher:
             await asyncio.sleep(self._sweep_interval)
             try:
                 await self.sweep()
-            except Exception:  # noqa: BLE001 - the sweep must outlive a bad moment
+            except Exception:
                 log.exception("dispatcher sweep failed")
 
     async def _work(self, key: str, lane: collections.deque[Delivery]) -> None:
@@ -172,16 +173,13 @@ class Dispatcher:
                     _log_outcome(delivery, "dead", started, attempts, error)
                     return
                 wait = self._retry.delay(attempts)
-                await self._journal.mark_retry(
-                    delivery.seq, attempts, error, self._clock() + wait
-                )
+                await self._journal.mark_retry(delivery.seq, attempts, error, self._clock() + wait)
                 _log_outcome(delivery, "retry", started, attempts, error)
                 continue
             # Not awaited: the lane moves on while the commit happens. The delivery stays
             # tracked until it is durable, so a sweep cannot queue it a second time.
-            seq = delivery.seq
-            self._journal.mark_done(seq, attempts + 1).add_done_callback(
-                lambda fut: self._forget(seq, fut)
+            self._journal.mark_done(delivery.seq, attempts + 1).add_done_callback(
+                functools.partial(self._forget, delivery.seq)
             )
             self.dispatched += 1
             _log_outcome(delivery, "done", started, attempts + 1, None)
@@ -201,11 +199,13 @@ class Dispatcher:
         except TimeoutError as exc:
             raise HandlerTimeout(f"handler ran over {self._handler_timeout:g} s") from exc
 
-
     def _forget(self, seq: int, fut: asyncio.Future[None]) -> None:
         self._tracked.discard(seq)
         if not fut.cancelled() and fut.exception() is not None:
-            log.error("could not record a finished delivery", extra={"seq": seq, "error": repr(fut.exception())})
+            log.error(
+                "could not record a finished delivery",
+                extra={"seq": seq, "error": repr(fut.exception())},
+            )
 
 
 class HandlerTimeout(Exception):

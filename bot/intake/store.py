@@ -163,7 +163,7 @@ def listing(conn: sqlite3.Connection, state: str | None, limit: int) -> list[Del
     """The newest deliveries first, optionally in one state."""
     where, params = ("WHERE state = ?", (state,)) if state else ("", ())
     rows = conn.execute(
-        f"SELECT {_RECORD_COLUMNS} FROM deliveries {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608
+        f"SELECT {_RECORD_COLUMNS} FROM deliveries {where} ORDER BY seq DESC LIMIT ?",
         (*params, limit),
     ).fetchall()
     return [DeliveryRecord(*row) for row in rows]
@@ -181,10 +181,10 @@ def replay(conn: sqlite3.Connection, seq: int) -> bool:
 
 def _delete(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> int:
     conn.execute(
-        f"DELETE FROM payloads WHERE seq IN (SELECT seq FROM deliveries WHERE {where})",  # noqa: S608
+        f"DELETE FROM payloads WHERE seq IN (SELECT seq FROM deliveries WHERE {where})",
         params,
     )
-    return conn.execute(f"DELETE FROM deliveries WHERE {where}", params).rowcount  # noqa: S608
+    return conn.execute(f"DELETE FROM deliveries WHERE {where}", params).rowcount
 
 
 def purge_dead(conn: sqlite3.Connection) -> int:

@@ -83,7 +83,9 @@ def _intake(
                     "journal_commits": journal.commits,
                     "operations_per_commit": round(journal.group_commit_ratio, 2),
                     "rss_mb": _rss_mb(),
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                    "peak_rss_mb": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+                    ),
                 },
             )
 

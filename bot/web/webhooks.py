@@ -56,8 +56,9 @@ async def receive_webhook(request: web.Request) -> web.Response:
         return _reject(401, "signature does not match the webhook secret", request)
 
     if request.content_type != "application/json":
-        return _reject(400, f"content type must be application/json, not {request.content_type}",
-                       request)
+        return _reject(
+            400, f"content type must be application/json, not {request.content_type}", request
+        )
     event = request.headers.get("X-GitHub-Event")
     delivery_id = request.headers.get("X-GitHub-Delivery")
     if not event or not delivery_id:
@@ -82,7 +83,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if seq is None:
         return web.Response(status=200, text="duplicate delivery, already journaled")
     request.app[DISPATCHER].submit(
-        Delivery(seq, delivery_id, event, action, repository, installation_id, order_key,
-                 payload=payload)
+        Delivery(
+            seq, delivery_id, event, action, repository, installation_id, order_key, payload=payload
+        )
     )
     return web.Response(status=202)
