@@ -64,7 +64,7 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_delivery(tmp_path, unuse
                         ) as resp:
                             if resp.status in (200, 202):
                                 acknowledged.add(delivery_id)
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         return  # the server is gone
 
             senders = [asyncio.create_task(sender(w)) for w in range(8)]
