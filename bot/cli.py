@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime
 import logging
@@ -128,9 +129,23 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     url = f"http://{settings.host}:{settings.port}{settings.webhook_path}"
     print(f"Agent Orchestrator is receiving webhooks at {url}", flush=True)
     web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        loop=_event_loop(),
     )
     return 0
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (Linux, macOS): the same server, less CPU per request."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 # deliveries ----------------------------------------------------------------------------

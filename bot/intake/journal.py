@@ -38,6 +38,10 @@ class Journal:
         self._committer: ThreadPoolExecutor | None = None
         self._writer: asyncio.Task[None] | None = None
         self._queued: list[_Op] = []
+        # The two operations every delivery makes are batched into single statements.
+        self._records: list[tuple[Incoming, asyncio.Future[int | None]]] = []
+        self._finished: list[tuple[int, int, float]] = []
+        self._finished_futs: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._commits = 0
@@ -89,7 +93,12 @@ class Journal:
 
     def record(self, incoming: Incoming) -> asyncio.Future[int | None]:
         """Journal a delivery durably; resolves to its sequence number, None for a duplicate."""
-        return self.run(lambda conn: store.insert(conn, incoming, time.time()))
+        if not self.alive:
+            raise JournalClosed(f"journal {self.path} is not open")
+        fut: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._records.append((incoming, fut))
+        self._wake.set()
+        return fut
 
     def pending(self) -> asyncio.Future[list[Delivery]]:
         return self.run(store.pending)
@@ -98,8 +107,13 @@ class Journal:
         return self.run(lambda conn: store.load_payload(conn, seq))
 
     def mark_done(self, seq: int, attempts: int) -> asyncio.Future[None]:
-        now = time.time()
-        return self.run(lambda conn: store.mark_done(conn, seq, attempts, now))
+        if not self.alive:
+            raise JournalClosed(f"journal {self.path} is not open")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finished.append((seq, attempts, time.time()))
+        self._finished_futs.append(fut)
+        self._wake.set()
+        return fut
 
     def mark_retry(
         self, seq: int, attempts: int, error: str, not_before: float
@@ -132,7 +146,7 @@ class Journal:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            batch, self._queued = self._queued, []
+            batch = self._take_batch()
             if batch:
                 results = self._execute(conn, batch)
                 try:
@@ -143,28 +157,54 @@ class Journal:
                     results = [(fut, None, exc) for fut, _, _ in results]
                 else:
                     self._commits += 1
-                    self._ops += len(batch)
+                    self._ops += sum(len(futs) for _, futs, _ in batch)
                 for fut, value, error in results:
                     _settle(fut, value, error)
-            if self._closing and not self._queued:
+            if self._closing and not (self._queued or self._records or self._finished):
                 return
 
+    def _take_batch(self) -> list[_Step]:
+        """Everything queued since the last commit: records, done marks, then the rest."""
+        batch: list[_Step] = []
+        if self._records:
+            records, self._records = self._records, []
+            now = time.time()
+            incoming = [r for r, _ in records]
+            batch.append(
+                (lambda conn: store.insert_many(conn, incoming, now), [f for _, f in records], True)
+            )
+        if self._finished:
+            finished, self._finished = self._finished, []
+            futs, self._finished_futs = self._finished_futs, []
+            batch.append((lambda conn: store.mark_done_many(conn, finished), futs, False))
+        queued, self._queued = self._queued, []
+        batch += [(fn, [fut], False) for fn, fut in queued]
+        return batch
+
     @staticmethod
-    def _execute(conn: sqlite3.Connection, batch: list[_Op]) -> list[_Result]:
+    def _execute(conn: sqlite3.Connection, batch: list[_Step]) -> list[_Result]:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            return [(fut, None, exc) for _, fut in batch]
+            return [(fut, None, exc) for _, futs, _ in batch for fut in futs]
         results: list[_Result] = []
-        for fn, fut in batch:
+        for fn, futs, per_item in batch:
             try:
-                results.append((fut, fn(conn), None))
+                value = fn(conn)
             except Exception as exc:  # noqa: BLE001 - one bad operation must not sink the batch
-                results.append((fut, None, exc))
+                results += [(fut, None, exc) for fut in futs]
+                continue
+            if per_item:
+                results += [(fut, v, None) for fut, v in zip(futs, value, strict=True)]
+            else:
+                results += [(fut, value, None) for fut in futs]
         return results
 
 
 _Result = tuple["asyncio.Future[Any]", Any, "BaseException | None"]
+# One unit of a commit: what to run, the futures waiting on it, and whether it returns a
+# list with one result per future (batched records) or one result for all of them.
+_Step = tuple[Callable[[sqlite3.Connection], Any], list["asyncio.Future[Any]"], bool]
 
 
 def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
