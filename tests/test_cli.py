@@ -34,7 +34,6 @@ def journal_dir(tmp_path):
                 4,
                 "repo:1",
                 orjson.dumps(payload),
-                payload,
             ),
             now=1_700_000_000.0 + n,
         )

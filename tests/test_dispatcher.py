@@ -14,6 +14,7 @@ from bot.intake import store
 from bot.intake.delivery import DEAD, DONE, Delivery, Incoming, describe
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal
+from bot.intake.routing import EventRouter
 from tests.support import repo_payload, wait_for
 
 
@@ -28,15 +29,15 @@ async def journal(tmp_path):
 def make_dispatcher(journal, router, **kw) -> Dispatcher:
     kw.setdefault("retry", RetryPolicy(max_attempts=3, base_seconds=0.01, max_seconds=0.05))
     kw.setdefault("handler_timeout", 5.0)
-    return Dispatcher(journal, router, **kw)
+    return Dispatcher(journal, EventRouter(router), **kw)
 
 
 async def deliver(journal, dispatcher, payload, n, event="issue_comment") -> int:
     """What the webhook endpoint does: journal, then hand over."""
     action, repo, inst, key = describe(payload)
     body = orjson.dumps(payload)
-    seq = await journal.record(Incoming(f"d-{n}", event, action, repo, inst, key, body, payload))
-    dispatcher.submit(Delivery(seq, f"d-{n}", event, action, repo, inst, key, payload=payload))
+    seq = await journal.record(Incoming(f"d-{n}", event, action, repo, inst, key, body))
+    dispatcher.submit(Delivery(seq, f"d-{n}", event, action, repo, inst, key, body=body))
     return seq
 
 
@@ -157,9 +158,7 @@ async def test_a_restart_dispatches_every_unfinished_delivery(journal, tmp_path)
         action, repo, inst, key = describe(payload)
         store.insert(
             conn,
-            Incoming(
-                f"d-{n}", "issue_comment", action, repo, inst, key, orjson.dumps(payload), payload
-            ),
+            Incoming(f"d-{n}", "issue_comment", action, repo, inst, key, orjson.dumps(payload)),
             now=1.0,
         )
     store.mark_retry(conn, 1, 2, "earlier failure", not_before=0.0)

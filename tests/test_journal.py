@@ -11,7 +11,6 @@ from bot.intake.journal import Journal
 
 
 def incoming(n: int, repo: int = 1) -> Incoming:
-    payload = {"action": "opened", "n": n}
     return Incoming(
         f"d-{n}",
         "issues",
@@ -20,7 +19,6 @@ def incoming(n: int, repo: int = 1) -> Incoming:
         9,
         f"repo:{repo}",
         b'{"action":"opened","n":%d}' % n,
-        payload,
     )
 
 
@@ -67,7 +65,7 @@ async def test_everything_acknowledged_is_there_after_reopening(tmp_path):
     await reopened.open()
     pending = await reopened.pending()
     assert [d.delivery_id for d in pending] == [f"d-{n}" for n in range(2, 20)]
-    assert await reopened.load_payload(pending[0].seq) == {"action": "opened", "n": 2}
+    assert await reopened.load_body(pending[0].seq) == b'{"action":"opened","n":2}'
     stats = await reopened.stats()
     assert stats["queue_depth"] == 18 and stats["dead"] == 1
     await reopened.close()

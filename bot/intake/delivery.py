@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import simdjson
+
 PENDING = "pending"
 DONE = "done"
 DEAD = "dead"
@@ -24,7 +26,8 @@ class Delivery:
     order_key: str
     attempts: int = 0
     not_before: float = 0.0
-    payload: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: The raw payload while it is in memory; None when it must be read back from the journal.
+    body: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,11 +57,15 @@ class Incoming:
     repository: str | None
     installation_id: int | None
     order_key: str
-    body: bytes
-    payload: dict[str, Any] = dataclasses.field(repr=False)
+    body: bytes = dataclasses.field(repr=False)
 
 
-def describe(payload: dict[str, Any]) -> tuple[str | None, str | None, int | None, str]:
+#: A parsed JSON object: a dict, or simdjson's lazy object on the webhook hot path.
+JSONObject = dict[str, Any] | simdjson.Object
+_OBJECTS = (dict, simdjson.Object)
+
+
+def describe(payload: JSONObject) -> tuple[str | None, str | None, int | None, str]:
     """Return (action, repository full name, installation id, order key) of a payload.
 
     Order is kept per repository (by id, which survives renames); deliveries with no
@@ -67,9 +74,9 @@ def describe(payload: dict[str, Any]) -> tuple[str | None, str | None, int | Non
     action = payload.get("action")
     repo = payload.get("repository")
     installation = payload.get("installation")
-    full_name = repo.get("full_name") if isinstance(repo, dict) else None
-    repo_id = repo.get("id") if isinstance(repo, dict) else None
-    inst_id = installation.get("id") if isinstance(installation, dict) else None
+    full_name = repo.get("full_name") if isinstance(repo, _OBJECTS) else None
+    repo_id = repo.get("id") if isinstance(repo, _OBJECTS) else None
+    inst_id = installation.get("id") if isinstance(installation, _OBJECTS) else None
     if not isinstance(inst_id, int) or isinstance(inst_id, bool):
         inst_id = None
     if isinstance(repo_id, int) and not isinstance(repo_id, bool):

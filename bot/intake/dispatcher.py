@@ -13,21 +13,17 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
+import orjson
 from gidgethub import sansio
 
 from bot.intake.delivery import Delivery
 from bot.intake.journal import Journal
+from bot.intake.routing import EventRouter
 
 log = logging.getLogger(__name__)
-
-
-class EventRouter(Protocol):
-    """What the dispatcher needs of a router: gidgethub's `Router` fits."""
-
-    def dispatch(self, event: sansio.Event, *args: Any, **kwargs: Any) -> Awaitable[None]: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,8 +105,8 @@ class Dispatcher:
         lane = self._lanes.get(delivery.order_key)
         if lane is None:
             lane = self._lanes[delivery.order_key] = collections.deque()
-        if len(lane) >= self._cache_limit and delivery.payload is not None:
-            delivery = dataclasses.replace(delivery, payload=None)  # reread it later
+        if len(lane) >= self._cache_limit and delivery.body is not None:
+            delivery = dataclasses.replace(delivery, body=None)  # reread it later
         lane.append(delivery)
         self._tracked.add(delivery.seq)
         if delivery.order_key not in self._workers:
@@ -149,19 +145,21 @@ class Dispatcher:
     async def _deliver(self, delivery: Delivery) -> None:
         """Run one delivery to `done` or `dead`, retrying in place to keep the lane's order."""
         attempts = delivery.attempts
-        payload = delivery.payload
+        body = delivery.body
+        wanted = self._router.handles(delivery.event, delivery.action)
         wait = delivery.not_before - self._clock()
         while True:
             if wait > 0:
                 await asyncio.sleep(wait)
             started = time.perf_counter()
             try:
-                if payload is None:
-                    payload = await self._journal.load_payload(delivery.seq)
-                    if payload is None:  # purged by an operator meanwhile
-                        self._tracked.discard(delivery.seq)
-                        return
-                await self._handle(delivery, payload, attempts + 1)
+                if wanted:  # nothing handles it: done, without ever parsing the payload
+                    if body is None:
+                        body = await self._journal.load_body(delivery.seq)
+                        if body is None:  # purged by an operator meanwhile
+                            self._tracked.discard(delivery.seq)
+                            return
+                    await self._handle(delivery, orjson.loads(body), attempts + 1)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any handler failure becomes a retry

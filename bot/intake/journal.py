@@ -103,8 +103,8 @@ class Journal:
     def pending(self) -> asyncio.Future[list[Delivery]]:
         return self.run(store.pending)
 
-    def load_payload(self, seq: int) -> asyncio.Future[dict[str, Any] | None]:
-        return self.run(lambda conn: store.load_payload(conn, seq))
+    def load_body(self, seq: int) -> asyncio.Future[bytes | None]:
+        return self.run(lambda conn: store.body(conn, seq))
 
     def mark_done(self, seq: int, attempts: int) -> asyncio.Future[None]:
         if not self.alive:

@@ -10,8 +10,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
-
 from bot.intake.delivery import DEAD, DONE, PENDING, Delivery, DeliveryRecord, Incoming
 
 SCHEMA_VERSION = 1
@@ -135,14 +133,6 @@ def pending(conn: sqlite3.Connection) -> list[Delivery]:
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = ? ORDER BY seq", (PENDING,)
     ).fetchall()
     return [Delivery(*row) for row in rows]
-
-
-def load_payload(conn: sqlite3.Connection, seq: int) -> dict[str, object] | None:
-    raw = body(conn, seq)
-    if raw is None:
-        return None
-    payload = orjson.loads(raw)
-    return payload if isinstance(payload, dict) else None
 
 
 def mark_done(conn: sqlite3.Connection, seq: int, attempts: int, now: float) -> None:

@@ -12,15 +12,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
+import simdjson
 from aiohttp import web
 from gidgethub import routing
 
 from bot.handlers import default_routers
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
+from bot.intake.routing import EventRouter
 from bot.settings import Settings
 from bot.web.health import healthz, readyz
-from bot.web.keys import DISPATCHER, JOURNAL, SETTINGS
+from bot.web.keys import DISPATCHER, JOURNAL, JSON_PARSER, SETTINGS
 from bot.web.webhooks import MAX_BODY_BYTES, receive_webhook
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,8 @@ def create_app(
     # Leave room above GitHub's limit so an oversized body is answered 413 by our handler.
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     app[SETTINGS] = settings
-    router = routing.Router(*(default_routers() if routers is None else routers))
+    app[JSON_PARSER] = simdjson.Parser()
+    router = EventRouter(*(default_routers() if routers is None else routers))
     app.cleanup_ctx.append(_intake(settings, router))
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)
@@ -47,7 +50,7 @@ def create_app(
 
 
 def _intake(
-    settings: Settings, router: routing.Router
+    settings: Settings, router: EventRouter
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def intake(app: web.Application) -> AsyncIterator[None]:
         journal = Journal(settings.journal_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import simdjson
 from aiohttp import web
 
 from bot.intake.dispatcher import Dispatcher
@@ -11,3 +12,4 @@ from bot.settings import Settings
 SETTINGS = web.AppKey("settings", Settings)
 JOURNAL = web.AppKey("journal", Journal)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+JSON_PARSER = web.AppKey("json_parser", simdjson.Parser)

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any
 
-import orjson
+import simdjson
 from aiohttp import web
 from gidgethub import ValidationFailure, sansio
 
 from bot.intake.delivery import Delivery, Incoming, describe
 from bot.intake.journal import JournalClosed
-from bot.web.keys import DISPATCHER, JOURNAL, SETTINGS
+from bot.web.keys import DISPATCHER, JOURNAL, JSON_PARSER, SETTINGS
 
 log = logging.getLogger(__name__)
 
 #: GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
 MAX_BODY_BYTES = 25 * 1024 * 1024
 _SHA256 = "sha256="
+#: Bodies up to this size reuse the app's parser; larger ones get a throwaway parser, so
+#: one huge delivery does not leave a huge buffer behind.
+_REUSE_PARSER_UP_TO = 1024 * 1024
 
 
 def _reject(status: int, reason: str, request: web.Request) -> web.Response:
@@ -63,17 +65,19 @@ async def receive_webhook(request: web.Request) -> web.Response:
     delivery_id = request.headers.get("X-GitHub-Delivery")
     if not event or not delivery_id:
         return _reject(400, "missing X-GitHub-Event or X-GitHub-Delivery header", request)
+    # Validate with simdjson and read only the routing fields: the dispatcher parses the
+    # payload into Python objects later, and only if a handler wants it.
+    parser = simdjson.Parser() if len(body) > _REUSE_PARSER_UP_TO else request.app[JSON_PARSER]
     try:
-        payload: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        payload = parser.parse(body)
+    except ValueError:  # includes UnicodeDecodeError
         return _reject(400, "body is not valid JSON", request)
-    if not isinstance(payload, dict):
+    if not isinstance(payload, simdjson.Object):
         return _reject(400, "body must be a JSON object", request)
-
     action, repository, installation_id, order_key = describe(payload)
-    incoming = Incoming(
-        delivery_id, event, action, repository, installation_id, order_key, body, payload
-    )
+    del payload  # a view into the parser's buffer, which the next request reuses
+
+    incoming = Incoming(delivery_id, event, action, repository, installation_id, order_key, body)
     try:
         seq = await request.app[JOURNAL].record(incoming)
     except (sqlite3.Error, OSError, JournalClosed) as exc:
@@ -83,8 +87,6 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if seq is None:
         return web.Response(status=200, text="duplicate delivery, already journaled")
     request.app[DISPATCHER].submit(
-        Delivery(
-            seq, delivery_id, event, action, repository, installation_id, order_key, payload=payload
-        )
+        Delivery(seq, delivery_id, event, action, repository, installation_id, order_key, body=body)
     )
     return web.Response(status=202)
