@@ -24,6 +24,7 @@ from bot.intake.journal import Journal
 from bot.intake.routing import EventRouter
 
 log = logging.getLogger(__name__)
+_YIELD_EVERY = 32
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,6 +137,10 @@ class Dispatcher:
             while lane:
                 await self._deliver(lane[0])
                 lane.popleft()
+                if len(lane) % _YIELD_EVERY == 0:
+                    # Deliveries nobody handles finish without awaiting anything; let the
+                    # web edge run now and then while a long backlog drains.
+                    await asyncio.sleep(0)
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]
