@@ -10,6 +10,7 @@ for every statement, which costs far more than the statements do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -32,8 +33,9 @@ class JournalClosed(RuntimeError):
 class Journal:
     """Durable, group-committed storage of deliveries and their outcomes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, done_delay: float = 0.05) -> None:
         self.path = path
+        self._done_delay = done_delay
         self._conn: sqlite3.Connection | None = None
         self._committer: ThreadPoolExecutor | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -146,6 +148,14 @@ class Journal:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._finished and not (self._records or self._queued or self._closing):
+                # Only "done" marks are waiting: they are not urgent (losing one in a crash
+                # means a harmless re-dispatch), so give them a moment to share the fsync of
+                # the next delivery rather than pay for one of their own.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._done_delay):
+                        await self._wake.wait()
+                self._wake.clear()
             batch = self._take_batch()
             if batch:
                 results = self._execute(conn, batch)
