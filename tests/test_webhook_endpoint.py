@@ -176,3 +176,28 @@ async def test_webhook_path_is_configurable(make_client):
     assert (
         await client.post("/webhooks", data=body, headers=delivery_headers("ping", body))
     ).status in (404, 405)
+
+
+async def test_a_delivery_nothing_handles_is_journaled_as_done_at_once(make_client, settings):
+    calls: list[str] = []
+    router = routing.Router()
+
+    @router.register("issues", action="opened")
+    async def opened(event, *, ctx):
+        calls.append(event.delivery_id)
+
+    client = await make_client([router])
+    for n, (event, action) in enumerate(
+        [("push", None), ("issues", "closed"), ("issues", "opened")]
+    ):
+        payload = {**repo_payload(1, n), "action": action}
+        body = json.dumps(payload).encode()
+        resp = await client.post(
+            "/webhooks", data=body, headers=delivery_headers(event, body, delivery_id=f"h-{n}")
+        )
+        assert resp.status == 202
+    states = {d: s for d, _, s in journal_rows(settings)}
+    # No handler for the first two: done as soon as they are journaled, with no dispatch.
+    assert states["h-0"] == DONE and states["h-1"] == DONE
+    await wait_for(lambda: calls == ["h-2"])
+    await wait_for(lambda: {d: s for d, _, s in journal_rows(settings)}["h-2"] == DONE)

@@ -58,6 +58,8 @@ class Incoming:
     installation_id: int | None
     order_key: str
     body: bytes = dataclasses.field(repr=False)
+    #: False when no handler wants it: journaled as already done, never dispatched.
+    handled: bool = True
 
 
 #: A parsed JSON object: a dict, or simdjson's lazy object on the webhook hot path.

@@ -99,6 +99,15 @@ class Dispatcher:
         self._tracked.clear()
         self._sweeper = None
 
+    def wants(self, event: str, action: str | None) -> bool:
+        """Whether any handler runs for this event and action (if not, skip dispatching)."""
+        return self._router.handles(event, action)
+
+    def skipped(self, delivery: Delivery) -> None:
+        """Account for a delivery journaled as done because nothing handles it."""
+        self.dispatched += 1
+        _log_outcome(delivery, "done", time.perf_counter(), 0, None)
+
     def submit(self, delivery: Delivery) -> None:
         """Queue a journaled delivery at the end of its lane (a no-op if already queued)."""
         if delivery.seq in self._tracked:

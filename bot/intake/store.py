@@ -84,8 +84,8 @@ def insert(conn: sqlite3.Connection, incoming: Incoming, now: float) -> int | No
     return insert_many(conn, [incoming], now)[0]
 
 
-_ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?)"
-_MAX_ROWS_PER_STATEMENT = 500  # 7 variables a row, well under SQLite's 32,766
+_ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_MAX_ROWS_PER_STATEMENT = 500  # 9 variables a row, well under SQLite's 32,766
 
 
 def insert_many(
@@ -102,10 +102,11 @@ def insert_many(
         params: list[object] = []
         for i in chunk:
             params += (i.delivery_id, i.event, i.action, i.repository, i.installation_id,
-                       i.order_key, now)  # fmt: skip
+                       i.order_key, now, PENDING if i.handled else DONE,
+                       None if i.handled else now)  # fmt: skip
         rows = conn.execute(
-            "INSERT OR IGNORE INTO deliveries"
-            " (delivery_id, event, action, repository, installation_id, order_key, received_at)"
+            "INSERT OR IGNORE INTO deliveries (delivery_id, event, action, repository,"
+            " installation_id, order_key, received_at, state, finished_at)"
             f" VALUES {', '.join([_ROW_PLACEHOLDERS] * len(chunk))} RETURNING delivery_id, seq",
             params,
         ).fetchall()

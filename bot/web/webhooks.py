@@ -77,7 +77,11 @@ async def receive_webhook(request: web.Request) -> web.Response:
     action, repository, installation_id, order_key = describe(payload)
     del payload  # a view into the parser's buffer, which the next request reuses
 
-    incoming = Incoming(delivery_id, event, action, repository, installation_id, order_key, body)
+    dispatcher = request.app[DISPATCHER]
+    handled = dispatcher.wants(event, action)
+    incoming = Incoming(
+        delivery_id, event, action, repository, installation_id, order_key, body, handled
+    )
     try:
         seq = await request.app[JOURNAL].record(incoming)
     except (sqlite3.Error, OSError, JournalClosed) as exc:
@@ -86,7 +90,11 @@ async def receive_webhook(request: web.Request) -> web.Response:
         return web.json_response({"error": "journal unavailable, redeliver later"}, status=503)
     if seq is None:
         return web.Response(status=200, text="duplicate delivery, already journaled")
-    request.app[DISPATCHER].submit(
-        Delivery(seq, delivery_id, event, action, repository, installation_id, order_key, body=body)
+    delivery = Delivery(
+        seq, delivery_id, event, action, repository, installation_id, order_key, body=body
     )
+    if handled:
+        dispatcher.submit(delivery)
+    else:
+        dispatcher.skipped(delivery)
     return web.Response(status=202)
