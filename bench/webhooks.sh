@@ -3,7 +3,8 @@
 # synchronous=FULL, group commit) side by side with the shared harness's references
 # (limit, gidgethub-minimal, probot) in one run. Prints the harness's table, then the
 # server's own start/stop records (journal pragmas, group commit, RSS after the run) and
-# what each round's journal holds.
+# what each round's journal holds. Rows: `ours` is `orchestrator serve` as shipped;
+# `ours+handler` adds a no-op issue_comment.created handler, as gidgethub-minimal has.
 #
 #   bench/webhooks.sh                 # ROUNDS, DURATION, WARMUP, ... pass through to the harness
 #
@@ -33,11 +34,12 @@ sed -i \
 grep -q '%04x-4000' "$WORK/harness/webhook.lua" || { echo "bench: could not patch webhook.lua" >&2; exit 1; }
 
 TARGET="ours | 18090 | /webhooks | cd $PROJECT && GITHUB_WEBHOOK_SECRET=\$WEBHOOK_SECRET ORCHESTRATOR_DATA_DIR=$WORK/data/\$\$ exec $PROJECT/.venv/bin/orchestrator serve --port \$PORT"
-OUT="$OUTDIR/RESULTS.md" LOGDIR="$OUTDIR/logs" "$WORK/harness/run.sh" "$WORK/harness/targets.conf" "$TARGET"
+WITH_HANDLER="ours+handler | 18091 | /webhooks | cd $PROJECT && GITHUB_WEBHOOK_SECRET=\$WEBHOOK_SECRET ORCHESTRATOR_DATA_DIR=$WORK/data/\$\$ exec $PROJECT/.venv/bin/python -m bench.serve_with_handler \$PORT"
+OUT="$OUTDIR/RESULTS.md" LOGDIR="$OUTDIR/logs" "$WORK/harness/run.sh" "$WORK/harness/targets.conf" "$TARGET" "$WITH_HANDLER"
 
 echo
-echo "## ours: the server's own records of its last round"
-grep -hE '"intake (started|stopped)"' "$OUTDIR/logs/ours.log"
+echo "## ours, ours+handler: the servers' own records of their last round"
+grep -hE '"intake (started|stopped)"' "$OUTDIR/logs/ours.log" "$OUTDIR/logs/ours+handler.log"
 for db in "$WORK"/data/*/journal.sqlite3; do
   "$PROJECT/.venv/bin/python" - "$db" << 'PY'
 import sqlite3, sys

@@ -134,12 +134,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         port=settings.port,
         access_log=None,
         print=None,
-        loop=_event_loop(),
+        loop=new_event_loop(),
     )
     return 0
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
+def new_event_loop() -> asyncio.AbstractEventLoop:
     """uvloop where it is installed (Linux, macOS): the same server, less CPU per request."""
     try:
         import uvloop

@@ -1,0 +1,48 @@
+"""`orchestrator serve` plus one no-op `issue_comment.created` handler, for the bench.
+
+The product has no handler for plain comments yet, so `orchestrator serve` journals the
+bench's deliveries as done without dispatching them. The gidgethub-minimal reference does
+run a (no-op) handler; this target does too, so its row measures the whole path: journal,
+dispatch through the per-repository lane, payload parsed for the handler, done mark.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from aiohttp import web
+from gidgethub import routing, sansio
+
+from bot.cli import new_event_loop
+from bot.handlers import default_routers
+from bot.intake.dispatcher import HandlerContext
+from bot.logs import configure_logging
+from bot.settings import Settings
+from bot.web.app import create_app
+
+router = routing.Router()
+
+
+@router.register("issue_comment", action="created")
+async def noop(event: sansio.Event, *, ctx: HandlerContext) -> None:
+    return None
+
+
+def main() -> None:
+    settings = Settings.from_env(os.environ).with_overrides(port=int(sys.argv[1]))
+    assert settings.webhook_secret
+    configure_logging(settings.log_level, secrets=[settings.webhook_secret])
+    app = create_app(settings, routers=[*default_routers(), router])
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        loop=new_event_loop(),
+    )
+
+
+if __name__ == "__main__":
+    main()
