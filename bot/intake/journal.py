@@ -180,9 +180,19 @@ class Journal:
             records, self._records = self._records, []
             now = time.time()
             incoming = [r for r, _ in records]
-            batch.append(
-                (lambda conn: store.insert_many(conn, incoming, now), [f for _, f in records], True)
-            )
+
+            def add(conn: sqlite3.Connection) -> list[int | None]:
+                # All or nothing: a row must never be committed without its body.
+                conn.execute("SAVEPOINT records")
+                try:
+                    return store.insert_many(conn, incoming, now)
+                except sqlite3.Error:
+                    conn.execute("ROLLBACK TO records")
+                    raise
+                finally:
+                    conn.execute("RELEASE records")
+
+            batch.append((add, [f for _, f in records], True))
         if self._finished:
             finished, self._finished = self._finished, []
             futs, self._finished_futs = self._finished_futs, []
