@@ -113,3 +113,23 @@ def test_replay_requeues_finished_deliveries_only(tmp_path):
     assert store.replay(conn, seq) is True
     record = store.find(conn, "d-1")
     assert (record.state, record.attempts, record.last_error) == (PENDING, 0, "boom")
+
+
+async def test_a_failed_body_write_leaves_no_row_behind(tmp_path):
+    """A row without its body would answer a redelivery "already journaled" and lose it."""
+    journal = Journal(tmp_path / "j.sqlite3")
+    await journal.open()
+    await journal.run(
+        lambda conn: conn.execute(
+            "CREATE TRIGGER fail_body BEFORE INSERT ON payloads WHEN NEW.body = X'21'"
+            " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    )
+    poisoned = Incoming("bad", "issues", None, None, None, "global", b"!")
+    results = await asyncio.gather(
+        journal.record(incoming(1)), journal.record(poisoned), return_exceptions=True
+    )
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results)
+    assert await journal.pending() == []
+    assert isinstance(await journal.record(incoming(1)), int)  # GitHub's redelivery is new
+    await journal.close()
