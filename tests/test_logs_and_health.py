@@ -88,3 +88,22 @@ async def test_readyz_is_503_when_the_journal_is_gone(make_client):
     payload = orjson.dumps(repo_payload(1))
     resp = await client.post("/webhooks", data=payload, headers=delivery_headers("issues", payload))
     assert resp.status == 503
+
+
+async def test_log_lines_are_batched_but_never_held_back_for_long():
+    stream = io.StringIO()
+    handler = configure_logging("INFO", stream=stream)
+    log = logging.getLogger("test.batching")
+    log.info("first")
+    log.info("second")
+    # Quiet afterwards: the background flush still writes them within its interval.
+    await wait_for(lambda: "second" in stream.getvalue(), timeout=2)
+    log.info("third")
+    log.warning("trouble")  # warnings go out at once, with everything before them
+    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == [
+        "first",
+        "second",
+        "third",
+        "trouble",
+    ]
+    handler.close()
