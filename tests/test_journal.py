@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 from bot.intake import store
 from bot.intake.delivery import DEAD, DONE, PENDING, Incoming
@@ -132,4 +133,17 @@ async def test_a_failed_body_write_leaves_no_row_behind(tmp_path):
     assert all(isinstance(r, sqlite3.IntegrityError) for r in results)
     assert await journal.pending() == []
     assert isinstance(await journal.record(incoming(1)), int)  # GitHub's redelivery is new
+    await journal.close()
+
+
+async def test_pruning_goes_a_chunk_per_commit_until_everything_old_is_gone(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite3")
+    await journal.open()
+    seqs = await asyncio.gather(*(journal.record(incoming(n)) for n in range(7)))
+    for seq in seqs[:5]:
+        await journal.mark_done(seq, 1)
+    before = journal.commits
+    assert await journal.prune_done(older_than=time.time() + 1, chunk=2) == 5
+    assert journal.commits - before == 3  # 2 + 2 + 1
+    assert [d.delivery_id for d in await journal.pending()] == ["d-5", "d-6"]
     await journal.close()

@@ -126,8 +126,14 @@ class Journal:
         now = time.time()
         return self.run(lambda conn: store.mark_dead(conn, seq, attempts, error, now))
 
-    def prune_done(self, older_than: float) -> asyncio.Future[int]:
-        return self.run(lambda conn: store.prune_done(conn, older_than))
+    async def prune_done(self, older_than: float, chunk: int = 2000) -> int:
+        """Forget old `done` deliveries a chunk per commit, so no statement blocks for long."""
+        total = 0
+        while True:
+            pruned = await self.run(lambda conn: store.prune_done(conn, older_than, chunk))
+            total += pruned
+            if pruned < chunk:
+                return total
 
     def stats(self) -> asyncio.Future[dict[str, float | int | None]]:
         return self.run(store.stats)

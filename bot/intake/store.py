@@ -211,9 +211,16 @@ def purge_dead(conn: sqlite3.Connection) -> int:
     return _delete(conn, "state = ?", (DEAD,))
 
 
-def prune_done(conn: sqlite3.Connection, older_than: float) -> int:
-    """Forget `done` deliveries that finished before `older_than`; dead ones stay."""
-    return _delete(conn, "state = ? AND finished_at < ?", (DONE, older_than))
+def prune_done(conn: sqlite3.Connection, older_than: float, limit: int = -1) -> int:
+    """Forget up to `limit` `done` deliveries that finished before `older_than` (-1: all).
+
+    Dead ones stay until an operator purges them.
+    """
+    return _delete(
+        conn,
+        "seq IN (SELECT seq FROM deliveries WHERE state = ? AND finished_at < ? ORDER BY seq LIMIT ?)",
+        (DONE, older_than, limit),
+    )
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, float | int | None]:
