@@ -218,7 +218,8 @@ def prune_done(conn: sqlite3.Connection, older_than: float, limit: int = -1) -> 
     """
     return _delete(
         conn,
-        "seq IN (SELECT seq FROM deliveries WHERE state = ? AND finished_at < ? ORDER BY seq LIMIT ?)",
+        "seq IN (SELECT seq FROM deliveries"
+        " WHERE state = ? AND finished_at < ? ORDER BY seq LIMIT ?)",
         (DONE, older_than, limit),
     )
 
