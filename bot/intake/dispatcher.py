@@ -12,6 +12,7 @@ import collections
 import dataclasses
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ import orjson
 from gidgethub import sansio
 
 from bot.intake.delivery import Delivery
-from bot.intake.journal import Journal
+from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,8 @@ class Dispatcher:
                 await asyncio.sleep(wait)
             started = time.perf_counter()
             try:
-                if wanted:  # nothing handles it: done, without ever parsing the payload
+                # When nothing handles it, it is done without the payload ever being parsed.
+                if wanted:
                     if body is None:
                         body = await self._journal.load_body(delivery.seq)
                         if body is None:  # purged by an operator meanwhile
@@ -179,14 +181,27 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - any handler failure becomes a retry
                 attempts += 1
                 error = _describe(exc)
-                if attempts >= self._retry.max_attempts:
-                    await self._journal.mark_dead(delivery.seq, attempts, error)
-                    self._tracked.discard(delivery.seq)
-                    _log_outcome(delivery, "dead", started, attempts, error)
-                    return
+                dead = attempts >= self._retry.max_attempts
                 wait = self._retry.delay(attempts)
-                await self._journal.mark_retry(delivery.seq, attempts, error, self._clock() + wait)
-                _log_outcome(delivery, "retry", started, attempts, error)
+                try:
+                    if dead:
+                        await self._journal.mark_dead(delivery.seq, attempts, error)
+                    else:
+                        await self._journal.mark_retry(
+                            delivery.seq, attempts, error, self._clock() + wait
+                        )
+                except (sqlite3.Error, JournalClosed) as journal_error:
+                    # Still pending in the journal: a later sweep (or restart) retries it.
+                    self._tracked.discard(delivery.seq)
+                    log.error(
+                        "could not record a failed delivery",
+                        extra={"delivery_id": delivery.delivery_id, "error": repr(journal_error)},
+                    )
+                    return
+                _log_outcome(delivery, "dead" if dead else "retry", started, attempts, error)
+                if dead:
+                    self._tracked.discard(delivery.seq)
+                    return
                 continue
             # Not awaited: the lane moves on while the commit happens. The delivery stays
             # tracked until it is durable, so a sweep cannot queue it a second time.
