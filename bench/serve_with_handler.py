@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 import sys
 
-from aiohttp import web
 from gidgethub import routing, sansio
 
-from bot.cli import new_event_loop
+from bot.cli import run_server
 from bot.handlers import default_routers
 from bot.intake.dispatcher import HandlerContext
 from bot.logs import configure_logging
@@ -33,15 +32,7 @@ def main() -> None:
     settings = Settings.from_env(os.environ).with_overrides(port=int(sys.argv[1]))
     assert settings.webhook_secret
     configure_logging(settings.log_level, secrets=[settings.webhook_secret])
-    app = create_app(settings, routers=[*default_routers(), router])
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        loop=new_event_loop(),
-    )
+    run_server(create_app(settings, routers=[*default_routers(), router]), settings)
 
 
 if __name__ == "__main__":
