@@ -6,9 +6,11 @@ import asyncio
 import sqlite3
 import time
 
+import pytest
+
 from bot.intake import store
 from bot.intake.delivery import DEAD, DONE, PENDING, Incoming
-from bot.intake.journal import Journal
+from bot.intake.journal import Journal, JournalClosed
 
 
 def incoming(n: int, repo: int = 1) -> Incoming:
@@ -147,3 +149,14 @@ async def test_pruning_goes_a_chunk_per_commit_until_everything_old_is_gone(tmp_
     assert journal.commits - before == 3  # 2 + 2 + 1
     assert [d.delivery_id for d in await journal.pending()] == ["d-5", "d-6"]
     await journal.close()
+
+
+async def test_if_the_writer_dies_no_request_waits_forever(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite3")
+    await journal.open()
+    journal._committer.shutdown()  # the commit thread is gone: the next commit cannot run
+    with pytest.raises(JournalClosed):
+        await asyncio.wait_for(journal.record(incoming(1)), timeout=5)
+    assert not journal.alive
+    with pytest.raises(JournalClosed):
+        journal.record(incoming(2))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from bot.intake import store
 from bot.intake.delivery import Delivery, Incoming
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
@@ -62,7 +64,8 @@ class Journal:
             return
         self._closing = True
         self._wake.set()
-        await self._writer
+        with contextlib.suppress(Exception):  # a writer that died has logged why
+            await self._writer
         self._writer = None
         assert self._committer is not None and self._conn is not None
         self._committer.shutdown()
@@ -148,6 +151,22 @@ class Journal:
     # Writer ---------------------------------------------------------------------------
 
     async def _write_forever(self) -> None:
+        try:
+            await self._write_batches()
+        except Exception:
+            log.exception("journal writer stopped", extra={"journal": str(self.path)})
+            raise
+        finally:
+            # However the writer ends, nobody may wait forever on an operation it never ran.
+            closed = JournalClosed(f"journal {self.path} stopped")
+            for _, fut in self._queued + self._records:
+                _settle(fut, None, closed)
+            for fut in self._finished_futs:
+                _settle(fut, None, closed)
+            self._queued, self._records = [], []
+            self._finished, self._finished_futs = [], []
+
+    async def _write_batches(self) -> None:
         loop = asyncio.get_running_loop()
         assert self._conn is not None
         conn = self._conn
@@ -167,10 +186,16 @@ class Journal:
                 results = self._execute(conn, batch)
                 try:
                     await loop.run_in_executor(self._committer, conn.execute, "COMMIT")
-                except sqlite3.Error as exc:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    results = [(fut, None, exc) for fut, _, _ in results]
+                except BaseException as exc:
+                    with contextlib.suppress(sqlite3.Error):  # the connection may be broken too
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                    if not isinstance(exc, sqlite3.Error):
+                        # The commit thread is gone, or we were cancelled: stop writing.
+                        for fut, _, _ in results:
+                            _settle(fut, None, JournalClosed(f"journal stopped: {exc!r}"))
+                        raise
+                    results = [(fut, None, exc) for fut, _, _ in results]  # the batch fails
                 else:
                     self._commits += 1
                     self._ops += sum(len(futs) for _, futs, _ in batch)
