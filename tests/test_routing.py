@@ -31,3 +31,10 @@ def test_routes_on_other_payload_keys_are_refused_when_the_app_is_built():
     plain.add(noop, "push", ref="refs/heads/main")
     with pytest.raises(ValueError, match="only `action` is supported"):
         create_app(Settings(webhook_secret="s3cret"), routers=[plain])
+
+
+def test_a_route_added_later_is_seen():
+    router = EventRouter()
+    assert not router.handles("issues", "opened")
+    router.add(noop, "issues", action="opened")
+    assert router.handles("issues", "opened")

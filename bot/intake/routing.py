@@ -14,7 +14,12 @@ from gidgethub import routing, sansio
 class EventRouter(routing.Router):
     """A `gidgethub.routing.Router` that refuses routes on payload keys other than `action`."""
 
+    def __init__(self, *other_routers: routing.Router) -> None:
+        self._handles: dict[tuple[str, str | None], bool] = {}
+        super().__init__(*other_routers)
+
     def add(self, func: Any, event_type: str, **data_detail: Any) -> None:
+        self._handles.clear()
         unsupported = set(data_detail) - {"action"}
         if unsupported:
             raise ValueError(
@@ -25,5 +30,9 @@ class EventRouter(routing.Router):
 
     def handles(self, event: str, action: str | None) -> bool:
         """Whether any handler would run for a delivery of this event and action."""
-        data = {} if action is None else {"action": action}
-        return bool(self.fetch(sansio.Event(data, event=event, delivery_id="")))
+        known = self._handles.get((event, action))
+        if known is None:
+            data = {} if action is None else {"action": action}
+            known = bool(self.fetch(sansio.Event(data, event=event, delivery_id="")))
+            self._handles[(event, action)] = known
+        return known
