@@ -1,0 +1,1 @@
+"""Talking to GitHub as the App: credentials, installation tokens, API clients."""

@@ -1,0 +1,160 @@
+"""GitHub API clients for the App and its installations, polite about rate limits.
+
+One shared aiohttp session and one ETag cache serve every client (a 304 costs no quota).
+gidgethub's hooks carry the policy: a secondary rate limit (403/429 with `retry-after`) or
+an exhausted quota that resets soon is waited out and retried; a 5xx is retried with
+backoff; and writes to one installation are paced at least a second apart, as GitHub asks
+of integrations that make many of them (labels across hundreds of repositories).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import cachetools
+from gidgethub import HTTPException
+from gidgethub import aiohttp as gh_aiohttp
+
+from bot.github.auth import AppCredentials, InstallationTokens
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "agent-orchestrator"
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_SECONDARY_LIMIT_WAIT = 60.0  # GitHub: "wait at least one minute" when it gives no retry-after
+
+
+def retry_delay(
+    status: int, headers: Mapping[str, str], message: str, attempt: int, now: float
+) -> float | None:
+    """Seconds to wait before retrying a failed request, or None if it must not be retried."""
+    if status in (403, 429):
+        if "retry-after" in headers:
+            try:
+                return max(0.0, float(headers["retry-after"]))
+            except ValueError:
+                return _SECONDARY_LIMIT_WAIT
+        if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+            return max(0.0, float(headers["x-ratelimit-reset"]) - now) + 1.0
+        if status == 429 or "secondary rate limit" in message.lower():
+            return _SECONDARY_LIMIT_WAIT
+        return None  # a real "forbidden"
+    if status in (500, 502, 503, 504):
+        return float(2 ** (attempt - 1))
+    return None
+
+
+class WritePacing:
+    """Hands out write slots at least `interval` seconds apart, per installation."""
+
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self._interval = interval
+        self._clock = clock
+        self._next: dict[object, float] = {}
+
+    def reserve(self, key: object) -> float:
+        """Reserve the next slot for `key`; return how long to wait for it."""
+        now = self._clock()
+        slot = max(now, self._next.get(key, 0.0))
+        self._next[key] = slot + self._interval
+        return slot - now
+
+
+class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
+    """gidgethub's aiohttp client with retries for rate limits and 5xx, and paced writes."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        requester: str,
+        *,
+        pacing: WritePacing,
+        pace_key: object,
+        max_retries: int = 3,
+        max_wait: float = 120.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(session, requester, **kwargs)
+        self._pacing = pacing
+        self._pace_key = pace_key
+        self._max_retries = max_retries
+        self._max_wait = max_wait
+
+    async def manage_rate_limit(self, *, method: str, url: str) -> None:
+        if method.upper() in _WRITES:
+            wait = self._pacing.reserve(self._pace_key)
+            if wait > 0:
+                await self.sleep(wait)
+
+    async def handle_rate_limit_error(
+        self, *, method: str, url: str, exception: HTTPException, attempt: int
+    ) -> bool:
+        headers = {k.lower(): v for k, v in exception.headers.items()}
+        wait = retry_delay(
+            int(exception.status_code), headers, str(exception), attempt, time.time()
+        )
+        if wait is None or attempt > self._max_retries or wait > self._max_wait:
+            return False
+        log.warning(
+            "GitHub request will be retried",
+            extra={"method": method, "url": url, "status": int(exception.status_code),
+                   "attempt": attempt, "wait_s": round(wait, 1)},
+        )  # fmt: skip
+        await self.sleep(wait)
+        return True
+
+
+class GitHubClients:
+    """Makes clients that act as the App or as one of its installations."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_url: str,
+        credentials: AppCredentials,
+        tokens: InstallationTokens | None = None,
+        pacing: WritePacing | None = None,
+        etag_cache_size: int = 2000,
+    ) -> None:
+        self._session = session
+        self._api_url = api_url
+        self._credentials = credentials
+        self.tokens = tokens or InstallationTokens(credentials)
+        self._pacing = pacing or WritePacing()
+        self._etags: cachetools.LRUCache[Any, Any] = cachetools.LRUCache(etag_cache_size)
+
+    def app(self) -> PoliteGitHubAPI:
+        """A client that authenticates as the App itself (a JWT per request)."""
+        return self._client(
+            pace_key="app",
+            app_id=self._credentials.app_id,
+            private_key=self._credentials.private_key,
+        )
+
+    async def installation(self, installation_id: int) -> PoliteGitHubAPI:
+        """A client with the installation's (cached, refreshed) access token."""
+        token = await self.tokens.token(self.app(), installation_id)
+        return self._client(pace_key=installation_id, oauth_token=token)
+
+    def forget(self, installation_id: int) -> None:
+        """The installation was deleted or suspended: drop its token."""
+        self.tokens.forget(installation_id)
+
+    def _client(self, *, pace_key: object, **auth: Any) -> PoliteGitHubAPI:
+        return PoliteGitHubAPI(
+            self._session,
+            USER_AGENT,
+            pacing=self._pacing,
+            pace_key=pace_key,
+            cache=self._etags,
+            base_url=self._api_url,
+            **auth,
+        )
+
+
+__all__ = ["GitHubClients", "PoliteGitHubAPI", "WritePacing", "retry_delay"]
