@@ -107,6 +107,7 @@ def ensure_dev_secret(path: Path) -> tuple[str, bool]:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.github.auth import AppCredentials, CredentialsError
     from bot.logs import configure_logging
     from bot.web.app import create_app
 
@@ -126,7 +127,23 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(f"Using the development webhook secret in {settings.dev_secret_path}", flush=True)
     assert settings.webhook_secret is not None
-    configure_logging(settings.log_level, secrets=[settings.webhook_secret])
+    secrets = [settings.webhook_secret]
+    if settings.has_app_identity:
+        try:
+            credentials = AppCredentials.load(
+                settings.app_id, settings.private_key, settings.private_key_path
+            )
+        except CredentialsError as exc:
+            print(f"orchestrator: {exc}", file=sys.stderr)
+            return 2
+        secrets.append(credentials.private_key)
+    else:
+        print(
+            "No GitHub App identity (GITHUB_APP_ID, GITHUB_PRIVATE_KEY[_PATH]): deliveries"
+            " are journaled and dispatched, but the bot cannot act on GitHub.",
+            flush=True,
+        )
+    configure_logging(settings.log_level, secrets=secrets)
     url = f"http://{settings.host}:{settings.port}{settings.webhook_path}"
     print(f"Agent Orchestrator is receiving webhooks at {url}", flush=True)
     run_server(create_app(settings), settings)

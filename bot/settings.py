@@ -30,10 +30,18 @@ class Settings:
     handler_timeout_seconds: float = 300.0
     done_retention_days: float = 7.0
     log_level: str = "INFO"
+    # The App's identity; without it the server journals and dispatches but cannot act.
+    app_id: str | None = None
+    private_key: str | None = dataclasses.field(default=None, repr=False)
+    private_key_path: str | None = None
 
     @property
     def journal_path(self) -> Path:
         return self.data_dir / "journal.sqlite3"
+
+    @property
+    def has_app_identity(self) -> bool:
+        return bool(self.app_id or self.private_key or self.private_key_path)
 
     @property
     def dev_secret_path(self) -> Path:
@@ -113,6 +121,9 @@ class Settings:
                 "positive number",
             ),
             log_level=log_level,
+            app_id=environ.get("GITHUB_APP_ID", "").strip() or None,
+            private_key=environ.get("GITHUB_PRIVATE_KEY") or None,
+            private_key_path=environ.get("GITHUB_PRIVATE_KEY_PATH", "").strip() or None,
         )
         if problems:
             raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -169,3 +169,28 @@ async def test_writes_to_one_installation_are_paced_a_second_apart():
         await gh.post("/repos/o/r/labels", data={"name": f"l{n}"})
     await gh.getitem("/repos/o/r")  # reads are not paced
     assert gh.slept == [1.0, 2.0]  # slots at 100, 101, 102 reserved at clock 100
+
+
+def test_serve_refuses_a_half_configured_app_identity(capsys, tmp_path):
+    from bot import cli
+
+    code = cli.main(["serve"], environ={"GITHUB_WEBHOOK_SECRET": "s3cret-value",
+                                        "GITHUB_APP_ID": "42",
+                                        "ORCHESTRATOR_DATA_DIR": str(tmp_path)})  # fmt: skip
+    assert code == 2
+    assert "GITHUB_PRIVATE_KEY" in capsys.readouterr().err
+
+
+async def test_the_app_holds_github_clients_for_its_lifetime(aiohttp_client, tmp_path, key_pair):
+    from bot.settings import Settings
+    from bot.web.app import create_app
+    from bot.web.keys import GITHUB
+
+    pem, _ = key_pair
+    settings = Settings(webhook_secret="s3cret-value", data_dir=tmp_path, app_id="42",
+                        private_key=pem, github_api_url="http://127.0.0.1:9")  # fmt: skip
+    client = await aiohttp_client(create_app(settings, routers=[]))
+    github = client.app[GITHUB]
+    app_client = github.app()
+    assert app_client.base_url == "http://127.0.0.1:9"  # GITHUB_API_URL honoured
+    assert app_client.app_id == "42"

@@ -12,17 +12,20 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
+import aiohttp
 import simdjson
 from aiohttp import web
 from gidgethub import routing
 
+from bot.github.auth import AppCredentials
+from bot.github.client import GitHubClients
 from bot.handlers import default_routers
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
 from bot.settings import Settings
 from bot.web.health import healthz, readyz
-from bot.web.keys import DISPATCHER, JOURNAL, JSON_PARSER, SETTINGS
+from bot.web.keys import DISPATCHER, GITHUB, JOURNAL, JSON_PARSER, SETTINGS
 from bot.web.webhooks import MAX_BODY_BYTES, receive_webhook
 
 log = logging.getLogger(__name__)
@@ -42,11 +45,29 @@ def create_app(
     app[SETTINGS] = settings
     app[JSON_PARSER] = simdjson.Parser()
     router = EventRouter(*(default_routers() if routers is None else routers))
+    if settings.has_app_identity:
+        app.cleanup_ctx.append(_github(settings))
     app.cleanup_ctx.append(_intake(settings, router))
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app
+
+
+def _github(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """One aiohttp session for every GitHub call, closed on shutdown."""
+    credentials = AppCredentials.load(
+        settings.app_id, settings.private_key, settings.private_key_path
+    )
+
+    async def github(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            app[GITHUB] = GitHubClients(
+                session, api_url=settings.github_api_url, credentials=credentials
+            )
+            yield
+
+    return github
 
 
 def _intake(

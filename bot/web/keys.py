@@ -5,6 +5,7 @@ from __future__ import annotations
 import simdjson
 from aiohttp import web
 
+from bot.github.client import GitHubClients
 from bot.intake.dispatcher import Dispatcher
 from bot.intake.journal import Journal
 from bot.settings import Settings
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 JOURNAL = web.AppKey("journal", Journal)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 JSON_PARSER = web.AppKey("json_parser", simdjson.Parser)
+GITHUB = web.AppKey("github", GitHubClients)
