@@ -83,6 +83,9 @@ class Settings:
         log_level = read("ORCHESTRATOR_LOG_LEVEL", str.upper, defaults.log_level)
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append(f"ORCHESTRATOR_LOG_LEVEL={log_level!r} is not DEBUG/INFO/WARNING/ERROR")
+        app_id = environ.get("GITHUB_APP_ID", "").strip() or None
+        if app_id is not None and not app_id.isdigit():
+            problems.append(f"GITHUB_APP_ID={app_id!r} is not a number (App settings > App ID)")
         settings = cls(
             webhook_secret=secret,
             github_api_url=api_url,
@@ -121,7 +124,7 @@ class Settings:
                 "positive number",
             ),
             log_level=log_level,
-            app_id=environ.get("GITHUB_APP_ID", "").strip() or None,
+            app_id=app_id,
             private_key=environ.get("GITHUB_PRIVATE_KEY") or None,
             private_key_path=environ.get("GITHUB_PRIVATE_KEY_PATH", "").strip() or None,
         )

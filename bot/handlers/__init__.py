@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from bot.handlers import ping
+from bot.handlers import commands, ping
 
 
 def default_routers() -> list[routing.Router]:
-    return [ping.router]
+    return [commands.router, ping.router]

@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from gidgethub import sansio
@@ -23,6 +23,9 @@ from gidgethub import sansio
 from bot.intake.delivery import Delivery
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
+
+if TYPE_CHECKING:
+    from bot.handlers.services import Services
 
 log = logging.getLogger(__name__)
 _YIELD_EVERY = 32
@@ -36,6 +39,7 @@ class HandlerContext:
     attempt: int
     repository: str | None
     installation_id: int | None
+    services: Services | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,7 +66,9 @@ class Dispatcher:
         sweep_interval: float = 5.0,
         payload_cache_per_lane: int = 256,
         clock: Callable[[], float] = time.time,
+        services: Services | None = None,
     ) -> None:
+        self._services = services
         self._journal = journal
         self._router = router
         self._retry = retry
@@ -219,6 +225,7 @@ class Dispatcher:
             attempt=attempt,
             repository=delivery.repository,
             installation_id=delivery.installation_id,
+            services=self._services,
         )
         try:
             async with asyncio.timeout(self._handler_timeout):

@@ -17,9 +17,11 @@ import simdjson
 from aiohttp import web
 from gidgethub import routing
 
+from bot.commands.builtin import default_registry
 from bot.github.auth import AppCredentials
 from bot.github.client import GitHubClients
 from bot.handlers import default_routers
+from bot.handlers.services import Services
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
@@ -83,6 +85,11 @@ def _intake(
                 settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds
             ),
             handler_timeout=settings.handler_timeout_seconds,
+            services=Services(
+                github=app.get(GITHUB),
+                app_id=int(settings.app_id) if settings.app_id else None,
+                commands=default_registry(),
+            ),
         )
         app[JOURNAL] = journal
         app[DISPATCHER] = dispatcher

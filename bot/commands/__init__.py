@@ -1,0 +1,1 @@
+"""`/ao` commands: finding them in comments, and the registry later issues extend."""
