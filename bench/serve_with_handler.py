@@ -1,9 +1,10 @@
 """`orchestrator serve` plus one no-op `issue_comment.created` handler, for the bench.
 
-The product has no handler for plain comments yet, so `orchestrator serve` journals the
-bench's deliveries as done without dispatching them. The gidgethub-minimal reference does
-run a (no-op) handler; this target does too, so its row measures the whole path: journal,
-dispatch through the per-repository lane, payload parsed for the handler, done mark.
+The product's only comment handler (`/ao` commands) asks for comments that mention `/ao`,
+so `orchestrator serve` journals the bench's comment as done without dispatching it. The
+gidgethub-minimal reference runs a (no-op) handler for every comment; so does this target,
+so its row measures the whole path: journal, dispatch through the per-repository lane,
+payload parsed for the handler, done mark.
 """
 
 from __future__ import annotations

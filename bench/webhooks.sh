@@ -3,8 +3,10 @@
 # synchronous=FULL, group commit) side by side with the shared harness's references
 # (limit, gidgethub-minimal, probot) in one run. Prints the harness's table, then the
 # server's own start/stop records (journal pragmas, group commit, RSS after the run) and
-# what each round's journal holds. Rows: `ours` is `orchestrator serve` as shipped;
-# `ours+handler` adds a no-op issue_comment.created handler, as gidgethub-minimal has.
+# what each round's journal holds. Rows: `ours` is `orchestrator serve` as shipped (its
+# `/ao` command handler asks only for comments that mention `/ao`, which the bench's does
+# not); `ours+handler` adds an unfiltered no-op issue_comment.created handler, as
+# gidgethub-minimal has: every delivery parsed and dispatched.
 #
 #   bench/webhooks.sh                 # ROUNDS, DURATION, WARMUP, ... pass through to the harness
 #

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from gidgethub import routing
 
-from bot.intake.routing import EventRouter
+from bot.intake.routing import EventRouter, only_if_payload_mentions
 from bot.settings import Settings
 from bot.web.app import create_app
 
@@ -38,3 +38,27 @@ def test_a_route_added_later_is_seen():
     assert not router.handles("issues", "opened")
     router.add(noop, "issues", action="opened")
     assert router.handles("issues", "opened")
+
+
+def test_a_handler_can_ask_for_payloads_that_mention_a_text():
+    plain = routing.Router()
+
+    @plain.register("issue_comment", action="created")
+    @only_if_payload_mentions("/ao")
+    async def commands(event, *, ctx) -> None:
+        return None
+
+    router = EventRouter(plain)
+    assert router.handles("issue_comment", "created", b'{"comment":{"body":"/ao ping"}}')
+    assert router.handles("issue_comment", "created", b'{"comment":{"body":"\\/ao ping"}}')
+    assert not router.handles("issue_comment", "created", b'{"comment":{"body":"LGTM"}}')
+    assert router.handles("issue_comment", "created")  # body unknown: assume it is wanted
+    plain.add(noop, "issue_comment", action="created")  # a second, unfiltered handler
+    assert EventRouter(plain).handles("issue_comment", "created", b'{"body":"LGTM"}')
+
+
+def test_mentions_that_json_would_escape_are_refused():
+    with pytest.raises(ValueError, match="inside JSON"):
+        only_if_payload_mentions('say "hi"')
+    with pytest.raises(ValueError, match="inside JSON"):
+        only_if_payload_mentions("café")

@@ -15,6 +15,7 @@ from bot.commands.parse import find_command
 from bot.commands.registry import CommandRequest
 from bot.github.markers import find_marked_comment, marker
 from bot.intake.dispatcher import HandlerContext
+from bot.intake.routing import only_if_payload_mentions
 from bot.templates import render
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def written_by_a_bot(comment: dict[str, Any]) -> bool:
 
 
 @router.register("issue_comment", action="created")
+@only_if_payload_mentions("/ao")  # most comments are not commands: never parsed
 async def answer_command(event: sansio.Event, *, ctx: HandlerContext) -> None:
     comment = event.data["comment"]
     if written_by_a_bot(comment):

@@ -106,9 +106,9 @@ class Dispatcher:
         self._tracked.clear()
         self._sweeper = None
 
-    def wants(self, event: str, action: str | None) -> bool:
-        """Whether any handler runs for this event and action (if not, skip dispatching)."""
-        return self._router.handles(event, action)
+    def wants(self, event: str, action: str | None, body: bytes) -> bool:
+        """Whether any handler runs for this delivery (if not, skip dispatching)."""
+        return self._router.handles(event, action, body)
 
     def skipped(self, delivery: Delivery) -> None:
         """Account for a delivery journaled as done because nothing handles it."""
@@ -167,7 +167,7 @@ class Dispatcher:
         """Run one delivery to `done` or `dead`, retrying in place to keep the lane's order."""
         attempts = delivery.attempts
         body = delivery.body
-        wanted = self._router.handles(delivery.event, delivery.action)
+        wanted = self._router.handles(delivery.event, delivery.action, body)
         wait = delivery.not_before - self._clock()
         while True:
             if wait > 0:

@@ -78,7 +78,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     del payload  # a view into the parser's buffer, which the next request reuses
 
     dispatcher = request.app[DISPATCHER]
-    handled = dispatcher.wants(event, action)
+    handled = dispatcher.wants(event, action, body)
     incoming = Incoming(
         delivery_id, event, action, repository, installation_id, order_key, body, handled
     )
