@@ -30,6 +30,8 @@ class FakeGitHub(GitHubAPI):
         self.reactions: list[tuple[str, str]] = []  # (comment url, content)
         self.requests: list[tuple[str, str]] = []
         self.fail_next: dict[tuple[str, str], int] = {}  # (method, url suffix) -> status
+        self.labels: dict[str, list[dict[str, Any]]] = {}  # "owner/repo" -> labels
+        self.installation_repositories: list[dict[str, Any]] = []
         self._ids = itertools.count(900_000_001)
 
     def add_comment(self, comments_url: str, body: str, *, by_app: bool) -> None:
@@ -59,6 +61,22 @@ class FakeGitHub(GitHubAPI):
             self.reactions.append((url.removesuffix("/reactions"), data["content"]))
             return self._json(201, {"id": len(self.reactions), "content": data["content"],
                                     "user": BOT})  # fmt: skip
+        if url.endswith("/installation/repositories") and method == "GET":
+            repos = self.installation_repositories
+            return self._json(200, {"total_count": len(repos), "repository_selection": "all",
+                                    "repositories": repos})  # fmt: skip
+        if match := re.search(r"/repos/([^/]+/[^/]+)/labels$", url):
+            labels = self.labels.setdefault(match.group(1), [])
+            if method == "GET":
+                return self._json(200, labels)
+            if any(label["name"].lower() == data["name"].lower() for label in labels):
+                return self._json(422, {"message": "Validation Failed", "errors": [
+                    {"resource": "Label", "code": "already_exists", "field": "name"}]})  # fmt: skip
+            label = {"id": next(self._ids), "node_id": "LA_x", "url": f"{url}/{data['name']}",
+                     "name": data["name"], "color": data["color"],
+                     "description": data.get("description"), "default": False}  # fmt: skip
+            labels.append(label)
+            return self._json(201, label)
         if url.endswith("/comments") and method == "GET":
             return self._json(200, self.comments.get(url, []))
         if url.endswith("/comments") and method == "POST":
@@ -84,6 +102,11 @@ class FakeClients:
         self.gh = gh
         self.installations: list[int] = []
 
+        self.forgotten: list[int] = []
+
     async def installation(self, installation_id: int) -> FakeGitHub:
         self.installations.append(installation_id)
         return self.gh
+
+    def forget(self, installation_id: int) -> None:
+        self.forgotten.append(installation_id)
