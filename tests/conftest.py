@@ -1,17 +1,25 @@
-"""Shared fixtures: settings in a temporary data dir, and the HTTP app with injectable routers."""
+"""Shared fixtures: settings, the HTTP app with injectable routers, and the fake GitHub."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from gidgethub import routing
+from gidgethub import routing, sansio
 
+from bot.commands.builtin import default_registry
+from bot.handlers import default_routers
+from bot.handlers.services import Services
+from bot.intake.dispatcher import HandlerContext
+from bot.intake.routing import EventRouter
 from bot.settings import Settings
 from bot.web.app import create_app
-from tests.support import SECRET
+from tests.fake_github import APP_ID, FakeClients, FakeGitHub
+from tests.support import SECRET, webhook_examples
 
 ClientFactory = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
 
@@ -31,3 +39,26 @@ def make_client(
         )
 
     return make
+
+
+@pytest.fixture
+def fake_github() -> FakeClients:
+    """The shared fake GitHub (gidgethub's client over in-memory state) for handler tests."""
+    comment = next(p for name, p in webhook_examples()
+                   if name == "issue_comment" and p["action"] == "created")["comment"]  # fmt: skip
+    return FakeClients(FakeGitHub(copy.deepcopy(comment)))
+
+
+@pytest.fixture
+def dispatch(fake_github: FakeClients) -> Callable[..., Awaitable[None]]:
+    """Dispatch a payload into the product's routers, as the dispatcher would."""
+    router = EventRouter(*default_routers())
+    services = Services(github=fake_github, app_id=APP_ID, commands=default_registry())  # type: ignore[arg-type]
+
+    async def dispatch(event: str, payload: dict[str, Any], delivery_id: str = "d-1") -> None:
+        installation = (payload.get("installation") or {}).get("id")
+        repository = (payload.get("repository") or {}).get("full_name")
+        ctx = HandlerContext(delivery_id, 1, repository, installation, services)
+        await router.dispatch(sansio.Event(payload, event=event, delivery_id=delivery_id), ctx=ctx)
+
+    return dispatch

@@ -5,15 +5,10 @@ from __future__ import annotations
 import copy
 
 import pytest
-from gidgethub import GitHubBroken, sansio
+from gidgethub import GitHubBroken
 
-from bot.commands.builtin import default_registry
 from bot.commands.parse import Command, find_command
-from bot.handlers import default_routers
-from bot.handlers.services import Services
-from bot.intake.dispatcher import HandlerContext
-from bot.intake.routing import EventRouter
-from tests.fake_github import APP_ID, BOT, FakeClients, FakeGitHub
+from tests.fake_github import BOT, FakeGitHub
 from tests.support import webhook_examples
 
 
@@ -27,16 +22,13 @@ def comment_example() -> dict:
 
 
 @pytest.fixture
-def gh(comment_example) -> FakeGitHub:
-    fake = FakeGitHub(comment_example["comment"])
-    fake.permissions["Codertocat"] = "maintain"
-    return fake
+def gh(fake_github) -> FakeGitHub:
+    fake_github.gh.permissions["Codertocat"] = "maintain"
+    return fake_github.gh
 
 
 @pytest.fixture
-def deliver(gh, comment_example):
-    router = EventRouter(*default_routers())
-    services = Services(github=FakeClients(gh), app_id=APP_ID, commands=default_registry())
+def deliver(dispatch, gh, comment_example):
     counter = iter(range(1, 1000))
 
     async def deliver(body: str, *, user: dict | None = None, delivery_id: str | None = None,
@@ -48,10 +40,7 @@ def deliver(gh, comment_example):
         if user is not None:
             payload["comment"]["user"] = user
             payload["sender"] = user
-        event = sansio.Event(payload, event="issue_comment",
-                             delivery_id=delivery_id or f"d-{next(counter)}")  # fmt: skip
-        ctx = HandlerContext(event.delivery_id, 1, "Codertocat/Hello-World", 1, services)
-        await router.dispatch(event, ctx=ctx)
+        await dispatch("issue_comment", payload, delivery_id or f"d-{next(counter)}")
         return payload
 
     return deliver

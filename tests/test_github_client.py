@@ -39,7 +39,7 @@ class ScriptedGitHub(PoliteGitHubAPI):
         self.requests: list[tuple[str, str, Mapping[str, str]]] = []
         self.slept: list[float] = []
 
-    async def _request(self, method, url, headers, body=b""):
+    async def _transport(self, method, url, headers, body=b""):
         self.requests.append((method, url, dict(headers)))
         status, extra_headers, payload = self.answers.pop(0)
         base = {"content-type": "application/json; charset=utf-8", **extra_headers}
@@ -194,3 +194,16 @@ async def test_the_app_holds_github_clients_for_its_lifetime(aiohttp_client, tmp
     app_client = github.app()
     assert app_client.base_url == "http://127.0.0.1:9"  # GITHUB_API_URL honoured
     assert app_client.app_id == "42"
+
+
+async def test_an_exhausted_quota_is_waited_out_before_the_next_request(monkeypatch):
+    monkeypatch.setattr("bot.github.client.time.time", lambda: 1000.0)
+    gh = ScriptedGitHub([
+        (200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1030"}, {"id": 1}),
+        (200, {"x-ratelimit-remaining": "4999", "x-ratelimit-reset": "4600"}, {"id": 2}),
+        (200, {}, {"id": 3}),
+    ])  # fmt: skip
+    await gh.getitem("/repos/o/r")
+    await gh.getitem("/repos/o/r")  # GitHub said 0 left: wait for the reset first
+    await gh.getitem("/repos/o/r")  # quota back: no wait
+    assert gh.slept == [31.0]

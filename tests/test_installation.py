@@ -5,15 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-from gidgethub import sansio
 
-from bot.commands.builtin import default_registry
 from bot.github.labels import STORY_LABELS
-from bot.handlers import default_routers
-from bot.handlers.services import Services
-from bot.intake.dispatcher import HandlerContext
-from bot.intake.routing import EventRouter
-from tests.fake_github import APP_ID, FakeClients, FakeGitHub
+from tests.fake_github import FakeGitHub
 from tests.support import webhook_examples
 
 
@@ -23,21 +17,13 @@ def example(event: str, action: str) -> dict:
 
 
 @pytest.fixture
-def github() -> FakeClients:
-    comment = example("issue_comment", "created")["comment"]
-    return FakeClients(FakeGitHub(comment))
+def github(fake_github):
+    return fake_github
 
 
 @pytest.fixture
-def deliver(github):
-    router = EventRouter(*default_routers())
-    services = Services(github=github, app_id=APP_ID, commands=default_registry())
-
-    async def deliver(event: str, payload: dict) -> None:
-        ctx = HandlerContext("d", 1, None, payload["installation"]["id"], services)
-        await router.dispatch(sansio.Event(payload, event=event, delivery_id="d"), ctx=ctx)
-
-    return deliver
+def deliver(dispatch):
+    return dispatch
 
 
 def names(gh: FakeGitHub, full_name: str) -> set[str]:

@@ -64,6 +64,31 @@ class WritePacing:
         return slot - now
 
 
+class QuotaTracker:
+    """The last rate-limit headers GitHub sent, per installation, shared by its clients."""
+
+    def __init__(self) -> None:
+        self._exhausted_until: dict[object, float] = {}
+
+    def observe(self, key: object, headers: Mapping[str, str]) -> None:
+        remaining = headers.get("x-ratelimit-remaining")
+        reset = headers.get("x-ratelimit-reset")
+        if remaining is None or reset is None:
+            return
+        try:
+            if int(remaining) > 0:
+                self._exhausted_until.pop(key, None)
+            else:
+                self._exhausted_until[key] = float(reset)
+        except ValueError:
+            return
+
+    def wait_needed(self, key: object, now: float) -> float:
+        """Seconds until the quota resets, if the last answer said it was used up."""
+        until = self._exhausted_until.get(key)
+        return max(0.0, until - now) if until is not None else 0.0
+
+
 class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
     """gidgethub's aiohttp client with retries for rate limits and 5xx, and paced writes."""
 
@@ -74,6 +99,7 @@ class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
         *,
         pacing: WritePacing,
         pace_key: object,
+        quota: QuotaTracker | None = None,
         max_retries: int = 3,
         max_wait: float = 120.0,
         **kwargs: Any,
@@ -81,10 +107,29 @@ class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
         super().__init__(session, requester, **kwargs)
         self._pacing = pacing
         self._pace_key = pace_key
+        self._quota = quota or QuotaTracker()
         self._max_retries = max_retries
         self._max_wait = max_wait
 
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        status, response_headers, response_body = await self._transport(method, url, headers, body)
+        self._quota.observe(self._pace_key, response_headers)
+        return status, response_headers, response_body
+
+    async def _transport(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """The HTTP exchange itself (aiohttp); tests put scripted answers here."""
+        return await super()._request(method, url, headers, body)
+
     async def manage_rate_limit(self, *, method: str, url: str) -> None:
+        # The quota is used up: wait for its reset if that is soon; else let GitHub refuse,
+        # and the delivery is retried later with the dispatcher's backoff.
+        exhausted = self._quota.wait_needed(self._pace_key, time.time())
+        if 0 < exhausted <= self._max_wait:
+            await self.sleep(exhausted + 1.0)
         if method.upper() in _WRITES:
             wait = self._pacing.reserve(self._pace_key)
             if wait > 0:
@@ -126,6 +171,7 @@ class GitHubClients:
         self._credentials = credentials
         self.tokens = tokens or InstallationTokens(credentials)
         self._pacing = pacing or WritePacing()
+        self._quota = QuotaTracker()
         self._etags: cachetools.LRUCache[Any, Any] = cachetools.LRUCache(etag_cache_size)
 
     def app(self) -> PoliteGitHubAPI:
@@ -151,10 +197,11 @@ class GitHubClients:
             USER_AGENT,
             pacing=self._pacing,
             pace_key=pace_key,
+            quota=self._quota,
             cache=self._etags,
             base_url=self._api_url,
             **auth,
         )
 
 
-__all__ = ["GitHubClients", "PoliteGitHubAPI", "WritePacing", "retry_delay"]
+__all__ = ["GitHubClients", "PoliteGitHubAPI", "QuotaTracker", "WritePacing", "retry_delay"]
