@@ -14,6 +14,7 @@ from gidgethub import routing, sansio
 from bot.commands.parse import find_command
 from bot.commands.registry import CommandRequest
 from bot.github.markers import find_marked_comment, marker
+from bot.handlers.services import installation_client
 from bot.intake.dispatcher import HandlerContext
 from bot.intake.routing import only_if_payload_mentions
 from bot.templates import render
@@ -41,14 +42,10 @@ async def answer_command(event: sansio.Event, *, ctx: HandlerContext) -> None:
     command = find_command(comment.get("body") or "")
     if command is None:
         return
+    gh = await installation_client(ctx)
     services = ctx.services
-    if services is None or services.github is None or services.app_id is None:
-        log.warning("command ignored: no GitHub App identity configured",
-                    extra={"delivery_id": ctx.delivery_id})  # fmt: skip
+    if gh is None or services is None or services.app_id is None:
         return
-    if ctx.installation_id is None:
-        return
-    gh = await services.github.installation(ctx.installation_id)
     repository = event.data["repository"]
     issue = event.data["issue"]
     user = comment["user"]["login"]

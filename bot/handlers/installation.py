@@ -8,6 +8,7 @@ from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot.github.labels import ensure_labels
+from bot.handlers.services import installation_client
 from bot.intake.dispatcher import HandlerContext
 
 log = logging.getLogger(__name__)
@@ -24,20 +25,18 @@ async def label_installation(event: sansio.Event, *, ctx: HandlerContext) -> Non
     App is installed on all of an organisation's. Labels already made are skipped, so a
     retried delivery carries on where the last attempt stopped.
     """
-    services = ctx.services
-    if services is None or services.github is None or ctx.installation_id is None:
+    gh = await installation_client(ctx)
+    if gh is None:
         return
-    gh = await services.github.installation(ctx.installation_id)
     async for repository in gh.getiter("/installation/repositories", iterable_key="repositories"):
         await _label(gh, repository["full_name"], ctx)
 
 
 @router.register("installation_repositories", action="added")
 async def label_added_repositories(event: sansio.Event, *, ctx: HandlerContext) -> None:
-    services = ctx.services
-    if services is None or services.github is None or ctx.installation_id is None:
+    gh = await installation_client(ctx)
+    if gh is None:
         return
-    gh = await services.github.installation(ctx.installation_id)
     for repository in event.data.get("repositories_added") or []:
         await _label(gh, repository["full_name"], ctx)
 

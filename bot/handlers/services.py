@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+from gidgethub.abc import GitHubAPI
 
 from bot.commands.registry import CommandRegistry
 from bot.github.client import GitHubClients
 from bot.github.permissions import PermissionCache
+
+if TYPE_CHECKING:
+    from bot.intake.dispatcher import HandlerContext
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -15,3 +24,15 @@ class Services:
     app_id: int | None
     commands: CommandRegistry
     permissions: PermissionCache = dataclasses.field(default_factory=PermissionCache)
+
+
+async def installation_client(ctx: HandlerContext) -> GitHubAPI | None:
+    """A client for the delivery's installation, or None when the bot cannot act on GitHub."""
+    services = ctx.services
+    if services is None or services.github is None or ctx.installation_id is None:
+        log.warning(
+            "no GitHub App identity or installation: nothing done on GitHub",
+            extra={"delivery_id": ctx.delivery_id},
+        )
+        return None
+    return await services.github.installation(ctx.installation_id)
