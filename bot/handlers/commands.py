@@ -6,7 +6,6 @@ after a crash finds the earlier answer instead of posting a second one.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from gidgethub import routing, sansio
@@ -19,7 +18,6 @@ from bot.intake.dispatcher import HandlerContext
 from bot.intake.routing import only_if_payload_mentions
 from bot.templates import render
 
-log = logging.getLogger(__name__)
 router = routing.Router()
 
 
