@@ -128,6 +128,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"Using the development webhook secret in {settings.dev_secret_path}", flush=True)
     assert settings.webhook_secret is not None
     secrets = [settings.webhook_secret]
+    credentials = None
     if settings.has_app_identity:
         try:
             credentials = AppCredentials.load(
@@ -146,7 +147,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, secrets=secrets)
     url = f"http://{settings.host}:{settings.port}{settings.webhook_path}"
     print(f"Agent Orchestrator is receiving webhooks at {url}", flush=True)
-    run_server(create_app(settings), settings)
+    run_server(create_app(settings, credentials=credentials), settings)
     return 0
 
 

@@ -44,8 +44,7 @@ class Journal:
         self._queued: list[_Op] = []
         # The two operations every delivery makes are batched into single statements.
         self._records: list[tuple[Incoming, asyncio.Future[int | None]]] = []
-        self._finished: list[tuple[int, int, float]] = []
-        self._finished_futs: list[asyncio.Future[None]] = []
+        self._finished: list[tuple[int, int, float, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._commits = 0
@@ -87,22 +86,23 @@ class Journal:
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue `fn`; the future resolves once the commit that includes it is durable."""
+        fut: asyncio.Future[T] = self._future()
+        self._queued.append((fn, fut))
+        return fut
+
+    def _future(self) -> asyncio.Future[Any]:
+        """A future for a new operation, waking the writer; refused once the journal closes."""
         if not self.alive:
             raise JournalClosed(f"journal {self.path} is not open")
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queued.append((fn, fut))
         self._wake.set()
-        return fut
+        return asyncio.get_running_loop().create_future()
 
     # Typed operations -------------------------------------------------------------------
 
     def record(self, incoming: Incoming) -> asyncio.Future[int | None]:
         """Journal a delivery durably; resolves to its sequence number, None for a duplicate."""
-        if not self.alive:
-            raise JournalClosed(f"journal {self.path} is not open")
-        fut: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[int | None] = self._future()
         self._records.append((incoming, fut))
-        self._wake.set()
         return fut
 
     def pending(self) -> asyncio.Future[list[Delivery]]:
@@ -112,12 +112,8 @@ class Journal:
         return self.run(lambda conn: store.body(conn, seq))
 
     def mark_done(self, seq: int, attempts: int) -> asyncio.Future[None]:
-        if not self.alive:
-            raise JournalClosed(f"journal {self.path} is not open")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._finished.append((seq, attempts, time.time()))
-        self._finished_futs.append(fut)
-        self._wake.set()
+        fut: asyncio.Future[None] = self._future()
+        self._finished.append((seq, attempts, time.time(), fut))
         return fut
 
     def mark_retry(
@@ -159,12 +155,10 @@ class Journal:
         finally:
             # However the writer ends, nobody may wait forever on an operation it never ran.
             closed = JournalClosed(f"journal {self.path} stopped")
-            for _, fut in self._queued + self._records:
+            waiting = [f for _, f in self._queued] + [f for _, f in self._records]
+            for fut in waiting + [f for *_, f in self._finished]:
                 _settle(fut, None, closed)
-            for fut in self._finished_futs:
-                _settle(fut, None, closed)
-            self._queued, self._records = [], []
-            self._finished, self._finished_futs = [], []
+            self._queued, self._records, self._finished = [], [], []
 
     async def _write_batches(self) -> None:
         loop = asyncio.get_running_loop()
@@ -226,8 +220,9 @@ class Journal:
             batch.append((add, [f for _, f in records], True))
         if self._finished:
             finished, self._finished = self._finished, []
-            futs, self._finished_futs = self._finished_futs, []
-            batch.append((lambda conn: store.mark_done_many(conn, finished), futs, False))
+            rows = [(seq, attempts, at) for seq, attempts, at, _ in finished]
+            futs = [fut for *_, fut in finished]
+            batch.append((lambda conn: store.mark_done_many(conn, rows), futs, False))
         queued, self._queued = self._queued, []
         batch += [(fn, [fut], False) for fn, fut in queued]
         return batch

@@ -37,9 +37,14 @@ PRUNE_INTERVAL_S = 3600.0
 
 
 def create_app(
-    settings: Settings, routers: Sequence[routing.Router] | None = None
+    settings: Settings,
+    routers: Sequence[routing.Router] | None = None,
+    credentials: AppCredentials | None = None,
 ) -> web.Application:
-    """Build the app; `routers` replaces the product's handlers (tests inject their own)."""
+    """Build the app; `routers` replaces the product's handlers (tests inject their own).
+
+    `credentials` are the App's, already loaded from `settings` by the caller, if any.
+    """
     if not settings.webhook_secret:
         raise ValueError("a webhook secret is required to serve webhooks")
     # Leave room above GitHub's limit so an oversized body is answered 413 by our handler.
@@ -47,8 +52,12 @@ def create_app(
     app[SETTINGS] = settings
     app[JSON_PARSER] = simdjson.Parser()
     router = EventRouter(*(default_routers() if routers is None else routers))
-    if settings.has_app_identity:
-        app.cleanup_ctx.append(_github(settings))
+    if credentials is None and settings.has_app_identity:
+        credentials = AppCredentials.load(
+            settings.app_id, settings.private_key, settings.private_key_path
+        )
+    if credentials is not None:
+        app.cleanup_ctx.append(_github(settings, credentials))
     app.cleanup_ctx.append(_intake(settings, router))
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)
@@ -56,11 +65,10 @@ def create_app(
     return app
 
 
-def _github(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+def _github(
+    settings: Settings, credentials: AppCredentials
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """One aiohttp session for every GitHub call, closed on shutdown."""
-    credentials = AppCredentials.load(
-        settings.app_id, settings.private_key, settings.private_key_path
-    )
 
     async def github(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
