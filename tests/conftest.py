@@ -21,6 +21,8 @@ from bot.web.app import create_app
 from tests.fake_github import APP_ID, FakeClients, FakeGitHub
 from tests.support import SECRET, webhook_examples
 
+pytest_plugins = ["tests.sim_support"]
+
 ClientFactory = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
 
 

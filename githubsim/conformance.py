@@ -1,0 +1,129 @@
+"""Holds the stand-in to GitHub's published descriptions, and the bot to them too.
+
+`RestDescription` wraps `@octokit/openapi`'s `api.github.com.json`: every request the bot
+makes and every answer the stand-in gives is validated with openapi-core. `WebhookDescription`
+wraps `@octokit/openapi-webhooks`: every delivery's body is validated against the schema of
+its event and action. Violations are collected, not raised, so a test fails at teardown even
+when the bot swallowed the error it was given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+#: The host the description's `servers` entry names; requests are checked as if sent there.
+DESCRIBED_HOST = "https://api.github.com"
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    where: str  # "request", "response" or "webhook"
+    what: str  # "POST /repos/o/r/labels" or "issues.opened"
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.where} {self.what}: {self.error}"
+
+
+def _explain(exc: BaseException) -> str:
+    """openapi-core keeps the schema errors in the cause; show them, briefly."""
+    parts = [str(exc)]
+    cause = exc.__cause__
+    schema_errors = getattr(cause, "schema_errors", None)
+    if schema_errors:
+        parts = [str(exc).split(":", 1)[0]]
+        for error in list(schema_errors)[:5]:
+            path = "/".join(str(p) for p in error.absolute_path)
+            parts.append(f"{path or '(root)'}: {error.message}")
+    elif cause is not None and str(cause) not in parts[0]:
+        parts.append(str(cause))
+    return "; ".join(parts)[:2000]
+
+
+class RestDescription:
+    """GitHub's REST description, parsed once (spec self-validation off: it is large)."""
+
+    def __init__(self, path: Path) -> None:
+        from openapi_core import OpenAPI
+        from openapi_core.configurations import Config
+
+        self.source = path
+        self.document: dict[str, Any] = json.loads(path.read_text())
+        self._api = OpenAPI.from_dict(self.document, config=Config(spec_validator_cls=None))
+
+    def check_request(self, method: str, path: str, query: list[tuple[str, str]],
+                      headers: dict[str, str], body: bytes, content_type: str) -> str | None:  # fmt: skip
+        """None when the description allows the request, else why not."""
+        from openapi_core.testing import MockRequest
+
+        request = MockRequest(DESCRIBED_HOST, method, path, args=query,  # type: ignore[arg-type]
+                              headers=headers, data=body or None,
+                              content_type=content_type or "application/json")  # fmt: skip
+        try:
+            self._api.validate_request(request)
+        except Exception as exc:  # noqa: BLE001 - any failure is a violation to report
+            return _explain(exc)
+        return None
+
+    def check_response(self, method: str, path: str, query: list[tuple[str, str]],
+                       request_body: bytes, status: int, body: bytes,
+                       content_type: str) -> str | None:  # fmt: skip
+        from openapi_core.testing import MockRequest, MockResponse
+
+        request = MockRequest(DESCRIBED_HOST, method, path, args=query,  # type: ignore[arg-type]
+                              data=request_body or None)  # fmt: skip
+        response = MockResponse(body, status_code=status,
+                                content_type=content_type or "application/json")  # fmt: skip
+        try:
+            self._api.validate_response(request, response)
+        except Exception as exc:  # noqa: BLE001
+            return _explain(exc)
+        return None
+
+
+class WebhookDescription:
+    """GitHub's webhook description: one JSON schema per event and action."""
+
+    def __init__(self, path: Path) -> None:
+        import jsonschema
+        from referencing import Registry, Resource
+
+        self.source = path
+        self.document: dict[str, Any] = json.loads(path.read_text())
+        resource = Resource.from_contents(self.document, default_specification=_draft_2020())
+        self._registry = Registry().with_resource("urn:webhooks", resource)
+        self._validator_cls = jsonschema.Draft202012Validator
+        self._validators: dict[str, Any] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.document.get("webhooks", {}))
+
+    def check(self, event: str, payload: dict[str, Any]) -> str | None:
+        """None when the payload matches the description of `event.action`, else why not."""
+        action = payload.get("action")
+        key = f"{event}-{action}".replace("_", "-") if action else event.replace("_", "-")
+        hook = self.document.get("webhooks", {}).get(key)
+        if hook is None:
+            return f"no webhook {key!r} in the description"
+        validator = self._validators.get(key)
+        if validator is None:
+            ref = hook["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            validator = self._validator_cls({"$ref": "urn:webhooks" + ref},
+                                            registry=self._registry)  # fmt: skip
+            self._validators[key] = validator
+        errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+        if not errors:
+            return None
+        return "; ".join(
+            f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message[:300]}"
+            for e in errors[:5]
+        )
+
+
+def _draft_2020() -> Any:
+    from referencing.jsonschema import DRAFT202012
+
+    return DRAFT202012

@@ -1,0 +1,373 @@
+"""The stand-in as a server on 127.0.0.1, plus the API tests use to act as people.
+
+What GitHub does around every REST answer happens in one middleware: faults on demand,
+rate-limit headers, ETags and 304s, and the conformance check of the request against
+GitHub's description (an invalid request is refused with the schema error, as GitHub
+refuses it) and of the answer the stand-in gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import html
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+
+from githubsim.auth import Authenticator, AuthError, Caller
+from githubsim.conformance import RestDescription, Violation, WebhookDescription
+from githubsim.deliveries import WebhookFaults, WebhookSender
+from githubsim.http import ApiFaults, error
+from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository
+from githubsim.render import Renderer
+from githubsim.routes import RestApi, Route
+
+SIM_PREFIX = "/_sim"
+
+
+def manifest_permissions(manifest: Path) -> tuple[dict[str, str], list[str]]:
+    """The permissions and events an App manifest (our `app.yml`) asks for."""
+    data = yaml.safe_load(manifest.read_text())
+    return dict(data.get("default_permissions") or {}), list(data.get("default_events") or [])
+
+
+def public_key_of(private_key_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+class GitHubSim:
+    """A local GitHub: REST on 127.0.0.1, webhooks to the App, checked against GitHub's own
+    descriptions when they are given."""
+
+    def __init__(
+        self,
+        *,
+        rest: RestDescription | None = None,
+        webhooks: WebhookDescription | None = None,
+        token_lifetime: datetime.timedelta = datetime.timedelta(hours=1),
+        rate_limit: int = 5000,
+        faults: ApiFaults | None = None,
+        webhook_faults: WebhookFaults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.state = GitHubState()
+        self.auth = Authenticator(self.state, token_lifetime=token_lifetime)
+        self.rest_description = rest
+        self.violations: list[Violation] = []
+        self.calls: list[tuple[str, str, int]] = []  # (method, path, status) the API answered
+        self.faults = faults or ApiFaults()
+        self._rng = random.Random(self.faults.seed)  # noqa: S311 - faults, not secrets
+        self.rate_limit = rate_limit
+        self._used: dict[str, tuple[int, int]] = {}  # rate key -> (window reset, used)
+        self.webhooks = WebhookSender(
+            self.state,
+            check=webhooks.check if webhooks is not None else None,
+            on_violation=lambda what, why: self.violations.append(Violation("webhook", what, why)),
+            faults=webhook_faults,
+        )
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self.rest: RestApi | None = None
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Start serving; returns the base URL to give the bot as GITHUB_API_URL."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        self.url = f"http://{self._host}:{sock.getsockname()[1]}"
+        self.state.render = Renderer(self.url)
+        self.rest = RestApi(self.state, self.auth, self.state.render)
+        app = web.Application(middlewares=[self._middleware], client_max_size=30 * 2**20)
+        for route in self.rest.routes():
+            app.router.add_route(route.method, route.path, self.rest.wrap(route))
+            if route.path.startswith("/repos/{owner}/{repo}"):
+                alias = "/repositories/{repository_id}" + route.path[len("/repos/{owner}/{repo}"):]
+                app.router.add_route(route.method, alias, self._by_id(self.rest.wrap(route)))
+        app.router.add_get(SIM_PREFIX + "/", self._web_index)
+        app.router.add_get(SIM_PREFIX + "/{owner}/{repo}/issues/{number}", self._web_issue)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        await self.webhooks.start()
+        return self.url
+
+    async def stop(self) -> None:
+        await self.webhooks.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> GitHubSim:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    def _by_id(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+        """`/repositories/{id}/…` (the form GitHub's Link headers use) reaches the same route."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            repository = self.state.repository_by_id(int(request.match_info["repository_id"]))
+            if repository is None:
+                return error(404, "Not Found")
+            request.match_info["owner"] = repository.owner.login  # type: ignore[index]
+            request.match_info["repo"] = repository.name  # type: ignore[index]
+            return await handler(request)
+
+        return handle
+
+    def _described_path(self, request: web.Request) -> str:
+        path = request.path
+        if path.startswith("/repositories/"):
+            _, _, rest = path.partition("/repositories/")
+            repository_id, _, tail = rest.partition("/")
+            if repository_id.isdigit() and (r := self.state.repository_by_id(int(repository_id))):
+                return f"/repos/{r.full_name}/{tail}".rstrip("/")
+        return path
+
+    # Around every REST call ---------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith(SIM_PREFIX):
+            return await handler(request)
+        if self.faults.latency:
+            await asyncio.sleep(self.faults.latency)
+        fault = self._fault()
+        if fault is not None:
+            self.calls.append((request.method, request.path, fault.status))
+            return fault
+        key = self._rate_key(request)
+        body = await request.read()
+        path = self._described_path(request)
+        query = list(request.query.items())
+        problem = self._check_request(request, path, query, body)
+        if problem is not None:
+            response: web.StreamResponse = problem
+        else:
+            response = await handler(request)
+        response = self._conditional(request, response)
+        if response.status != 304:
+            self._count(key)
+        self._rate_headers(key, response)
+        response.headers["X-GitHub-Request-Id"] = uuid.uuid4().hex[:20].upper()
+        response.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
+        self.calls.append((request.method, path, response.status))
+        if problem is None:
+            self._check_response(request, path, query, body, response)
+        return response
+
+    def _fault(self) -> web.Response | None:
+        status = self.faults.script.popleft() if self.faults.script else None
+        if status is None and self._rng.random() < self.faults.secondary_limit_rate:
+            status = 403
+        if status is None and self._rng.random() < self.faults.error_rate:
+            status = self._rng.choice(self.faults.error_statuses)
+        if status is None:
+            return None
+        if status in (403, 429):
+            return error(status, "You have exceeded a secondary rate limit. Please wait a few "
+                         "minutes before you try again.",
+                         headers={"Retry-After": str(self.faults.retry_after)})  # fmt: skip
+        return web.Response(status=status, text="<html><body>Server Error</body></html>",
+                            content_type="text/html")  # fmt: skip
+
+    def _rate_key(self, request: web.Request) -> str:
+        try:
+            return self.auth.identify(request.headers.get("Authorization")).rate_key
+        except AuthError:
+            return "anonymous"
+
+    def _window(self, key: str) -> tuple[int, int]:
+        now = int(time.time())
+        reset, used = self._used.get(key, (now + 3600, 0))
+        if reset <= now:
+            reset, used = now + 3600, 0
+        return reset, used
+
+    def _count(self, key: str) -> None:
+        reset, used = self._window(key)
+        self._used[key] = (reset, used + 1)
+
+    def _rate_headers(self, key: str, response: web.StreamResponse) -> None:
+        reset, used = self._window(key)
+        response.headers.update({
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(max(0, self.rate_limit - used)),
+            "X-RateLimit-Used": str(used), "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Resource": "core",
+        })  # fmt: skip
+
+    @staticmethod
+    def _conditional(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        if request.method != "GET" or response.status != 200 or not isinstance(response,
+                                                                               web.Response):
+            return response
+        etag = 'W/"' + hashlib.sha256(response.body or b"").hexdigest()[:32] + '"'  # type: ignore[arg-type]
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            response = web.Response(status=304)
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = "private, max-age=60, s-maxage=60"
+        return response
+
+    def _check_request(self, request: web.Request, path: str, query: list[tuple[str, str]],
+                       body: bytes) -> web.Response | None:  # fmt: skip
+        """Refuse what GitHub's description does not allow, as GitHub would (422)."""
+        if self.rest_description is None:
+            return None
+        problem = self.rest_description.check_request(
+            request.method, path, query, dict(request.headers), body,
+            request.headers.get("Content-Type", ""))  # fmt: skip
+        if problem is None:
+            return None
+        what = f"{request.method} {path}"
+        self.violations.append(Violation("request", what, problem))
+        if "Path not found" in problem or "Operation not found" in problem:
+            return error(404, "Not Found")
+        return error(422, f"Invalid request.\n\n{problem}")
+
+    def _check_response(self, request: web.Request, path: str, query: list[tuple[str, str]],
+                        body: bytes, response: web.StreamResponse) -> None:  # fmt: skip
+        """2xx answers always; an error only where the operation documents that status."""
+        if self.rest_description is None or not isinstance(response, web.Response):
+            return
+        if response.status == 304 or (response.status >= 300 and not self._documents(
+                request.method, path, response.status)):  # fmt: skip
+            return
+        problem = self.rest_description.check_response(
+            request.method, path, query, body, response.status, response.body or b"",  # type: ignore[arg-type]
+            response.content_type if response.body else "")  # fmt: skip
+        if problem is not None:
+            self.violations.append(Violation("response", f"{request.method} {path} "
+                                             f"{response.status}", problem))  # fmt: skip
+
+    def _documents(self, method: str, path: str, status: int) -> bool:
+        assert self.rest_description is not None
+        paths = self.rest_description.document["paths"]
+        for template, operations in paths.items():
+            if _matches(template, path) and method.lower() in operations:
+                return str(status) in operations[method.lower()].get("responses", {})
+        return False
+
+    # Acting as people ---------------------------------------------------------------------
+
+    def register_app(self, *, app_id: int, private_key: str, webhook_url: str | None,
+                     webhook_secret: str, manifest: Path, slug: str = "agent-orchestrator",
+                     owner: str = "orchestrator-dev") -> App:  # fmt: skip
+        """The App as registered from its manifest: its permissions and events are those."""
+        permissions, events = manifest_permissions(manifest)
+        name = yaml.safe_load(manifest.read_text()).get("name", slug)
+        return self.state.register_app(
+            app_id=app_id, slug=slug, name=name, owner=owner,
+            public_key=public_key_of(private_key), permissions=permissions, events=events,
+            webhook_url=webhook_url, webhook_secret=webhook_secret)  # fmt: skip
+
+    def create_repository(self, full_name: str, *, private: bool = False,
+                          description: str | None = None) -> Repository:  # fmt: skip
+        return self.state.create_repository(full_name, private=private, description=description)
+
+    def grant(self, repository: Repository, login: str, role: str) -> None:
+        """Make `login` a collaborator with this role (read, triage, write, maintain, admin)."""
+        self.state.set_role(repository, login, role)
+
+    def install(self, app: App, repositories: list[Repository], *, by: str,
+                account: str | None = None) -> Installation:  # fmt: skip
+        account = account or repositories[0].owner.login
+        return self.state.install(app, account, repositories, sender=self.state.user(by))
+
+    def uninstall(self, installation: Installation, *, by: str) -> None:
+        self.state.uninstall(installation, sender=self.state.user(by))
+
+    def open_issue(self, repository: Repository, *, by: str, title: str, body: str = "",
+                   labels: tuple[str, ...] = ()) -> Issue:  # fmt: skip
+        return self.state.create_issue(repository, self.state.user(by), title, body, list(labels))
+
+    def comment(self, repository: Repository, number: int, *, by: str, body: str) -> Comment:
+        return self.state.create_comment(repository, self.state.user(by),
+                                         repository.issues[number], body)  # fmt: skip
+
+    def add_label(self, repository: Repository, number: int, *, by: str, name: str) -> None:
+        self.state.add_labels(repository, self.state.user(by), repository.issues[number], [name])
+
+    def remove_label(self, repository: Repository, number: int, *, by: str, name: str) -> None:
+        label = repository.label_named(name)
+        if label is not None:
+            self.state.remove_label(repository, self.state.user(by), repository.issues[number],
+                                    label)  # fmt: skip
+
+    def user_token(self, login: str) -> str:
+        """A personal access token for `login`, to call the REST API as that person."""
+        return self.auth.user_token(login)
+
+    def comments_on(self, repository: Repository, number: int) -> list[Comment]:
+        return [repository.comments[c] for c in repository.issues[number].comment_ids]
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every webhook so far has been answered by the App."""
+        await self.webhooks.settle(timeout)
+
+    def caller_for(self, authorization: str | None) -> Caller:
+        return self.auth.identify(authorization)
+
+    def route_table(self) -> list[Route]:
+        assert self.rest is not None
+        return self.rest.routes()
+
+    # A page to look at ------------------------------------------------------------------
+
+    async def _web_index(self, request: web.Request) -> web.Response:
+        rows = []
+        for repository in self.state.repositories.values():
+            rows.append(f"<h2>{html.escape(repository.full_name)}</h2><ul>")
+            for issue in repository.issues.values():
+                href = f"{SIM_PREFIX}/{repository.full_name}/issues/{issue.number}"
+                rows.append(f'<li><a href="{html.escape(href)}">#{issue.number} '
+                            f"{html.escape(issue.title)}</a> ({issue.state})</li>")  # fmt: skip
+            rows.append("</ul>")
+        return web.Response(text=_page("Local GitHub", "".join(rows)), content_type="text/html")
+
+    async def _web_issue(self, request: web.Request) -> web.Response:
+        repository = self.state.repository(request.match_info["owner"], request.match_info["repo"])
+        issue = repository.issues.get(int(request.match_info["number"])) if repository else None
+        if repository is None or issue is None:
+            raise web.HTTPNotFound()
+        labels = ", ".join(html.escape(repository.labels[i].name) for i in issue.labels)
+        parts = [f"<p>{issue.state} · opened by {html.escape(issue.user.login)} · labels: "
+                 f"{labels or 'none'}</p><pre>{html.escape(issue.body or '')}</pre>"]  # fmt: skip
+        for comment in self.comments_on(repository, issue.number):
+            reactions = " ".join(r.content for r in comment.reactions)
+            parts.append(f"<hr><p><b>{html.escape(comment.user.login)}</b> {reactions}</p>"
+                         f"<pre>{html.escape(comment.body)}</pre>")  # fmt: skip
+        title = f"{repository.full_name}#{issue.number}: {issue.title}"
+        return web.Response(text=_page(title, "".join(parts)), content_type="text/html")
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1>{body}")  # fmt: skip
+
+
+def _matches(template: str, path: str) -> bool:
+    parts, actual = template.strip("/").split("/"), path.strip("/").split("/")
+    return len(parts) == len(actual) and all(
+        p == a or (p.startswith("{") and p.endswith("}")) for p, a in zip(parts, actual, strict=True)
+    )

@@ -1,0 +1,71 @@
+"""Fixtures around the GitHub stand-in: GitHub's descriptions (parsed once), an App key, a sim.
+
+Every sim made by `make_sim` is checked at teardown: any request, answer or webhook that GitHub's
+description does not allow fails the test, even when the bot swallowed the error it was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from githubsim import GitHubSim
+from githubsim.conformance import RestDescription, WebhookDescription
+from tests.support import ROOT, npm_package
+
+APP_ID = 31337
+MANIFEST = ROOT / "app.yml"
+
+
+def rest_description_path() -> Path:
+    return npm_package("@octokit/openapi") / "generated" / "api.github.com.json"
+
+
+def webhook_description_path() -> Path:
+    return npm_package("@octokit/openapi-webhooks") / "generated" / "api.github.com.json"
+
+
+@pytest.fixture(scope="session")
+def rest_description() -> RestDescription:
+    return RestDescription(rest_description_path())
+
+
+@pytest.fixture(scope="session")
+def webhook_description() -> WebhookDescription:
+    return WebhookDescription(webhook_description_path())
+
+
+@pytest.fixture(scope="session")
+def app_private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()  # fmt: skip
+
+
+@pytest.fixture
+async def make_sim(
+    rest_description: RestDescription, webhook_description: WebhookDescription
+) -> AsyncIterator[Callable[..., Any]]:
+    sims: list[GitHubSim] = []
+    allowed: list[GitHubSim] = []
+
+    async def make(*, conformance_failures_expected: bool = False, **options: Any) -> GitHubSim:
+        sim = GitHubSim(rest=rest_description, webhooks=webhook_description, **options)
+        await sim.start()
+        sims.append(sim)
+        if conformance_failures_expected:
+            allowed.append(sim)
+        return sim
+
+    yield make
+    for sim in sims:
+        await sim.stop()
+    problems = [str(v) for sim in sims if sim not in allowed for v in sim.violations]
+    if problems:
+        pytest.fail("GitHub's description was not respected:\n" + "\n".join(problems[:20]),
+                    pytrace=False)  # fmt: skip
