@@ -52,6 +52,7 @@ class RestDescription:
 
         self.source = path
         self.document: dict[str, Any] = json.loads(path.read_text())
+        _allow_null_in_nullable_enums(self.document)
         self._api = OpenAPI.from_dict(self.document, config=Config(spec_validator_cls=None))
 
     def check_request(self, method: str, path: str, query: list[tuple[str, str]],
@@ -82,6 +83,25 @@ class RestDescription:
         except Exception as exc:  # noqa: BLE001
             return _explain(exc)
         return None
+
+
+def _allow_null_in_nullable_enums(node: Any) -> None:
+    """`nullable: true` with an `enum` that lacks null means null is allowed.
+
+    OpenAPI 3.0.3 left this ambiguous and GitHub's description relies on the lenient reading:
+    GitHub answers `"state_reason": null` (its recorded answers show it) for a field whose enum
+    lists only strings. openapi-core reads it strictly, so the enum gets its null back here.
+    """
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("nullable") is True and isinstance(item.get("enum"), list) \
+                    and None not in item["enum"]:  # fmt: skip
+                item["enum"].append(None)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 class WebhookDescription:

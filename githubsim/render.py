@@ -180,10 +180,6 @@ class Renderer:
             "performed_via_github_app": self.app(issue.via_app) if issue.via_app else None,
             "state_reason": issue.state_reason,
         }  # fmt: skip
-        if issue.state_reason is None:
-            # GitHub sends null here, but its description's enum leaves null out (nullable
-            # with an enum, an OpenAPI 3.0 ambiguity); the field is optional, so omit it.
-            del data["state_reason"]
         if webhook:
             del data["closed_by"]
         return data

@@ -297,7 +297,7 @@ class GitHubSim:
     def uninstall(self, installation: Installation, *, by: str) -> None:
         self.state.uninstall(installation, sender=self.state.user(by))
 
-    def open_issue(self, repository: Repository, *, by: str, title: str, body: str = "",
+    def open_issue(self, repository: Repository, *, by: str, title: str, body: str | None = None,
                    labels: tuple[str, ...] = ()) -> Issue:  # fmt: skip
         return self.state.create_issue(repository, self.state.user(by), title, body, list(labels))
 
