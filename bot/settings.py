@@ -30,6 +30,8 @@ class Settings:
     handler_timeout_seconds: float = 300.0
     done_retention_days: float = 7.0
     log_level: str = "INFO"
+    # GitHub asks integrations to leave a second between writes (its "best practices").
+    write_interval_seconds: float = 1.0
     # The App's identity; without it the server journals and dispatches but cannot act.
     app_id: str | None = None
     private_key: str | None = dataclasses.field(default=None, repr=False)
@@ -124,6 +126,12 @@ class Settings:
                 "positive number",
             ),
             log_level=log_level,
+            write_interval_seconds=read(
+                "ORCHESTRATOR_WRITE_INTERVAL_SECONDS",
+                float,
+                defaults.write_interval_seconds,
+                "number of seconds",
+            ),
             app_id=app_id,
             private_key=environ.get("GITHUB_PRIVATE_KEY") or None,
             private_key_path=environ.get("GITHUB_PRIVATE_KEY_PATH", "").strip() or None,

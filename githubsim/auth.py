@@ -61,8 +61,11 @@ class Authenticator:
         self.tokens: dict[str, Token] = {}
 
     def installation_token(self, installation: Installation) -> Token:
-        token = Token("ghs_" + secrets.token_hex(18), self._state.clock() + self.token_lifetime,
-                      installation_id=installation.id)  # fmt: skip
+        token = Token(
+            "ghs_" + secrets.token_hex(18),
+            self._state.clock() + self.token_lifetime,
+            installation_id=installation.id,
+        )
         self.tokens[token.value] = token
         return token
 
@@ -102,12 +105,18 @@ class Authenticator:
             raise AuthError("Integration not found")
         now = self._state.clock().timestamp()
         try:
-            verified = jwt.decode(token, app.public_key, algorithms=["RS256"],
-                                  options={"require": ["iat", "exp", "iss"]},
-                                  leeway=60)  # fmt: skip
+            verified = jwt.decode(
+                token,
+                app.public_key,
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"]},
+                leeway=60,
+            )
         except jwt.ExpiredSignatureError as exc:
-            raise AuthError("'Expiration time' claim ('exp') must be a numeric value "
-                            "representing the future time at which the assertion expires") from exc
+            raise AuthError(
+                "'Expiration time' claim ('exp') must be a numeric value "
+                "representing the future time at which the assertion expires"
+            ) from exc
         except jwt.PyJWTError as exc:
             raise AuthError("A JSON web token could not be decoded") from exc
         if verified["exp"] - verified["iat"] > 660 or verified["iat"] > now + 60:

@@ -53,31 +53,57 @@ class RestDescription:
         self.source = path
         self.document: dict[str, Any] = json.loads(path.read_text())
         _allow_null_in_nullable_enums(self.document)
-        self._api = OpenAPI.from_dict(self.document, config=Config(spec_validator_cls=None))
+        self._api = OpenAPI.from_dict(self.document, config=Config(spec_validator_cls=None))  # type: ignore[arg-type]
 
-    def check_request(self, method: str, path: str, query: list[tuple[str, str]],
-                      headers: dict[str, str], body: bytes, content_type: str) -> str | None:  # fmt: skip
+    def check_request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: bytes,
+        content_type: str,
+    ) -> str | None:
         """None when the description allows the request, else why not."""
         from openapi_core.testing import MockRequest
 
-        request = MockRequest(DESCRIBED_HOST, method, path, args=query,  # type: ignore[arg-type]
-                              headers=headers, data=body or None,
-                              content_type=content_type or "application/json")  # fmt: skip
+        request = MockRequest(
+            DESCRIBED_HOST,
+            method,
+            path,
+            args=query,  # type: ignore[arg-type]
+            headers=headers,
+            data=body or None,
+            content_type=content_type or "application/json",
+        )
         try:
             self._api.validate_request(request)
         except Exception as exc:  # noqa: BLE001 - any failure is a violation to report
             return _explain(exc)
         return None
 
-    def check_response(self, method: str, path: str, query: list[tuple[str, str]],
-                       request_body: bytes, status: int, body: bytes,
-                       content_type: str) -> str | None:  # fmt: skip
+    def check_response(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        request_body: bytes,
+        status: int,
+        body: bytes,
+        content_type: str,
+    ) -> str | None:
         from openapi_core.testing import MockRequest, MockResponse
 
-        request = MockRequest(DESCRIBED_HOST, method, path, args=query,  # type: ignore[arg-type]
-                              data=request_body or None)  # fmt: skip
-        response = MockResponse(body, status_code=status,
-                                content_type=content_type or "application/json")  # fmt: skip
+        request = MockRequest(
+            DESCRIBED_HOST,
+            method,
+            path,
+            args=query,  # type: ignore[arg-type]
+            data=request_body or None,
+        )
+        response = MockResponse(
+            body, status_code=status, content_type=content_type or "application/json"
+        )
         try:
             self._api.validate_response(request, response)
         except Exception as exc:  # noqa: BLE001
@@ -96,8 +122,11 @@ def _allow_null_in_nullable_enums(node: Any) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if item.get("nullable") is True and isinstance(item.get("enum"), list) \
-                    and None not in item["enum"]:  # fmt: skip
+            if (
+                item.get("nullable") is True
+                and isinstance(item.get("enum"), list)
+                and None not in item["enum"]
+            ):
                 item["enum"].append(None)
             stack.extend(item.values())
         elif isinstance(item, list):
@@ -131,8 +160,7 @@ class WebhookDescription:
         validator = self._validators.get(key)
         if validator is None:
             ref = hook["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            validator = self._validator_cls({"$ref": "urn:webhooks" + ref},
-                                            registry=self._registry)  # fmt: skip
+            validator = self._validator_cls({"$ref": "urn:webhooks" + ref}, registry=self._registry)
             self._validators[key] = validator
         errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
         if not errors:

@@ -24,6 +24,8 @@ from githubsim.model import App, Event, GitHubState, Installation
 
 log = logging.getLogger(__name__)
 
+#: Longest wait for the App to answer everything sent so far.
+SETTLE_LIMIT_S = 30.0
 #: Events GitHub sends every App whether or not it subscribed to them.
 ALWAYS_SENT = frozenset({"installation", "installation_repositories", "github_app_authorization"})
 
@@ -110,9 +112,9 @@ class WebhookSender:
             and (event.name in installation.app.events or event.name in ALWAYS_SENT)
         ]
 
-    async def settle(self, timeout: float = 10.0) -> None:
+    async def settle(self) -> None:
         """Wait until every delivery made so far has been answered (or dropped)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(SETTLE_LIMIT_S):
             await self._queue.join()
 
     async def redeliver(self, delivery_id: str) -> Delivery:
@@ -126,7 +128,7 @@ class WebhookSender:
             delivery = await self._queue.get()
             try:
                 await self._deliver_with_faults(delivery)
-            except Exception:  # noqa: BLE001 - one bad delivery must not stop the rest
+            except Exception:
                 log.exception("webhook delivery %s failed", delivery.id)
             finally:
                 self._queue.task_done()

@@ -13,8 +13,13 @@ from aiohttp import web
 DOCS = "https://docs.github.com/rest"
 
 
-def error(status: int, message: str, *, errors: list[dict[str, Any]] | None = None,
-          headers: dict[str, str] | None = None) -> web.Response:  # fmt: skip
+def error(
+    status: int,
+    message: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body: dict[str, Any] = {"message": message, "documentation_url": DOCS, "status": str(status)}
     if errors:
         body["errors"] = errors
@@ -36,7 +41,9 @@ def not_found() -> Refusal:
     return Refusal(404, "Not Found")
 
 
-def paginate(request: web.Request, items: list[Any], link_base: str) -> tuple[list[Any], str | None]:
+def paginate(
+    request: web.Request, items: list[Any], link_base: str
+) -> tuple[list[Any], str | None]:
     """GitHub's page/per_page slicing with a `Link` header built on `link_base`."""
     try:
         per_page = max(1, min(100, int(request.query.get("per_page", "30"))))
@@ -63,8 +70,13 @@ def paginate(request: web.Request, items: list[Any], link_base: str) -> tuple[li
 
 def json_answer(data: Any, status: int = 200, link: str | None = None) -> web.Response:
     headers = {"Link": link} if link else None
-    return web.Response(body=json.dumps(data).encode(), status=status, headers=headers,
-                        content_type="application/json", charset="utf-8")  # fmt: skip
+    return web.Response(
+        body=json.dumps(data).encode(),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
 async def read_json(request: web.Request) -> Any:

@@ -190,13 +190,31 @@ class GitHubState:
         return found
 
     def register_app(
-        self, *, app_id: int, slug: str, name: str, owner: str, public_key: str,
-        permissions: dict[str, str], events: list[str], webhook_url: str | None,
+        self,
+        *,
+        app_id: int,
+        slug: str,
+        name: str,
+        owner: str,
+        public_key: str,
+        permissions: dict[str, str],
+        events: list[str],
+        webhook_url: str | None,
         webhook_secret: str,
-    ) -> App:  # fmt: skip
+    ) -> App:
         bot = self.user(f"{slug}[bot]", type="Bot")
-        app = App(app_id, slug, name, self.user(owner, type="Organization"), bot, public_key,
-                  dict(permissions), list(events), webhook_url, webhook_secret)  # fmt: skip
+        app = App(
+            app_id,
+            slug,
+            name,
+            self.user(owner, type="Organization"),
+            bot,
+            public_key,
+            dict(permissions),
+            list(events),
+            webhook_url,
+            webhook_secret,
+        )
         self.apps[app_id] = app
         return app
 
@@ -208,8 +226,14 @@ class GitHubState:
         owner, name = full_name.split("/", 1)
         if full_name.lower() in self.repositories:
             raise Conflict("name already exists on this account")
-        repository = Repository(self.next_id(), self.user(owner, type="Organization"), name,
-                                private, description, self.clock())  # fmt: skip
+        repository = Repository(
+            self.next_id(),
+            self.user(owner, type="Organization"),
+            name,
+            private,
+            description,
+            self.clock(),
+        )
         for label_name, color, text in DEFAULT_LABELS:
             label = Label(self.next_id(), label_name, color, text, default=True)
             repository.labels[label.id] = label
@@ -230,19 +254,36 @@ class GitHubState:
 
     # Installations --------------------------------------------------------------------
 
-    def install(self, app: App, account: str, repositories: list[Repository],
-                *, sender: User) -> Installation:  # fmt: skip
-        installation = Installation(self.next_id(), app, self.user(account, type="Organization"),
-                                    [r.id for r in repositories])  # fmt: skip
+    def install(
+        self, app: App, account: str, repositories: list[Repository], *, sender: User
+    ) -> Installation:
+        installation = Installation(
+            self.next_id(),
+            app,
+            self.user(account, type="Organization"),
+            [r.id for r in repositories],
+        )
         self.installations[installation.id] = installation
-        self._emit("installation", "created", None, installation, sender,
-                   repositories=[self.render.repository_brief(r) for r in repositories])  # fmt: skip
+        self._emit(
+            "installation",
+            "created",
+            None,
+            installation,
+            sender,
+            repositories=[self.render.repository_brief(r) for r in repositories],
+        )
         return installation
 
     def uninstall(self, installation: Installation, *, sender: User) -> None:
         repositories = self.installed_repositories(installation)
-        self._emit("installation", "deleted", None, installation, sender,
-                   repositories=[self.render.repository_brief(r) for r in repositories])  # fmt: skip
+        self._emit(
+            "installation",
+            "deleted",
+            None,
+            installation,
+            sender,
+            repositories=[self.render.repository_brief(r) for r in repositories],
+        )
         del self.installations[installation.id]
 
     def add_to_installation(
@@ -250,10 +291,17 @@ class GitHubState:
     ) -> None:
         new = [r for r in repositories if r.id not in installation.repository_ids]
         installation.repository_ids.extend(r.id for r in new)
-        self._emit("installation_repositories", "added", None, installation, sender,
-                   repository_selection=installation.repository_selection,
-                   repositories_added=[self.render.repository_brief(r) for r in new],
-                   repositories_removed=[], requester=None)  # fmt: skip
+        self._emit(
+            "installation_repositories",
+            "added",
+            None,
+            installation,
+            sender,
+            repository_selection=installation.repository_selection,
+            repositories_added=[self.render.repository_brief(r) for r in new],
+            repositories_removed=[],
+            requester=None,
+        )
 
     def remove_from_installation(
         self, installation: Installation, repositories: list[Repository], *, sender: User
@@ -262,11 +310,17 @@ class GitHubState:
         installation.repository_ids[:] = [
             i for i in installation.repository_ids if i not in {r.id for r in gone}
         ]
-        self._emit("installation_repositories", "removed", None, installation, sender,
-                   repository_selection=installation.repository_selection,
-                   repositories_added=[],
-                   repositories_removed=[self.render.repository_brief(r) for r in gone],
-                   requester=None)  # fmt: skip
+        self._emit(
+            "installation_repositories",
+            "removed",
+            None,
+            installation,
+            sender,
+            repository_selection=installation.repository_selection,
+            repositories_added=[],
+            repositories_removed=[self.render.repository_brief(r) for r in gone],
+            requester=None,
+        )
 
     def installed_repositories(self, installation: Installation) -> list[Repository]:
         return [r for i in installation.repository_ids if (r := self.repository_by_id(i))]
@@ -276,41 +330,63 @@ class GitHubState:
 
     # Labels -------------------------------------------------------------------------
 
-    def create_label(self, repository: Repository, sender: User, name: str, color: str,
-                     description: str | None = None) -> Label:  # fmt: skip
+    def create_label(
+        self,
+        repository: Repository,
+        sender: User,
+        name: str,
+        color: str,
+        description: str | None = None,
+    ) -> Label:
         if repository.label_named(name) is not None:
-            raise Conflict("Validation Failed",
-                           [{"resource": "Label", "code": "already_exists", "field": "name"}])
+            raise Conflict(
+                "Validation Failed",
+                [{"resource": "Label", "code": "already_exists", "field": "name"}],
+            )
         if not _is_color(color):
-            raise Conflict("Validation Failed",
-                           [{"resource": "Label", "code": "invalid", "field": "color"}])
+            raise Conflict(
+                "Validation Failed", [{"resource": "Label", "code": "invalid", "field": "color"}]
+            )
         label = Label(self.next_id(), name, color.lstrip("#"), description)
         repository.labels[label.id] = label
-        self._emit("label", "created", repository, None, sender,
-                   label=self.render.label(repository, label))  # fmt: skip
+        self._emit(
+            "label", "created", repository, None, sender, label=self.render.label(repository, label)
+        )
         return label
 
-    def update_label(self, repository: Repository, sender: User, label: Label,
-                     changes: dict[str, Any]) -> Label:  # fmt: skip
+    def update_label(
+        self, repository: Repository, sender: User, label: Label, changes: dict[str, Any]
+    ) -> Label:
         before: dict[str, Any] = {}
         if "new_name" in changes and changes["new_name"] != label.name:
             other = repository.label_named(changes["new_name"])
             if other is not None and other is not label:
-                raise Conflict("Validation Failed",
-                               [{"resource": "Label", "code": "already_exists", "field": "name"}])
+                raise Conflict(
+                    "Validation Failed",
+                    [{"resource": "Label", "code": "already_exists", "field": "name"}],
+                )
             before["name"] = {"from": label.name}
             label.name = changes["new_name"]
         if "color" in changes and changes["color"] != label.color:
             if not _is_color(changes["color"]):
-                raise Conflict("Validation Failed",
-                               [{"resource": "Label", "code": "invalid", "field": "color"}])
+                raise Conflict(
+                    "Validation Failed",
+                    [{"resource": "Label", "code": "invalid", "field": "color"}],
+                )
             before["color"] = {"from": label.color}
             label.color = changes["color"].lstrip("#")
         if "description" in changes and changes["description"] != label.description:
             before["description"] = {"from": label.description or ""}
             label.description = changes["description"]
-        self._emit("label", "edited", repository, None, sender,
-                   label=self.render.label(repository, label), changes=before)  # fmt: skip
+        self._emit(
+            "label",
+            "edited",
+            repository,
+            None,
+            sender,
+            label=self.render.label(repository, label),
+            changes=before,
+        )
         return label
 
     def delete_label(self, repository: Repository, sender: User, label: Label) -> None:
@@ -318,15 +394,22 @@ class GitHubState:
             if label.id in issue.labels:
                 issue.labels.remove(label.id)
         del repository.labels[label.id]
-        self._emit("label", "deleted", repository, None, sender,
-                   label=self.render.label(repository, label))  # fmt: skip
+        self._emit(
+            "label", "deleted", repository, None, sender, label=self.render.label(repository, label)
+        )
 
     # Issues ---------------------------------------------------------------------------
 
     def create_issue(
-        self, repository: Repository, sender: User, title: str, body: str | None = None,
-        labels: list[str] | None = None, *, via_app: App | None = None,
-    ) -> Issue:  # fmt: skip
+        self,
+        repository: Repository,
+        sender: User,
+        title: str,
+        body: str | None = None,
+        labels: list[str] | None = None,
+        *,
+        via_app: App | None = None,
+    ) -> Issue:
         now = self.clock()
         number = 1 + max(repository.issues, default=0)
         issue = Issue(self.next_id(), number, title, body, sender, now, now, via_app=via_app)
@@ -335,8 +418,9 @@ class GitHubState:
         self.add_labels(repository, sender, issue, labels or [])
         return issue
 
-    def update_issue(self, repository: Repository, sender: User, issue: Issue,
-                     changes: dict[str, Any]) -> Issue:  # fmt: skip
+    def update_issue(
+        self, repository: Repository, sender: User, issue: Issue, changes: dict[str, Any]
+    ) -> Issue:
         edited: dict[str, Any] = {}
         for field in ("title", "body"):
             if field in changes and changes[field] != getattr(issue, field):
@@ -360,8 +444,9 @@ class GitHubState:
             self._emit_issue("reopened", repository, issue, sender)
         return issue
 
-    def lock_issue(self, repository: Repository, sender: User, issue: Issue,
-                   reason: str | None) -> None:  # fmt: skip
+    def lock_issue(
+        self, repository: Repository, sender: User, issue: Issue, reason: str | None
+    ) -> None:
         if issue.locked:
             return
         issue.locked, issue.active_lock_reason = True, reason
@@ -375,33 +460,44 @@ class GitHubState:
         issue.updated_at = self.clock()
         self._emit_issue("unlocked", repository, issue, sender)
 
-    def add_labels(self, repository: Repository, sender: User, issue: Issue,
-                   names: list[str]) -> None:  # fmt: skip
+    def add_labels(
+        self, repository: Repository, sender: User, issue: Issue, names: list[str]
+    ) -> None:
         for name in names:
             label = repository.label_named(name)
             if label is None:  # GitHub creates labels that do not exist yet
                 label = Label(self.next_id(), name, "ededed", None)
                 repository.labels[label.id] = label
-                self._emit("label", "created", repository, None, sender,
-                           label=self.render.label(repository, label))  # fmt: skip
+                self._emit(
+                    "label",
+                    "created",
+                    repository,
+                    None,
+                    sender,
+                    label=self.render.label(repository, label),
+                )
             if label.id in issue.labels:
                 continue
             issue.labels.append(label.id)
             issue.updated_at = self.clock()
-            self._emit_issue("labeled", repository, issue, sender,
-                             label=self.render.label(repository, label))  # fmt: skip
+            self._emit_issue(
+                "labeled", repository, issue, sender, label=self.render.label(repository, label)
+            )
 
-    def remove_label(self, repository: Repository, sender: User, issue: Issue,
-                     label: Label) -> None:  # fmt: skip
+    def remove_label(
+        self, repository: Repository, sender: User, issue: Issue, label: Label
+    ) -> None:
         if label.id not in issue.labels:
             return
         issue.labels.remove(label.id)
         issue.updated_at = self.clock()
-        self._emit_issue("unlabeled", repository, issue, sender,
-                         label=self.render.label(repository, label))  # fmt: skip
+        self._emit_issue(
+            "unlabeled", repository, issue, sender, label=self.render.label(repository, label)
+        )
 
-    def set_labels(self, repository: Repository, sender: User, issue: Issue,
-                   names: list[str]) -> None:  # fmt: skip
+    def set_labels(
+        self, repository: Repository, sender: User, issue: Issue, names: list[str]
+    ) -> None:
         wanted = {n.lower() for n in names}
         for label_id in list(issue.labels):
             label = repository.labels[label_id]
@@ -411,8 +507,15 @@ class GitHubState:
 
     # Comments and reactions --------------------------------------------------------
 
-    def create_comment(self, repository: Repository, sender: User, issue: Issue, body: str,
-                       *, via_app: App | None = None) -> Comment:  # fmt: skip
+    def create_comment(
+        self,
+        repository: Repository,
+        sender: User,
+        issue: Issue,
+        body: str,
+        *,
+        via_app: App | None = None,
+    ) -> Comment:
         now = self.clock()
         comment = Comment(self.next_id(), issue.number, sender, body, now, now, via_app)
         repository.comments[comment.id] = comment
@@ -421,13 +524,20 @@ class GitHubState:
         self._emit_comment("created", repository, issue, comment, sender)
         return comment
 
-    def update_comment(self, repository: Repository, sender: User, comment: Comment,
-                       body: str) -> Comment:  # fmt: skip
+    def update_comment(
+        self, repository: Repository, sender: User, comment: Comment, body: str
+    ) -> Comment:
         if body != comment.body:
             before = comment.body
             comment.body, comment.updated_at = body, self.clock()
-            self._emit_comment("edited", repository, repository.issues[comment.issue_number],
-                               comment, sender, changes={"body": {"from": before}})  # fmt: skip
+            self._emit_comment(
+                "edited",
+                repository,
+                repository.issues[comment.issue_number],
+                comment,
+                sender,
+                changes={"body": {"from": before}},
+            )
         return comment
 
     def delete_comment(self, repository: Repository, sender: User, comment: Comment) -> None:
@@ -447,19 +557,48 @@ class GitHubState:
 
     # Webhooks ------------------------------------------------------------------------
 
-    def _emit_issue(self, action: str, repository: Repository, issue: Issue, sender: User,
-                    **extra: Any) -> None:  # fmt: skip
-        self._emit("issues", action, repository, None, sender,
-                   issue=self.render.issue(repository, issue, webhook=True), **extra)  # fmt: skip
+    def _emit_issue(
+        self, action: str, repository: Repository, issue: Issue, sender: User, **extra: Any
+    ) -> None:
+        self._emit(
+            "issues",
+            action,
+            repository,
+            None,
+            sender,
+            issue=self.render.issue(repository, issue, webhook=True),
+            **extra,
+        )
 
-    def _emit_comment(self, action: str, repository: Repository, issue: Issue,
-                      comment: Comment, sender: User, **extra: Any) -> None:  # fmt: skip
-        self._emit("issue_comment", action, repository, None, sender,
-                   issue=self.render.issue(repository, issue, webhook=True),
-                   comment=self.render.comment(repository, comment, webhook=True), **extra)  # fmt: skip
+    def _emit_comment(
+        self,
+        action: str,
+        repository: Repository,
+        issue: Issue,
+        comment: Comment,
+        sender: User,
+        **extra: Any,
+    ) -> None:
+        self._emit(
+            "issue_comment",
+            action,
+            repository,
+            None,
+            sender,
+            issue=self.render.issue(repository, issue, webhook=True),
+            comment=self.render.comment(repository, comment, webhook=True),
+            **extra,
+        )
 
-    def _emit(self, name: str, action: str, repository: Repository | None,
-              installation: Installation | None, sender: User, **fields: Any) -> None:  # fmt: skip
+    def _emit(
+        self,
+        name: str,
+        action: str,
+        repository: Repository | None,
+        installation: Installation | None,
+        sender: User,
+        **fields: Any,
+    ) -> None:
         payload: dict[str, Any] = {"action": action, **fields}
         if repository is not None:
             payload["repository"] = self.render.repository(repository, webhook=True)

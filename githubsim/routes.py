@@ -8,6 +8,7 @@ that the App's `app.yml` would not allow gets GitHub's 403.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -126,8 +127,9 @@ class RestApi:
         async def handle(request: web.Request) -> web.StreamResponse:
             try:
                 caller, repository = self.authorize(route, request)
-                body = await read_json(request) if request.method in ("POST", "PATCH", "PUT") \
-                    else None  # fmt: skip
+                body = (
+                    await read_json(request) if request.method in ("POST", "PATCH", "PUT") else None
+                )
                 return await route.handler(Call(request, caller, repository, body))
             except Refusal as refusal:
                 return refusal.response()
@@ -143,57 +145,184 @@ class RestApi:
             r("GET", "/app", self.get_app, "app"),
             r("GET", "/app/installations", self.list_installations, "app"),
             r("GET", "/app/installations/{installation_id}", self.get_installation, "app"),
-            r("POST", "/app/installations/{installation_id}/access_tokens", self.create_token,
-              "app"),
+            r(
+                "POST",
+                "/app/installations/{installation_id}/access_tokens",
+                self.create_token,
+                "app",
+            ),
             r("GET", "/installation/repositories", self.installation_repositories, "installation"),
             r("GET", repo, self.get_repository, "repo", "metadata"),
-            r("GET", repo + "/collaborators/{username}/permission", self.get_permission, "repo",
-              "metadata"),
+            r(
+                "GET",
+                repo + "/collaborators/{username}/permission",
+                self.get_permission,
+                "repo",
+                "metadata",
+            ),
             r("GET", repo + "/labels", self.list_labels, "repo", "issues"),
             r("POST", repo + "/labels", self.create_label, "repo", "issues", "write", "write"),
             r("GET", repo + "/labels/{name}", self.get_label, "repo", "issues"),
-            r("PATCH", repo + "/labels/{name}", self.update_label, "repo", "issues", "write",
-              "write"),
-            r("DELETE", repo + "/labels/{name}", self.delete_label, "repo", "issues", "write",
-              "write"),
+            r(
+                "PATCH",
+                repo + "/labels/{name}",
+                self.update_label,
+                "repo",
+                "issues",
+                "write",
+                "write",
+            ),
+            r(
+                "DELETE",
+                repo + "/labels/{name}",
+                self.delete_label,
+                "repo",
+                "issues",
+                "write",
+                "write",
+            ),
             r("GET", repo + "/issues", self.list_issues, "repo", "issues"),
             r("POST", repo + "/issues", self.create_issue, "repo", "issues", "write", "read"),
             r("GET", repo + "/issues/comments", self.list_repo_comments, "repo", "issues"),
             r("GET", repo + "/issues/comments/{comment_id}", self.get_comment, "repo", "issues"),
-            r("PATCH", repo + "/issues/comments/{comment_id}", self.update_comment, "repo",
-              "issues", "write", "read"),
-            r("DELETE", repo + "/issues/comments/{comment_id}", self.delete_comment, "repo",
-              "issues", "write", "read"),
-            r("GET", repo + "/issues/comments/{comment_id}/reactions", self.list_comment_reactions,
-              "repo", "issues"),
-            r("POST", repo + "/issues/comments/{comment_id}/reactions", self.react_to_comment,
-              "repo", "issues", "write", "read"),
+            r(
+                "PATCH",
+                repo + "/issues/comments/{comment_id}",
+                self.update_comment,
+                "repo",
+                "issues",
+                "write",
+                "read",
+            ),
+            r(
+                "DELETE",
+                repo + "/issues/comments/{comment_id}",
+                self.delete_comment,
+                "repo",
+                "issues",
+                "write",
+                "read",
+            ),
+            r(
+                "GET",
+                repo + "/issues/comments/{comment_id}/reactions",
+                self.list_comment_reactions,
+                "repo",
+                "issues",
+            ),
+            r(
+                "POST",
+                repo + "/issues/comments/{comment_id}/reactions",
+                self.react_to_comment,
+                "repo",
+                "issues",
+                "write",
+                "read",
+            ),
             r("GET", repo + "/issues/{issue_number}", self.get_issue, "repo", "issues"),
-            r("PATCH", repo + "/issues/{issue_number}", self.update_issue, "repo", "issues",
-              "write", "read"),
-            r("PUT", repo + "/issues/{issue_number}/lock", self.lock_issue, "repo", "issues",
-              "write", "write"),
-            r("DELETE", repo + "/issues/{issue_number}/lock", self.unlock_issue, "repo", "issues",
-              "write", "write"),
-            r("GET", repo + "/issues/{issue_number}/comments", self.list_comments, "repo",
-              "issues"),
-            r("POST", repo + "/issues/{issue_number}/comments", self.create_comment, "repo",
-              "issues", "write", "read"),
-            r("GET", repo + "/issues/{issue_number}/reactions", self.list_issue_reactions, "repo",
-              "issues"),
-            r("POST", repo + "/issues/{issue_number}/reactions", self.react_to_issue, "repo",
-              "issues", "write", "read"),
-            r("GET", repo + "/issues/{issue_number}/labels", self.list_issue_labels, "repo",
-              "issues"),
-            r("POST", repo + "/issues/{issue_number}/labels", self.add_issue_labels, "repo",
-              "issues", "write", "triage"),
-            r("PUT", repo + "/issues/{issue_number}/labels", self.set_issue_labels, "repo",
-              "issues", "write", "triage"),
-            r("DELETE", repo + "/issues/{issue_number}/labels", self.clear_issue_labels, "repo",
-              "issues", "write", "triage"),
-            r("DELETE", repo + "/issues/{issue_number}/labels/{name}", self.remove_issue_label,
-              "repo", "issues", "write", "triage"),
-        ]  # fmt: skip
+            r(
+                "PATCH",
+                repo + "/issues/{issue_number}",
+                self.update_issue,
+                "repo",
+                "issues",
+                "write",
+                "read",
+            ),
+            r(
+                "PUT",
+                repo + "/issues/{issue_number}/lock",
+                self.lock_issue,
+                "repo",
+                "issues",
+                "write",
+                "write",
+            ),
+            r(
+                "DELETE",
+                repo + "/issues/{issue_number}/lock",
+                self.unlock_issue,
+                "repo",
+                "issues",
+                "write",
+                "write",
+            ),
+            r(
+                "GET",
+                repo + "/issues/{issue_number}/comments",
+                self.list_comments,
+                "repo",
+                "issues",
+            ),
+            r(
+                "POST",
+                repo + "/issues/{issue_number}/comments",
+                self.create_comment,
+                "repo",
+                "issues",
+                "write",
+                "read",
+            ),
+            r(
+                "GET",
+                repo + "/issues/{issue_number}/reactions",
+                self.list_issue_reactions,
+                "repo",
+                "issues",
+            ),
+            r(
+                "POST",
+                repo + "/issues/{issue_number}/reactions",
+                self.react_to_issue,
+                "repo",
+                "issues",
+                "write",
+                "read",
+            ),
+            r(
+                "GET",
+                repo + "/issues/{issue_number}/labels",
+                self.list_issue_labels,
+                "repo",
+                "issues",
+            ),
+            r(
+                "POST",
+                repo + "/issues/{issue_number}/labels",
+                self.add_issue_labels,
+                "repo",
+                "issues",
+                "write",
+                "triage",
+            ),
+            r(
+                "PUT",
+                repo + "/issues/{issue_number}/labels",
+                self.set_issue_labels,
+                "repo",
+                "issues",
+                "write",
+                "triage",
+            ),
+            r(
+                "DELETE",
+                repo + "/issues/{issue_number}/labels",
+                self.clear_issue_labels,
+                "repo",
+                "issues",
+                "write",
+                "triage",
+            ),
+            r(
+                "DELETE",
+                repo + "/issues/{issue_number}/labels/{name}",
+                self.remove_issue_label,
+                "repo",
+                "issues",
+                "write",
+                "triage",
+            ),
+        ]
 
     # Helpers ----------------------------------------------------------------------------
 
@@ -233,13 +362,24 @@ class RestApi:
         if value is None and not required:
             return None
         if not isinstance(value, str) or (required and not value.strip()):
-            raise Refusal(422, "Validation Failed",
-                          [{"resource": resource, "code": "missing_field", "field": field}])
+            raise Refusal(
+                422,
+                "Validation Failed",
+                [{"resource": resource, "code": "missing_field", "field": field}],
+            )
         if len(value) > MAX_BODY:
-            raise Refusal(422, "Validation Failed", [{
-                "resource": resource, "code": "custom", "field": field,
-                "message": f"{field} is too long (maximum is {MAX_BODY} characters)",
-            }])  # fmt: skip
+            raise Refusal(
+                422,
+                "Validation Failed",
+                [
+                    {
+                        "resource": resource,
+                        "code": "custom",
+                        "field": field,
+                        "message": f"{field} is too long (maximum is {MAX_BODY} characters)",
+                    }
+                ],
+            )
         return value
 
     # The App ----------------------------------------------------------------------------
@@ -256,7 +396,8 @@ class RestApi:
     def _own_installation(self, call: Call) -> Any:
         try:
             installation = self.state.installations.get(
-                int(call.request.match_info["installation_id"]))  # fmt: skip
+                int(call.request.match_info["installation_id"])
+            )
         except ValueError as exc:
             raise not_found() from exc
         if installation is None or installation.app is not call.caller.app:
@@ -272,31 +413,42 @@ class RestApi:
             raise Refusal(403, "This installation has been suspended")
         token = self.auth.installation_token(installation)
         repositories = self.state.installed_repositories(installation)
-        return json_answer({
-            "token": token.value,
-            "expires_at": token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-            if token.expires_at else None,
-            "permissions": dict(installation.app.permissions),
-            "repository_selection": installation.repository_selection,
-            "repositories": [self.render.repository(r) for r in repositories],
-        }, status=201)  # fmt: skip
+        return json_answer(
+            {
+                "token": token.value,
+                "expires_at": token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                if token.expires_at
+                else None,
+                "permissions": dict(installation.app.permissions),
+                "repository_selection": installation.repository_selection,
+                "repositories": [self.render.repository(r) for r in repositories],
+            },
+            status=201,
+        )
 
     async def installation_repositories(self, call: Call) -> web.Response:
         assert call.caller.installation is not None
         repositories = self.state.installed_repositories(call.caller.installation)
-        chosen, link = paginate(call.request, repositories,
-                                f"{self.render.api}/installation/repositories")  # fmt: skip
-        return json_answer({
-            "total_count": len(repositories),
-            "repository_selection": call.caller.installation.repository_selection,
-            "repositories": [self.render.repository(r) for r in chosen],
-        }, link=link)  # fmt: skip
+        chosen, link = paginate(
+            call.request, repositories, f"{self.render.api}/installation/repositories"
+        )
+        return json_answer(
+            {
+                "total_count": len(repositories),
+                "repository_selection": call.caller.installation.repository_selection,
+                "repositories": [self.render.repository(r) for r in chosen],
+            },
+            link=link,
+        )
 
     # Repositories and people ---------------------------------------------------------
 
     async def get_repository(self, call: Call) -> web.Response:
-        full = {**self.render.repository(call.repo()), "network_count": 0,
-                "subscribers_count": 0}  # the full-repository form  # fmt: skip
+        full = {
+            **self.render.repository(call.repo()),
+            "network_count": 0,
+            "subscribers_count": 0,
+        }  # the full-repository form
         return json_answer(full)
 
     async def get_permission(self, call: Call) -> web.Response:
@@ -306,12 +458,17 @@ class RestApi:
             raise Refusal(404, f"{login} is not a user")
         role = call.repo().role_of(login)
         legacy = {"maintain": "write", "triage": "read"}.get(role, role)
-        collaborator = {**self.render.user(user), "role_name": role,
-                        "permissions": {"admin": role == "admin",
-                                        "maintain": role in ("maintain", "admin"),
-                                        "push": role in ("write", "maintain", "admin"),
-                                        "triage": role not in ("none", "read"),
-                                        "pull": role != "none"}}  # fmt: skip
+        collaborator = {
+            **self.render.user(user),
+            "role_name": role,
+            "permissions": {
+                "admin": role == "admin",
+                "maintain": role in ("maintain", "admin"),
+                "push": role in ("write", "maintain", "admin"),
+                "triage": role not in ("none", "read"),
+                "pull": role != "none",
+            },
+        }
         return json_answer({"permission": legacy, "role_name": role, "user": collaborator})
 
     # Labels -----------------------------------------------------------------------------
@@ -326,8 +483,9 @@ class RestApi:
         body = call.body if isinstance(call.body, dict) else {}
         name = self._text(body.get("name"), "Label", "name", required=True)
         assert name is not None
-        label = self.state.create_label(call.repo(), call.actor, name, str(body.get("color",
-                                        "ededed")), body.get("description"))  # fmt: skip
+        label = self.state.create_label(
+            call.repo(), call.actor, name, str(body.get("color", "ededed")), body.get("description")
+        )
         return json_answer(self.render.label(call.repo(), label), status=201)
 
     async def get_label(self, call: Call) -> web.Response:
@@ -348,21 +506,28 @@ class RestApi:
         state = query.get("state", "open")
         wanted = {n.strip().lower() for n in query.get("labels", "").split(",") if n.strip()}
         issues = [
-            i for i in repository.issues.values()
+            i
+            for i in repository.issues.values()
             if (state == "all" or i.state == state)
             and wanted <= {repository.labels[x].name.lower() for x in i.labels}
             and ("creator" not in query or i.user.login.lower() == query["creator"].lower())
             and ("since" not in query or self.render_time(i.updated_at) >= query["since"])
-        ]  # fmt: skip
+        ]
         sort = query.get("sort", "created")
-        key = {"updated": lambda i: i.updated_at, "comments": lambda i: len(i.comment_ids)}.get(
-            sort, lambda i: i.created_at)  # fmt: skip
-        issues.sort(key=lambda i: (key(i), i.number), reverse=query.get("direction") != "asc")
+
+        def key(issue: Issue) -> tuple[Any, int]:
+            if sort == "updated":
+                return issue.updated_at, issue.number
+            if sort == "comments":
+                return len(issue.comment_ids), issue.number
+            return issue.created_at, issue.number
+
+        issues.sort(key=key, reverse=query.get("direction") != "asc")
         chosen, link = paginate(call.request, issues, self._link_base(repository, "/issues"))
         return json_answer([self.render.issue(repository, i) for i in chosen], link=link)
 
     @staticmethod
-    def render_time(value: Any) -> str:
+    def render_time(value: datetime.datetime) -> str:
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     async def create_issue(self, call: Call) -> web.Response:
@@ -370,10 +535,12 @@ class RestApi:
         title = self._text(body.get("title"), "Issue", "title", required=True)
         text = self._text(body.get("body"), "Issue", "body")
         assert title is not None
-        labels = [lb if isinstance(lb, str) else lb.get("name", "") for lb in body.get("labels")
-                  or []]  # fmt: skip
-        issue = self.state.create_issue(call.repo(), call.actor, title, text, labels,
-                                        via_app=call.caller.app)  # fmt: skip
+        labels = [
+            lb if isinstance(lb, str) else lb.get("name", "") for lb in body.get("labels") or []
+        ]
+        issue = self.state.create_issue(
+            call.repo(), call.actor, title, text, labels, via_app=call.caller.app
+        )
         return json_answer(self.render.issue(call.repo(), issue), status=201)
 
     async def get_issue(self, call: Call) -> web.Response:
@@ -391,8 +558,11 @@ class RestApi:
     async def lock_issue(self, call: Call) -> web.Response:
         reason = (call.body or {}).get("lock_reason")
         if reason is not None and reason not in LOCK_REASONS:
-            raise Refusal(422, "Validation Failed",
-                          [{"resource": "Issue", "code": "invalid", "field": "lock_reason"}])
+            raise Refusal(
+                422,
+                "Validation Failed",
+                [{"resource": "Issue", "code": "invalid", "field": "lock_reason"}],
+            )
         self.state.lock_issue(call.repo(), call.actor, self._issue(call), reason)
         return web.Response(status=204)
 
@@ -408,34 +578,43 @@ class RestApi:
         since = call.request.query.get("since")
         if since:
             comments = [c for c in comments if self.render_time(c.updated_at) >= since]
-        chosen, link = paginate(call.request, comments,
-                                self._link_base(repository, f"/issues/{issue.number}/comments"))
+        chosen, link = paginate(
+            call.request, comments, self._link_base(repository, f"/issues/{issue.number}/comments")
+        )
         return json_answer([self.render.comment(repository, c) for c in chosen], link=link)
 
     async def list_repo_comments(self, call: Call) -> web.Response:
         repository = call.repo()
         comments = sorted(repository.comments.values(), key=lambda c: c.id)
-        chosen, link = paginate(call.request, comments,
-                                self._link_base(repository, "/issues/comments"))  # fmt: skip
+        chosen, link = paginate(
+            call.request, comments, self._link_base(repository, "/issues/comments")
+        )
         return json_answer([self.render.comment(repository, c) for c in chosen], link=link)
 
     async def create_comment(self, call: Call) -> web.Response:
         issue = self._issue(call)
         text = self._text((call.body or {}).get("body"), "IssueComment", "body", required=True)
         assert text is not None
-        if issue.locked and call.caller.kind == "user" and ROLES.index(
-            call.repo().role_of(call.actor.login)) < ROLES.index("write"):  # fmt: skip
+        if (
+            issue.locked
+            and call.caller.kind == "user"
+            and ROLES.index(call.repo().role_of(call.actor.login)) < ROLES.index("write")
+        ):
             raise Refusal(403, "Unable to create comment because issue is locked.")
-        comment = self.state.create_comment(call.repo(), call.actor, issue, text,
-                                            via_app=call.caller.app)  # fmt: skip
+        comment = self.state.create_comment(
+            call.repo(), call.actor, issue, text, via_app=call.caller.app
+        )
         return json_answer(self.render.comment(call.repo(), comment), status=201)
 
     async def get_comment(self, call: Call) -> web.Response:
         return json_answer(self.render.comment(call.repo(), self._comment(call)))
 
     def _own_or_steering(self, call: Call, comment: Comment) -> None:
-        if call.caller.kind == "user" and comment.user.id != call.actor.id and ROLES.index(
-            call.repo().role_of(call.actor.login)) < ROLES.index("write"):  # fmt: skip
+        if (
+            call.caller.kind == "user"
+            and comment.user.id != call.actor.id
+            and ROLES.index(call.repo().role_of(call.actor.login)) < ROLES.index("write")
+        ):
             raise Refusal(403, "Must have push access to repository")
 
     async def update_comment(self, call: Call) -> web.Response:
@@ -457,8 +636,11 @@ class RestApi:
     def _react(self, call: Call, reactions: list[Any]) -> web.Response:
         content = (call.body or {}).get("content")
         if content not in REACTIONS:
-            raise Refusal(422, "Validation Failed",
-                          [{"resource": "Reaction", "code": "invalid", "field": "content"}])
+            raise Refusal(
+                422,
+                "Validation Failed",
+                [{"resource": "Reaction", "code": "invalid", "field": "content"}],
+            )
         reaction, created = self.state.react(call.actor, reactions, content)
         return json_answer(self.render.reaction(reaction), status=201 if created else 200)
 
@@ -484,8 +666,9 @@ class RestApi:
 
     def _issue_labels(self, call: Call, issue: Issue) -> web.Response:
         repository = call.repo()
-        return json_answer([self.render.label(repository, repository.labels[i])
-                            for i in issue.labels])  # fmt: skip
+        return json_answer(
+            [self.render.label(repository, repository.labels[i]) for i in issue.labels]
+        )
 
     @staticmethod
     def _names(body: Any) -> list[str]:

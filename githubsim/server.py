@@ -43,9 +43,11 @@ def manifest_permissions(manifest: Path) -> tuple[dict[str, str], list[str]]:
 
 def public_key_of(private_key_pem: str) -> str:
     key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 class GitHubSim:
@@ -98,7 +100,7 @@ class GitHubSim:
         for route in self.rest.routes():
             app.router.add_route(route.method, route.path, self.rest.wrap(route))
             if route.path.startswith("/repos/{owner}/{repo}"):
-                alias = "/repositories/{repository_id}" + route.path[len("/repos/{owner}/{repo}"):]
+                alias = "/repositories/{repository_id}" + route.path[len("/repos/{owner}/{repo}") :]
                 app.router.add_route(route.method, alias, self._by_id(self.rest.wrap(route)))
         app.router.add_get(SIM_PREFIX + "/", self._web_index)
         app.router.add_get(SIM_PREFIX + "/{owner}/{repo}/issues/{number}", self._web_issue)
@@ -127,8 +129,8 @@ class GitHubSim:
             repository = self.state.repository_by_id(int(request.match_info["repository_id"]))
             if repository is None:
                 return error(404, "Not Found")
-            request.match_info["owner"] = repository.owner.login  # type: ignore[index]
-            request.match_info["repo"] = repository.name  # type: ignore[index]
+            request.match_info["owner"] = repository.owner.login
+            request.match_info["repo"] = repository.name
             return await handler(request)
 
         return handle
@@ -185,11 +187,15 @@ class GitHubSim:
         if status is None:
             return None
         if status in (403, 429):
-            return error(status, "You have exceeded a secondary rate limit. Please wait a few "
-                         "minutes before you try again.",
-                         headers={"Retry-After": str(self.faults.retry_after)})  # fmt: skip
-        return web.Response(status=status, text="<html><body>Server Error</body></html>",
-                            content_type="text/html")  # fmt: skip
+            return error(
+                status,
+                "You have exceeded a secondary rate limit. Please wait a few "
+                "minutes before you try again.",
+                headers={"Retry-After": str(self.faults.retry_after)},
+            )
+        return web.Response(
+            status=status, text="<html><body>Server Error</body></html>", content_type="text/html"
+        )
 
     def _rate_key(self, request: web.Request) -> str:
         try:
@@ -210,17 +216,23 @@ class GitHubSim:
 
     def _rate_headers(self, key: str, response: web.StreamResponse) -> None:
         reset, used = self._window(key)
-        response.headers.update({
-            "X-RateLimit-Limit": str(self.rate_limit),
-            "X-RateLimit-Remaining": str(max(0, self.rate_limit - used)),
-            "X-RateLimit-Used": str(used), "X-RateLimit-Reset": str(reset),
-            "X-RateLimit-Resource": "core",
-        })  # fmt: skip
+        response.headers.update(
+            {
+                "X-RateLimit-Limit": str(self.rate_limit),
+                "X-RateLimit-Remaining": str(max(0, self.rate_limit - used)),
+                "X-RateLimit-Used": str(used),
+                "X-RateLimit-Reset": str(reset),
+                "X-RateLimit-Resource": "core",
+            }
+        )
 
     @staticmethod
     def _conditional(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-        if request.method != "GET" or response.status != 200 or not isinstance(response,
-                                                                               web.Response):
+        if (
+            request.method != "GET"
+            or response.status != 200
+            or not isinstance(response, web.Response)
+        ):
             return response
         etag = 'W/"' + hashlib.sha256(response.body or b"").hexdigest()[:32] + '"'  # type: ignore[arg-type]
         if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
@@ -229,14 +241,20 @@ class GitHubSim:
         response.headers["Cache-Control"] = "private, max-age=60, s-maxage=60"
         return response
 
-    def _check_request(self, request: web.Request, path: str, query: list[tuple[str, str]],
-                       body: bytes) -> web.Response | None:  # fmt: skip
+    def _check_request(
+        self, request: web.Request, path: str, query: list[tuple[str, str]], body: bytes
+    ) -> web.Response | None:
         """Refuse what GitHub's description does not allow, as GitHub would (422)."""
         if self.rest_description is None:
             return None
         problem = self.rest_description.check_request(
-            request.method, path, query, dict(request.headers), body,
-            request.headers.get("Content-Type", ""))  # fmt: skip
+            request.method,
+            path,
+            query,
+            dict(request.headers),
+            body,
+            request.headers.get("Content-Type", ""),
+        )
         if problem is None:
             return None
         what = f"{request.method} {path}"
@@ -245,20 +263,34 @@ class GitHubSim:
             return error(404, "Not Found")
         return error(422, f"Invalid request.\n\n{problem}")
 
-    def _check_response(self, request: web.Request, path: str, query: list[tuple[str, str]],
-                        body: bytes, response: web.StreamResponse) -> None:  # fmt: skip
+    def _check_response(
+        self,
+        request: web.Request,
+        path: str,
+        query: list[tuple[str, str]],
+        body: bytes,
+        response: web.StreamResponse,
+    ) -> None:
         """2xx answers always; an error only where the operation documents that status."""
         if self.rest_description is None or not isinstance(response, web.Response):
             return
-        if response.status == 304 or (response.status >= 300 and not self._documents(
-                request.method, path, response.status)):  # fmt: skip
+        if response.status == 304 or (
+            response.status >= 300 and not self._documents(request.method, path, response.status)
+        ):
             return
         problem = self.rest_description.check_response(
-            request.method, path, query, body, response.status, response.body or b"",  # type: ignore[arg-type]
-            response.content_type if response.body else "")  # fmt: skip
+            request.method,
+            path,
+            query,
+            body,
+            response.status,
+            response.body or b"",  # type: ignore[arg-type]
+            response.content_type if response.body else "",
+        )
         if problem is not None:
-            self.violations.append(Violation("response", f"{request.method} {path} "
-                                             f"{response.status}", problem))  # fmt: skip
+            self.violations.append(
+                Violation("response", f"{request.method} {path} {response.status}", problem)
+            )
 
     def _documents(self, method: str, path: str, status: int) -> bool:
         assert self.rest_description is not None
@@ -270,40 +302,65 @@ class GitHubSim:
 
     # Acting as people ---------------------------------------------------------------------
 
-    def register_app(self, *, app_id: int, private_key: str, webhook_url: str | None,
-                     webhook_secret: str, manifest: Path, slug: str = "agent-orchestrator",
-                     owner: str = "orchestrator-dev") -> App:  # fmt: skip
+    def register_app(
+        self,
+        *,
+        app_id: int,
+        private_key: str,
+        webhook_url: str | None,
+        webhook_secret: str,
+        manifest: Path,
+        slug: str = "agent-orchestrator",
+        owner: str = "orchestrator-dev",
+    ) -> App:
         """The App as registered from its manifest: its permissions and events are those."""
         permissions, events = manifest_permissions(manifest)
         name = yaml.safe_load(manifest.read_text()).get("name", slug)
         return self.state.register_app(
-            app_id=app_id, slug=slug, name=name, owner=owner,
-            public_key=public_key_of(private_key), permissions=permissions, events=events,
-            webhook_url=webhook_url, webhook_secret=webhook_secret)  # fmt: skip
+            app_id=app_id,
+            slug=slug,
+            name=name,
+            owner=owner,
+            public_key=public_key_of(private_key),
+            permissions=permissions,
+            events=events,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+        )
 
-    def create_repository(self, full_name: str, *, private: bool = False,
-                          description: str | None = None) -> Repository:  # fmt: skip
+    def create_repository(
+        self, full_name: str, *, private: bool = False, description: str | None = None
+    ) -> Repository:
         return self.state.create_repository(full_name, private=private, description=description)
 
     def grant(self, repository: Repository, login: str, role: str) -> None:
         """Make `login` a collaborator with this role (read, triage, write, maintain, admin)."""
         self.state.set_role(repository, login, role)
 
-    def install(self, app: App, repositories: list[Repository], *, by: str,
-                account: str | None = None) -> Installation:  # fmt: skip
+    def install(
+        self, app: App, repositories: list[Repository], *, by: str, account: str | None = None
+    ) -> Installation:
         account = account or repositories[0].owner.login
         return self.state.install(app, account, repositories, sender=self.state.user(by))
 
     def uninstall(self, installation: Installation, *, by: str) -> None:
         self.state.uninstall(installation, sender=self.state.user(by))
 
-    def open_issue(self, repository: Repository, *, by: str, title: str, body: str | None = None,
-                   labels: tuple[str, ...] = ()) -> Issue:  # fmt: skip
+    def open_issue(
+        self,
+        repository: Repository,
+        *,
+        by: str,
+        title: str,
+        body: str | None = None,
+        labels: tuple[str, ...] = (),
+    ) -> Issue:
         return self.state.create_issue(repository, self.state.user(by), title, body, list(labels))
 
     def comment(self, repository: Repository, number: int, *, by: str, body: str) -> Comment:
-        return self.state.create_comment(repository, self.state.user(by),
-                                         repository.issues[number], body)  # fmt: skip
+        return self.state.create_comment(
+            repository, self.state.user(by), repository.issues[number], body
+        )
 
     def add_label(self, repository: Repository, number: int, *, by: str, name: str) -> None:
         self.state.add_labels(repository, self.state.user(by), repository.issues[number], [name])
@@ -311,8 +368,9 @@ class GitHubSim:
     def remove_label(self, repository: Repository, number: int, *, by: str, name: str) -> None:
         label = repository.label_named(name)
         if label is not None:
-            self.state.remove_label(repository, self.state.user(by), repository.issues[number],
-                                    label)  # fmt: skip
+            self.state.remove_label(
+                repository, self.state.user(by), repository.issues[number], label
+            )
 
     def user_token(self, login: str) -> str:
         """A personal access token for `login`, to call the REST API as that person."""
@@ -321,9 +379,9 @@ class GitHubSim:
     def comments_on(self, repository: Repository, number: int) -> list[Comment]:
         return [repository.comments[c] for c in repository.issues[number].comment_ids]
 
-    async def settle(self, timeout: float = 10.0) -> None:
+    async def settle(self) -> None:
         """Wait until every webhook so far has been answered by the App."""
-        await self.webhooks.settle(timeout)
+        await self.webhooks.settle()
 
     def caller_for(self, authorization: str | None) -> Caller:
         return self.auth.identify(authorization)
@@ -340,8 +398,10 @@ class GitHubSim:
             rows.append(f"<h2>{html.escape(repository.full_name)}</h2><ul>")
             for issue in repository.issues.values():
                 href = f"{SIM_PREFIX}/{repository.full_name}/issues/{issue.number}"
-                rows.append(f'<li><a href="{html.escape(href)}">#{issue.number} '
-                            f"{html.escape(issue.title)}</a> ({issue.state})</li>")  # fmt: skip
+                rows.append(
+                    f'<li><a href="{html.escape(href)}">#{issue.number} '
+                    f"{html.escape(issue.title)}</a> ({issue.state})</li>"
+                )
             rows.append("</ul>")
         return web.Response(text=_page("Local GitHub", "".join(rows)), content_type="text/html")
 
@@ -351,23 +411,30 @@ class GitHubSim:
         if repository is None or issue is None:
             raise web.HTTPNotFound()
         labels = ", ".join(html.escape(repository.labels[i].name) for i in issue.labels)
-        parts = [f"<p>{issue.state} · opened by {html.escape(issue.user.login)} · labels: "
-                 f"{labels or 'none'}</p><pre>{html.escape(issue.body or '')}</pre>"]  # fmt: skip
+        parts = [
+            f"<p>{issue.state} · opened by {html.escape(issue.user.login)} · labels: "
+            f"{labels or 'none'}</p><pre>{html.escape(issue.body or '')}</pre>"
+        ]
         for comment in self.comments_on(repository, issue.number):
             reactions = " ".join(r.content for r in comment.reactions)
-            parts.append(f"<hr><p><b>{html.escape(comment.user.login)}</b> {reactions}</p>"
-                         f"<pre>{html.escape(comment.body)}</pre>")  # fmt: skip
+            parts.append(
+                f"<hr><p><b>{html.escape(comment.user.login)}</b> {reactions}</p>"
+                f"<pre>{html.escape(comment.body)}</pre>"
+            )
         title = f"{repository.full_name}#{issue.number}: {issue.title}"
         return web.Response(text=_page(title, "".join(parts)), content_type="text/html")
 
 
 def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<h1>{html.escape(title)}</h1>{body}")  # fmt: skip
+    return (
+        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<h1>{html.escape(title)}</h1>{body}"
+    )
 
 
 def _matches(template: str, path: str) -> bool:
     parts, actual = template.strip("/").split("/"), path.strip("/").split("/")
     return len(parts) == len(actual) and all(
-        p == a or (p.startswith("{") and p.endswith("}")) for p, a in zip(parts, actual, strict=True)
+        p == a or (p.startswith("{") and p.endswith("}"))
+        for p, a in zip(parts, actual, strict=True)
     )

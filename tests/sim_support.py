@@ -43,8 +43,9 @@ def webhook_description() -> WebhookDescription:
 @pytest.fixture(scope="session")
 def app_private_key() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()  # fmt: skip
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 @pytest.fixture
@@ -67,5 +68,6 @@ async def make_sim(
         await sim.stop()
     problems = [str(v) for sim in sims if sim not in allowed for v in sim.violations]
     if problems:
-        pytest.fail("GitHub's description was not respected:\n" + "\n".join(problems[:20]),
-                    pytrace=False)  # fmt: skip
+        pytest.fail(
+            "GitHub's description was not respected:\n" + "\n".join(problems[:20]), pytrace=False
+        )

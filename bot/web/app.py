@@ -19,7 +19,7 @@ from gidgethub import routing
 
 from bot.commands.builtin import default_registry
 from bot.github.auth import AppCredentials
-from bot.github.client import GitHubClients
+from bot.github.client import GitHubClients, WritePacing
 from bot.handlers import default_routers
 from bot.handlers.services import Services
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
@@ -73,7 +73,10 @@ def _github(
     async def github(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             app[GITHUB] = GitHubClients(
-                session, api_url=settings.github_api_url, credentials=credentials
+                session,
+                api_url=settings.github_api_url,
+                credentials=credentials,
+                pacing=WritePacing(settings.write_interval_seconds),
             )
             yield
 

@@ -23,8 +23,19 @@ ORG = "octokit-fixture-org"
 SETUP_ISSUES = {"lock-issue": 1, "paginate-issues": 13}
 SCENARIOS = ["labels", "add-labels-to-issue", "lock-issue", "paginate-issues", "errors"]
 #: Values that follow from what was asked, not from time or ids.
-COMPARED_VALUES = {"name", "color", "default", "description", "title", "number", "state",
-                   "locked", "message", "errors", "body"}  # fmt: skip
+COMPARED_VALUES = {
+    "name",
+    "color",
+    "default",
+    "description",
+    "title",
+    "number",
+    "state",
+    "locked",
+    "message",
+    "errors",
+    "body",
+}
 
 
 def recording(scenario: str) -> list[dict[str, Any]]:
@@ -34,8 +45,11 @@ def recording(scenario: str) -> list[dict[str, Any]]:
 
 def differences(recorded: Any, ours: Any, where: str = "") -> list[str]:
     if recorded is None or ours is None:
-        return [] if recorded is None or where.endswith(("body", "description")) else \
-            [f"{where}: recorded {recorded!r}, got null"]  # fmt: skip
+        return (
+            []
+            if recorded is None or where.endswith(("body", "description"))
+            else [f"{where}: recorded {recorded!r}, got null"]
+        )
     if isinstance(recorded, dict):
         if not isinstance(ours, dict):
             return [f"{where}: recorded an object, got {type(ours).__name__}"]
@@ -43,8 +57,11 @@ def differences(recorded: Any, ours: Any, where: str = "") -> list[str]:
         for key, value in recorded.items():
             if key not in ours:
                 found.append(f"{where}/{key}: missing")
-            elif key in COMPARED_VALUES and not isinstance(value, (dict, list)) \
-                    and value != ours[key]:  # fmt: skip
+            elif (
+                key in COMPARED_VALUES
+                and not isinstance(value, (dict, list))
+                and value != ours[key]
+            ):
                 found.append(f"{where}/{key}: recorded {value!r}, got {ours[key]!r}")
             else:
                 found += differences(value, ours[key], f"{where}/{key}")
@@ -68,8 +85,10 @@ async def test_recorded_exchange_is_answered_as_github_answered_it(make_sim, sce
     repository = sim.create_repository(f"{ORG}/{scenario}")
     for n in range(SETUP_ISSUES.get(scenario, 0)):
         sim.open_issue(repository, by=ORG, title=f"Test issue {n + 1}")
-    headers = {"Authorization": f"token {sim.user_token(ORG)}",
-               "Accept": "application/vnd.github.v3+json"}  # fmt: skip
+    headers = {
+        "Authorization": f"token {sim.user_token(ORG)}",
+        "Accept": "application/vnd.github.v3+json",
+    }
     next_url = None
     async with aiohttp.ClientSession() as session:
         for exchange in recording(scenario):
@@ -80,8 +99,12 @@ async def test_recorded_exchange_is_answered_as_github_answered_it(make_sim, sce
             else:
                 url = sim.url + path
             body = exchange.get("body")
-            async with session.request(exchange["method"].upper(), url, headers=headers,
-                                       json=body if body not in (None, "") else None) as answer:
+            async with session.request(
+                exchange["method"].upper(),
+                url,
+                headers=headers,
+                json=body if body not in (None, "") else None,
+            ) as answer:
                 text = await answer.text()
                 ours = json.loads(text) if text else ""
                 status, link = answer.status, answer.headers.get("Link")

@@ -17,8 +17,13 @@ from tests.sim_support import APP_ID, MANIFEST
 @pytest.fixture
 async def world(make_sim, app_private_key):
     sim = await make_sim()
-    app = sim.register_app(app_id=APP_ID, private_key=app_private_key, webhook_url=None,
-                           webhook_secret="s", manifest=MANIFEST)  # fmt: skip
+    app = sim.register_app(
+        app_id=APP_ID,
+        private_key=app_private_key,
+        webhook_url=None,
+        webhook_secret="s",
+        manifest=MANIFEST,
+    )
     repository = sim.create_repository("octo-org/hello")
     installation = sim.install(app, [repository], by="octo-admin")
     return sim, app, repository, installation
@@ -31,8 +36,7 @@ async def session():
 
 
 def clients(sim, session, key):
-    return GitHubClients(session, api_url=sim.url,
-                         credentials=AppCredentials(str(APP_ID), key))  # fmt: skip
+    return GitHubClients(session, api_url=sim.url, credentials=AppCredentials(str(APP_ID), key))
 
 
 def person(sim, session, login):
@@ -44,8 +48,10 @@ async def test_the_app_gets_an_installation_token_and_lists_its_repositories(
 ):
     sim, _app, _repository, installation = world
     gh = await clients(sim, session, app_private_key).installation(installation.id)
-    names = [r["full_name"] async for r in gh.getiter("/installation/repositories",
-                                                      iterable_key="repositories")]  # fmt: skip
+    names = [
+        r["full_name"]
+        async for r in gh.getiter("/installation/repositories", iterable_key="repositories")
+    ]
     assert names == ["octo-org/hello"]
 
 
@@ -54,9 +60,15 @@ async def test_a_jwt_signed_with_another_key_is_refused(world, session):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     sim, *_ = world
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode()  # fmt: skip
+    other = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
     with pytest.raises(gidgethub.BadRequest) as raised:
         await clients(sim, session, other).app().getitem("/app")
     assert raised.value.status_code == 401
@@ -64,8 +76,13 @@ async def test_a_jwt_signed_with_another_key_is_refused(world, session):
 
 async def test_installation_tokens_expire(make_sim, app_private_key, session):
     sim = await make_sim(token_lifetime=datetime.timedelta(seconds=-1))
-    app = sim.register_app(app_id=APP_ID, private_key=app_private_key, webhook_url=None,
-                           webhook_secret="s", manifest=MANIFEST)  # fmt: skip
+    app = sim.register_app(
+        app_id=APP_ID,
+        private_key=app_private_key,
+        webhook_url=None,
+        webhook_secret="s",
+        manifest=MANIFEST,
+    )
     installation = sim.install(app, [sim.create_repository("o/r")], by="o")
     gh = await clients(sim, session, app_private_key).installation(installation.id)
     with pytest.raises(gidgethub.BadRequest) as raised:
@@ -74,7 +91,7 @@ async def test_installation_tokens_expire(make_sim, app_private_key, session):
 
 
 async def test_a_new_repository_has_githubs_default_labels_and_lists_them_in_pages(world, session):
-    sim, _app, repository, _ = world
+    sim, _app, _repository, _ = world
     gh = person(sim, session, "octo-org")  # the owner
     first = await gh.getitem("/repos/octo-org/hello/labels?per_page=4")
     everything = [lb["name"] async for lb in gh.getiter("/repos/octo-org/hello/labels?per_page=4")]
@@ -86,8 +103,9 @@ async def test_what_is_created_is_listed_and_sent_as_a_webhook(world, session):
     sim, _app, repository, _installation = world
     sim.grant(repository, "maintainer", "maintain")
     gh = person(sim, session, "maintainer")
-    issue = await gh.post("/repos/octo-org/hello/issues",
-                          data={"title": "Crash on start", "labels": ["bug"]})  # fmt: skip
+    issue = await gh.post(
+        "/repos/octo-org/hello/issues", data={"title": "Crash on start", "labels": ["bug"]}
+    )
     listed = await gh.getitem("/repos/octo-org/hello/issues")
     assert [i["number"] for i in listed] == [issue["number"]]
     assert [lb["name"] for lb in listed[0]["labels"]] == ["bug"]
@@ -101,8 +119,9 @@ async def test_conditional_requests_get_304_and_do_not_count(world, session):
     headers = {"Authorization": f"token {token}"}
     async with session.get(f"{sim.url}/repos/octo-org/hello", headers=headers) as first:
         etag, remaining = first.headers["ETag"], int(first.headers["X-RateLimit-Remaining"])
-    async with session.get(f"{sim.url}/repos/octo-org/hello",
-                           headers={**headers, "If-None-Match": etag}) as again:  # fmt: skip
+    async with session.get(
+        f"{sim.url}/repos/octo-org/hello", headers={**headers, "If-None-Match": etag}
+    ) as again:
         assert again.status == 304
         assert int(again.headers["X-RateLimit-Remaining"]) == remaining
 
@@ -123,8 +142,13 @@ async def test_a_permission_the_manifest_does_not_grant_is_refused_with_githubs_
     manifest = tmp_path / "app.yml"
     manifest.write_text("name: Reader\ndefault_permissions:\n  metadata: read\n  issues: read\n")
     sim = await make_sim()
-    app = sim.register_app(app_id=APP_ID, private_key=app_private_key, webhook_url=None,
-                           webhook_secret="s", manifest=manifest)  # fmt: skip
+    app = sim.register_app(
+        app_id=APP_ID,
+        private_key=app_private_key,
+        webhook_url=None,
+        webhook_secret="s",
+        manifest=manifest,
+    )
     installation = sim.install(app, [sim.create_repository("o/r")], by="o")
     gh = await clients(sim, session, app_private_key).installation(installation.id)
     with pytest.raises(gidgethub.BadRequest) as raised:

@@ -1,0 +1,132 @@
+"""End to end: the real server as a subprocess, the GitHub stand-in, and people acting on it.
+
+Tests drive flows only through what a person would do on GitHub and assert on what a person
+would see there. Every request the bot makes is held to GitHub's REST description, every
+webhook to GitHub's webhook description.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from githubsim import GitHubSim
+from githubsim.model import App, Comment, Repository
+from tests.sim_support import APP_ID, MANIFEST
+from tests.support import ROOT
+
+SECRET = "e2e-webhook-secret"
+BOT_LOGIN = "agent-orchestrator[bot]"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclasses.dataclass
+class World:
+    sim: GitHubSim
+    app: App
+    repository: Repository
+    bot_url: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+    def bot_comments(self, number: int) -> list[Comment]:
+        return [
+            c for c in self.sim.comments_on(self.repository, number) if c.user.login == BOT_LOGIN
+        ]
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait for something a person would see; fail with the bot's log if it never shows."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    if self.process.returncode is not None:
+                        pytest.fail(f"the server exited:\n{self.log()}")
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            pytest.fail(f"it never happened; the server said:\n{self.log()[-4000:]}")
+
+    async def quiet(self) -> None:
+        """Every webhook answered and nothing left to do: what is on GitHub now is final."""
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):  # the bot's own writes send webhooks back to it
+                await self.sim.settle()
+                await self.until_idle(session)
+
+    async def until_idle(self, session: aiohttp.ClientSession) -> None:
+        async with asyncio.timeout(20):
+            while True:
+                async with session.get(f"{self.bot_url}/readyz") as response:
+                    body = await response.json()
+                if body["queue_depth"] == 0 and body["in_flight"] == 0:
+                    return
+                await asyncio.sleep(0.02)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+async def world(make_sim, app_private_key, tmp_path) -> AsyncIterator[World]:
+    sim: GitHubSim = await make_sim()
+    port = free_port()
+    bot_url = f"http://127.0.0.1:{port}"
+    app = sim.register_app(
+        app_id=APP_ID,
+        private_key=app_private_key,
+        webhook_url=f"{bot_url}/webhooks",
+        webhook_secret=SECRET,
+        manifest=MANIFEST,
+    )
+    repository = sim.create_repository("octo-org/hello")
+    sim.grant(repository, "maya", "maintain")
+    sim.grant(repository, "rita", "read")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ORCHESTRATOR_"))},
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_APP_ID": str(APP_ID),
+        "GITHUB_PRIVATE_KEY": app_private_key,
+        "GITHUB_API_URL": sim.url,
+        "ORCHESTRATOR_PORT": str(port),
+        "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
+        "ORCHESTRATOR_WRITE_INTERVAL_SECONDS": "0",
+        "ORCHESTRATOR_RETRY_BASE_SECONDS": "0.2",
+    }
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve",
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    world = World(sim, app, repository, bot_url, process, log_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await world.until(lambda: _up(port))
+            await world.until_idle(session)
+        yield world
+    finally:
+        process.terminate()
+        try:
+            async with asyncio.timeout(10):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def _up(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
