@@ -12,8 +12,9 @@ RUN apt-get update \
  && mkdir /data && chown 10001 /data
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md app.yml ./
 COPY bot ./bot
+COPY githubsim ./githubsim
 RUN pip install --no-cache-dir .
 
 USER 10001

@@ -1,4 +1,4 @@
-"""The `orchestrator` command: `serve`, and `deliveries` for operators."""
+"""The `orchestrator` command: `serve`, `demo`, and `deliveries` for operators."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except SettingsError as exc:
         print(f"orchestrator: {exc}", file=sys.stderr)
         return 2
+    if args.command == "demo":
+        from bot.demo import demo
+
+        data_dir = Path(args.data_dir) if args.data_dir else None
+        return demo(data_dir, args.port, wait=not args.exit, out=sys.stdout)
     if getattr(args, "data_dir", None):
         settings = settings.with_overrides(data_dir=Path(args.data_dir))
     if args.command == "serve":
@@ -66,6 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--host", help="address to listen on (ORCHESTRATOR_HOST)")
     serve_cmd.add_argument("--port", type=int, help="port to listen on (ORCHESTRATOR_PORT)")
     serve_cmd.add_argument("--data-dir", help="journal and state (ORCHESTRATOR_DATA_DIR)")
+
+    demo_cmd = commands.add_parser(
+        "demo", help="try the product on a local GitHub: no account, no key, no network"
+    )
+    demo_cmd.add_argument(
+        "--data-dir", help="where the demo keeps its files (default: a new temp dir)"
+    )
+    demo_cmd.add_argument(
+        "--port", type=int, help="the orchestrator's port (default: any free one)"
+    )
+    demo_cmd.add_argument(
+        "--exit", action="store_true", help="stop after the flows instead of serving until Ctrl-C"
+    )
 
     dlv = commands.add_parser("deliveries", help="inspect and replay journaled webhook deliveries")
     dlv.add_argument("--data-dir", help="journal location (ORCHESTRATOR_DATA_DIR)")
