@@ -90,7 +90,7 @@ class Authenticator:
             raise AuthError("Bad credentials")
         if token.installation_id is not None:
             installation = self._state.installations.get(token.installation_id)
-            if installation is None:
+            if installation is None or installation.suspended_at is not None:
                 raise AuthError("Bad credentials")
             return Caller("installation", app=installation.app, installation=installation)
         return Caller("user", user=self._state.user(token.user_login or ""))

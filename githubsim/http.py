@@ -100,7 +100,20 @@ class ApiFaults:
     latency: float = 0.0
     seed: int = 0
     script: deque[int] = dataclasses.field(default_factory=deque)
+    targeted: list[list[Any]] = dataclasses.field(default_factory=list)
 
     def fail_next(self, *statuses: int) -> None:
         """The next calls answer these statuses, in order (403 = a secondary rate limit)."""
         self.script.extend(statuses)
+
+    def fail_when(self, method: str, path_suffix: str, status: int, *, times: int = 1) -> None:
+        """The next `times` calls of `method` on a path ending so answer `status`."""
+        self.targeted.append([method.upper(), path_suffix, status, times])
+
+    def take(self, method: str, path: str) -> int | None:
+        """The status this call must fail with, if a targeted fault matches it."""
+        for fault in self.targeted:
+            if fault[0] == method and path.endswith(fault[1]) and fault[3] > 0:
+                fault[3] -= 1
+                return int(fault[2])
+        return None

@@ -66,6 +66,7 @@ class Installation:
     repository_selection: str = "selected"
     created_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
     suspended_at: datetime.datetime | None = None
+    suspended_by: User | None = None
 
 
 @dataclasses.dataclass
@@ -285,6 +286,10 @@ class GitHubState:
             repositories=[self.render.repository_brief(r) for r in repositories],
         )
         del self.installations[installation.id]
+
+    def suspend(self, installation: Installation, *, sender: User) -> None:
+        installation.suspended_at, installation.suspended_by = self.clock(), sender
+        self._emit("installation", "suspend", None, installation, sender)
 
     def add_to_installation(
         self, installation: Installation, repositories: list[Repository], *, sender: User

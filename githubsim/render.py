@@ -309,7 +309,9 @@ class Renderer:
             "single_file_name": None,
             "has_multiple_single_files": False,
             "single_file_paths": [],
-            "suspended_by": None,
+            "suspended_by": self.user(installation.suspended_by)
+            if installation.suspended_by
+            else None,
             "suspended_at": when(installation.suspended_at),
         }
 

@@ -154,7 +154,7 @@ class GitHubSim:
             return await handler(request)
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
-        fault = self._fault()
+        fault = self._fault(request)
         if fault is not None:
             self.calls.append((request.method, request.path, fault.status))
             return fault
@@ -178,8 +178,10 @@ class GitHubSim:
             self._check_response(request, path, query, body, response)
         return response
 
-    def _fault(self) -> web.Response | None:
-        status = self.faults.script.popleft() if self.faults.script else None
+    def _fault(self, request: web.Request) -> web.Response | None:
+        status = self.faults.take(request.method, request.path)
+        if status is None and self.faults.script:
+            status = self.faults.script.popleft()
         if status is None and self._rng.random() < self.faults.secondary_limit_rate:
             status = 403
         if status is None and self._rng.random() < self.faults.error_rate:
@@ -293,12 +295,14 @@ class GitHubSim:
             )
 
     def _documents(self, method: str, path: str, status: int) -> bool:
+        """Whether GitHub's description lists `status` for the operation serving `path`."""
         assert self.rest_description is not None
         paths = self.rest_description.document["paths"]
-        for template, operations in paths.items():
-            if _matches(template, path) and method.lower() in operations:
-                return str(status) in operations[method.lower()].get("responses", {})
-        return False
+        candidates = [t for t, ops in paths.items() if _matches(t, path) and method.lower() in ops]
+        if not candidates:
+            return False
+        template = min(candidates, key=lambda t: t.count("{"))  # literal segments win
+        return str(status) in paths[template][method.lower()].get("responses", {})
 
     # Acting as people ---------------------------------------------------------------------
 
@@ -345,6 +349,10 @@ class GitHubSim:
 
     def uninstall(self, installation: Installation, *, by: str) -> None:
         self.state.uninstall(installation, sender=self.state.user(by))
+
+    def suspend(self, installation: Installation, *, by: str) -> None:
+        """An owner suspends the App: no webhooks, no tokens, until it is unsuspended."""
+        self.state.suspend(installation, sender=self.state.user(by))
 
     def open_issue(
         self,

@@ -16,10 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from githubsim import GitHubSim
 from githubsim.conformance import RestDescription, WebhookDescription
-from tests.support import ROOT, npm_package
+from tests.support import APP_ID, npm_package
 
-APP_ID = 31337
-MANIFEST = ROOT / "app.yml"
+__all__ = ["APP_ID"]
 
 
 def rest_description_path() -> Path:

@@ -16,6 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-webhook-secret-7f3a"
+APP_ID = 31337
+MANIFEST = ROOT / "app.yml"  # the App as registered on GitHub: its permissions and events
 
 
 def npm_package(name: str) -> Path:

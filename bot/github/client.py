@@ -9,9 +9,10 @@ of integrations that make many of them (labels across hundreds of repositories).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -102,9 +103,11 @@ class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
         quota: QuotaTracker | None = None,
         max_retries: int = 3,
         max_wait: float = 120.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         **kwargs: Any,
     ) -> None:
         super().__init__(session, requester, **kwargs)
+        self._sleep = sleep
         self._pacing = pacing
         self._pace_key = pace_key
         self._quota = quota or QuotaTracker()
@@ -117,6 +120,9 @@ class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
         status, response_headers, response_body = await self._transport(method, url, headers, body)
         self._quota.observe(self._pace_key, response_headers)
         return status, response_headers, response_body
+
+    async def sleep(self, seconds: float) -> None:
+        await self._sleep(seconds)
 
     async def _transport(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes
@@ -165,6 +171,7 @@ class GitHubClients:
         tokens: InstallationTokens | None = None,
         pacing: WritePacing | None = None,
         etag_cache_size: int = 2000,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._session = session
         self._api_url = api_url
@@ -173,6 +180,7 @@ class GitHubClients:
         self._pacing = pacing or WritePacing()
         self._quota = QuotaTracker()
         self._etags: cachetools.LRUCache[Any, Any] = cachetools.LRUCache(etag_cache_size)
+        self._sleep = sleep  # waits for retries and pacing; tests record them instead
 
     def app(self) -> PoliteGitHubAPI:
         """A client that authenticates as the App itself (a JWT per request)."""
@@ -200,6 +208,7 @@ class GitHubClients:
             quota=self._quota,
             cache=self._etags,
             base_url=self._api_url,
+            sleep=self._sleep,
             **auth,
         )
 

@@ -21,8 +21,7 @@ import pytest
 
 from githubsim import GitHubSim
 from githubsim.model import App, Comment, Repository
-from tests.sim_support import APP_ID, MANIFEST
-from tests.support import ROOT
+from tests.support import APP_ID, MANIFEST, ROOT
 
 SECRET = "e2e-webhook-secret"
 BOT_LOGIN = "agent-orchestrator[bot]"

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from githubsim.deliveries import WebhookFaults
-from tests.sim_support import APP_ID, MANIFEST
+from tests.support import APP_ID, MANIFEST
 
 
 def shape(path: str) -> str:

@@ -11,7 +11,7 @@ from gidgethub.aiohttp import GitHubAPI
 
 from bot.github.auth import AppCredentials
 from bot.github.client import GitHubClients
-from tests.sim_support import APP_ID, MANIFEST
+from tests.support import APP_ID, MANIFEST
 
 
 @pytest.fixture
