@@ -107,9 +107,15 @@ async def world(make_sim, app_private_key, tmp_path) -> AsyncIterator[World]:
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve",
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     world = World(sim, app, repository, bot_url, process, log_path)
     try:
         async with aiohttp.ClientSession() as session:

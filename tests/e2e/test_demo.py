@@ -15,12 +15,19 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "ORCHESTRATOR_", "ANTHROPIC_", "OPENAI_"))}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "ORCHESTRATOR_", "ANTHROPIC_", "OPENAI_"))
+    }
     done = subprocess.run(
         [sys.executable, "-m", "bot", "demo", "--exit", "--data-dir", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "7 labels created by agent-orchestrator[bot]" in out

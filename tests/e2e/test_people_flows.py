@@ -119,3 +119,47 @@ async def test_reordered_deliveries_are_each_handled_once(world):
     assert len(answers) == 2
     assert sum("pong" in a for a in answers) == 1
     assert sum("/ao help" in a and "pong" not in a for a in answers) == 1
+
+
+async def test_github_failing_for_a_moment_still_gives_one_answer(world):
+    world.sim.install(world.app, [world.repository], by="octo-org")
+    issue = world.sim.open_issue(world.repository, by="maya", title="Flaky GitHub")
+    await world.quiet()
+    world.sim.faults.fail_when("POST", "/reactions", 403)  # a secondary rate limit
+    world.sim.faults.fail_when("POST", f"/issues/{issue.number}/comments", 502)
+    asked = world.sim.comment(world.repository, issue.number, by="maya", body="/ao ping")
+    await world.until(lambda: world.bot_comments(issue.number))
+    await world.quiet()
+    assert len(world.bot_comments(issue.number)) == 1
+    assert len(asked.reactions) == 1
+    statuses = [status for method, _, status in world.sim.calls if method == "POST"]
+    assert 403 in statuses and 502 in statuses  # both faults really happened
+
+
+async def test_a_dropped_delivery_is_answered_once_github_redelivers_it(world):
+    world.sim.install(world.app, [world.repository], by="octo-org")
+    issue = world.sim.open_issue(world.repository, by="maya", title="Lost in transit")
+    await world.quiet()
+    world.sim.webhooks.faults.drop_rate = 1.0
+    world.sim.comment(world.repository, issue.number, by="maya", body="/ao help")
+    await world.quiet()
+    assert world.bot_comments(issue.number) == []  # it never arrived
+    world.sim.webhooks.faults.drop_rate = 0.0
+    dropped = world.sim.webhooks.deliveries[-1]
+    await world.sim.webhooks.redeliver(dropped.id)  # the owner presses "Redeliver"
+    await world.sim.webhooks.redeliver(dropped.id)  # twice
+    await world.until(lambda: world.bot_comments(issue.number))
+    await world.quiet()
+    assert len(world.bot_comments(issue.number)) == 1
+
+
+async def test_after_uninstalling_the_bot_hears_nothing(world):
+    installation = world.sim.install(world.app, [world.repository], by="octo-org")
+    issue = world.sim.open_issue(world.repository, by="maya", title="Goodbye")
+    await world.quiet()
+    world.sim.uninstall(installation, by="octo-org")
+    await world.quiet()
+    world.sim.comment(world.repository, issue.number, by="maya", body="/ao ping")
+    await world.quiet()
+    assert world.bot_comments(issue.number) == []
+    assert world.sim.webhooks.deliveries[-1].event == "installation"  # nothing sent after it

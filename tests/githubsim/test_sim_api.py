@@ -166,3 +166,88 @@ async def test_an_invalid_request_is_refused_with_the_schema_error(make_sim, ses
     assert raised.value.status_code == 422
     assert "'name' is a required property" in str(raised.value)
     assert [v.where for v in sim.violations] == ["request"]
+
+
+async def test_issues_are_listed_with_githubs_filters(world, session):
+    sim, _app, repository, _ = world
+    sim.grant(repository, "maya", "write")
+    gh = person(sim, session, "maya")
+    for n in range(4):
+        sim.open_issue(
+            repository,
+            by="maya" if n % 2 else "rita",
+            title=f"i{n}",
+            labels=("bug",) if n < 2 else (),
+        )
+    await gh.patch("/repos/octo-org/hello/issues/1", data={"state": "closed"})
+
+    async def numbers(query: str) -> list[int]:
+        return [i["number"] async for i in gh.getiter(f"/repos/octo-org/hello/issues?{query}")]
+
+    assert await numbers("") == [4, 3, 2]  # open only, newest first
+    assert await numbers("state=all&direction=asc") == [1, 2, 3, 4]
+    assert await numbers("state=closed") == [1]
+    assert await numbers("labels=bug") == [2]
+    assert await numbers("creator=maya&state=all") == [4, 2]
+
+
+async def test_closing_locking_and_editing_are_announced(world, session):
+    sim, _app, repository, _ = world
+    gh = person(sim, session, "octo-org")
+    sim.open_issue(repository, by="octo-org", title="old")
+    await gh.patch("/repos/octo-org/hello/issues/1", data={"title": "new", "state": "closed"})
+    await gh.put("/repos/octo-org/hello/issues/1/lock", data={"lock_reason": "resolved"})
+    sent = [(d.event, d.action) for d in sim.webhooks.deliveries][-3:]
+    assert sent == [("issues", "edited"), ("issues", "closed"), ("issues", "locked")]
+    edited = sim.webhooks.deliveries[-3].payload
+    assert edited["changes"] == {"title": {"from": "old"}}
+    issue = await gh.getitem("/repos/octo-org/hello/issues/1")
+    assert (issue["state"], issue["locked"], issue["active_lock_reason"]) == (
+        "closed",
+        True,
+        "resolved",
+    )
+
+
+async def test_a_locked_issue_takes_comments_only_from_collaborators(world, session):
+    sim, _app, repository, _ = world
+    sim.open_issue(repository, by="octo-org", title="heated")
+    await person(sim, session, "octo-org").put("/repos/octo-org/hello/issues/1/lock", data={})
+    with pytest.raises(gidgethub.BadRequest) as raised:
+        await person(sim, session, "passerby").post(
+            "/repos/octo-org/hello/issues/1/comments", data={"body": "me too"}
+        )
+    assert raised.value.status_code == 403
+
+
+async def test_renaming_and_deleting_labels_reaches_issues_and_webhooks(world, session):
+    sim, _app, repository, _ = world
+    gh = person(sim, session, "octo-org")
+    sim.open_issue(repository, by="octo-org", title="t", labels=("bug",))
+    await gh.patch("/repos/octo-org/hello/labels/bug", data={"new_name": "defect"})
+    assert [lb["name"] for lb in await gh.getitem("/repos/octo-org/hello/issues/1/labels")] == [
+        "defect"
+    ]
+    await gh.delete("/repos/octo-org/hello/labels/defect")
+    assert await gh.getitem("/repos/octo-org/hello/issues/1/labels") == []
+    label_events = [
+        (d.action, d.payload.get("changes")) for d in sim.webhooks.deliveries if d.event == "label"
+    ]
+    assert label_events == [("edited", {"name": {"from": "bug"}}), ("deleted", None)]
+
+
+async def test_people_without_push_access_cannot_manage_labels(world, session):
+    sim, *_ = world
+    with pytest.raises(gidgethub.BadRequest) as raised:
+        await person(sim, session, "passerby").post(
+            "/repos/octo-org/hello/labels", data={"name": "mine", "color": "ffffff"}
+        )
+    assert raised.value.status_code == 403
+
+
+async def test_private_repositories_are_invisible_to_strangers(make_sim, session):
+    sim = await make_sim()
+    sim.create_repository("octo-org/secret", private=True)
+    with pytest.raises(gidgethub.BadRequest) as raised:
+        await person(sim, session, "passerby").getitem("/repos/octo-org/secret/issues")
+    assert raised.value.status_code == 404
