@@ -43,7 +43,7 @@ class Caller:
             return f"installation:{self.installation.id}"
         if self.app is not None:
             return f"app:{self.app.id}"
-        return f"user:{self.user.login}" if self.user else "anonymous"
+        return f"user:{self.user.id}" if self.user else "anonymous"
 
 
 @dataclasses.dataclass

@@ -163,12 +163,15 @@ class GitHubSim:
         path = self._described_path(request)
         query = list(request.query.items())
         problem = self._check_request(request, path, query, body)
+        exhausted = self._window(key)[1] >= self.rate_limit and key != "anonymous"
         if problem is not None:
             response: web.StreamResponse = problem
+        elif exhausted and not request.headers.get("If-None-Match"):
+            response = error(403, f"API rate limit exceeded for {key.replace(':', ' ID ')}.")
         else:
             response = await handler(request)
         response = self._conditional(request, response)
-        if response.status != 304:
+        if response.status != 304 and not exhausted:
             self._count(key)
         self._rate_headers(key, response)
         response.headers["X-GitHub-Request-Id"] = uuid.uuid4().hex[:20].upper()

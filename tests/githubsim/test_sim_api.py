@@ -251,3 +251,17 @@ async def test_private_repositories_are_invisible_to_strangers(make_sim, session
     with pytest.raises(gidgethub.BadRequest) as raised:
         await person(sim, session, "passerby").getitem("/repos/octo-org/secret/issues")
     assert raised.value.status_code == 404
+
+
+async def test_a_spent_quota_is_refused_until_it_resets(make_sim, session):
+    sim = await make_sim(rate_limit=2)
+    sim.create_repository("o/r")
+    headers = {"Authorization": f"token {sim.user_token('o')}"}
+    answers = []
+    for _ in range(3):
+        async with session.get(f"{sim.url}/repos/o/r", headers=headers) as response:
+            answers.append((response.status, response.headers["X-RateLimit-Remaining"]))
+            body = await response.json()
+    assert answers == [(200, "1"), (200, "0"), (403, "0")]
+    assert body["message"] == f"API rate limit exceeded for user ID {sim.state.user('o').id}."
+    assert "X-RateLimit-Reset" in response.headers
