@@ -152,7 +152,7 @@ async def staged(data_dir: Path, manifest: Path, port: int) -> AsyncIterator[Sta
     repository = sim.create_repository(REPOSITORY, description="A small command-line to-do list")
     sim.grant(repository, MAINTAINER, "maintain")
     sim.grant(repository, READER, "read")
-    remote = seed_remote(data_dir, REPOSITORY)
+    remote = await asyncio.to_thread(seed_remote, data_dir, REPOSITORY)  # git off the loop
     settings = Settings(
         webhook_secret=secret,
         github_api_url=sim.url,
