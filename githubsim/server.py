@@ -264,7 +264,7 @@ class GitHubSim:
             return None
         what = f"{request.method} {path}"
         self.violations.append(Violation("request", what, problem))
-        if "Path not found" in problem or "Operation not found" in problem:
+        if problem.startswith(("Path not found", "Operation ")):  # GitHub has no such route
             return error(404, "Not Found")
         return error(422, f"Invalid request.\n\n{problem}")
 

@@ -265,3 +265,16 @@ async def test_a_spent_quota_is_refused_until_it_resets(make_sim, session):
     assert answers == [(200, "1"), (200, "0"), (403, "0")]
     assert body["message"] == f"API rate limit exceeded for user ID {sim.state.user('o').id}."
     assert "X-RateLimit-Reset" in response.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/repos/o/r/frobnicate"), ("PUT", "/repos/o/r/issues/1/comments")]
+)
+async def test_a_call_github_does_not_have_is_404_and_a_violation(make_sim, session, method, path):
+    sim = await make_sim(conformance_failures_expected=True)
+    sim.create_repository("o/r")
+    headers = {"Authorization": f"token {sim.user_token('o')}"}
+    async with session.request(method, sim.url + path, headers=headers, json={}) as response:
+        assert response.status == 404
+    [violation] = sim.violations
+    assert violation.where == "request" and "not found" in violation.error
