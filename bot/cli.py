@@ -1,4 +1,4 @@
-"""The `orchestrator` command: `serve`, `demo`, and `deliveries` for operators."""
+"""The `orchestrator` command: `serve`, `demo`, `workflows`, and `deliveries` for operators."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except SettingsError as exc:
         print(f"orchestrator: {exc}", file=sys.stderr)
         return 2
+    if args.command == "workflows":
+        return workflows(args, sys.stdout)
     if args.command == "demo":
         from bot.demo import demo
 
@@ -84,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument(
         "--exit", action="store_true", help="stop after the flows instead of serving until Ctrl-C"
     )
+
+    wf = commands.add_parser("workflows", help="the BMAD workflows installed in a repository")
+    wf_actions = wf.add_subparsers(dest="action", required=True)
+    wf_list = wf_actions.add_parser("list", help="every workflow, task and skill, with its agent")
+    wf_list.add_argument("--repo", default=".", help="the repository (default: here)")
+    wf_check = wf_actions.add_parser(
+        "validate", help="check a repository's workflows, or one workflow; exit 1 on any error"
+    )
+    wf_check.add_argument("path", help="a repository, or a workflow file or folder in one")
 
     dlv = commands.add_parser("deliveries", help="inspect and replay journaled webhook deliveries")
     dlv.add_argument("--data-dir", help="journal location (ORCHESTRATOR_DATA_DIR)")
@@ -208,6 +219,50 @@ def _journal(settings: Settings) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+def workflows(args: argparse.Namespace, out: TextIO) -> int:
+    """`orchestrator workflows list|validate`: what the engine reads in a repository."""
+    from bot.engine.loader import load
+    from bot.engine.report import list_lines, validate_lines
+
+    if args.action == "list":
+        repository = Path(args.repo)
+        if not repository.is_dir():
+            print(f"orchestrator: {repository} is not a directory", file=sys.stderr)
+            return 2
+        project = load(repository)
+        print("\n".join(list_lines(project)), file=out)
+        for problem in project.errors:
+            print(problem, file=out)
+        return 1 if project.errors and not project.workflows else 0
+    target = Path(args.path)
+    if not target.exists():
+        print(f"orchestrator: {target} does not exist", file=sys.stderr)
+        return 2
+    repository = _repository_of(target)
+    only = None if target.resolve() == repository else target
+    lines, ok = validate_lines(load(repository), only)
+    print("\n".join(lines), file=out)
+    return 0 if ok else 1
+
+
+def _repository_of(path: Path) -> Path:
+    """The repository a path is in: the nearest folder with a BMAD install or a `.git`."""
+    from bot.engine.installation import BMAD_FOLDERS, SKILL_FOLDERS, find_root
+
+    start = path.resolve() if path.is_dir() else path.resolve().parent
+    for folder in (start, *start.parents):
+        if (
+            (folder / ".git").exists()
+            or any((folder / b).is_dir() for b in BMAD_FOLDERS)
+            or any((folder / s).is_dir() for s in SKILL_FOLDERS)
+            or (  # fmt: skip
+                folder == start and find_root(folder) == folder
+            )
+        ):
+            return folder
+    return start
 
 
 def deliveries(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:

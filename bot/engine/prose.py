@@ -1,0 +1,129 @@
+"""Prose instructions (step files, `SKILL.md`, `workflow.md`) and the chains of step files.
+
+A section of markdown is one instruction for the agent. What a person at the keyboard was
+meant to do stands out: the A/P/C menus at the end of step files become `menu` instructions
+and "HALT"/"wait for user input" becomes `halt`, so the autonomy policy sees every such point.
+Step files are linked through their front matter (`nextStepFile`, `continueStepFile`, …) and
+the paths their text names; every link becomes an edge, branches included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.engine.files import PathRefused, RepoFiles
+from bot.engine.model import Instruction, Source, Step
+from bot.engine.variables import expand
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_MENU_OPTION = re.compile(r"\[([A-Z0-9]{1,3})\]")
+_HALT = re.compile(r"\b(HALT|wait for (?:the )?user(?:'s)? (?:input|selection|response))",
+                   re.IGNORECASE)  # fmt: skip
+_STEP_REFERENCE = re.compile(r"[^\s`'\"()<>\[\]]*step[^\s`'\"()<>\[\]]*\.md")
+_FENCE = re.compile(r"^(```|~~~)")
+
+
+def sections(body: str, path: str, first_line: int) -> list[Instruction]:
+    """One instruction per markdown section; menus and halts marked as such."""
+    found: list[Instruction] = []
+    lines = body.split("\n")
+    start, fenced = 0, False
+    for index, line in enumerate([*lines, "# end"]):
+        if _FENCE.match(line.strip()):
+            fenced = not fenced
+        if index == len(lines) or (not fenced and _HEADING.match(line) and index > start):
+            chunk = "\n".join(lines[start:index]).strip()
+            if chunk:
+                found.extend(_classify(chunk, Source(path, first_line + start)))
+            start = index
+    return found
+
+
+def _classify(chunk: str, where: Source) -> list[Instruction]:
+    heading = chunk.split("\n", 1)[0]
+    options = set(_MENU_OPTION.findall(chunk))
+    if "MENU" in heading.upper() or (len(options) >= 2 and "continue" in chunk.lower()):
+        return [Instruction("menu", chunk, where, target=",".join(sorted(options)))]
+    found = [Instruction("act", chunk, where)]
+    if _HALT.search(chunk):
+        found.append(Instruction("halt", _HALT.search(chunk).group(0), where))  # type: ignore[union-attr]
+    return found
+
+
+def step_references(text: str) -> list[str]:
+    """Step files a text names, in order (`./step-02-x.md`, `{installed_path}/steps/...`)."""
+    seen: list[str] = []
+    for match in _STEP_REFERENCE.finditer(text):
+        reference = match.group(0)
+        if Path(reference).name.startswith("step") and reference not in seen:
+            seen.append(reference)
+    return seen
+
+
+def read_chain(files: RepoFiles, first: Path, values: Mapping[str, Any],
+               outputs: list[str]) -> list[Step]:  # fmt: skip
+    """The step files reachable from `first`, in the order they are reached (breadth first)."""
+    steps: list[Step] = []
+    queue: deque[Path] = deque([first])
+    seen: set[Path] = {first}
+    while queue:
+        path = queue.popleft()
+        text = files.read_text(path)
+        if text is None:
+            continue
+        fields, body, first_line = files.front_matter(path, text)
+        declared, named = _links(files, path, fields, body, values)
+        for target in declared + named:
+            if target not in seen:
+                seen.add(target)
+                queue.append(target)
+        instructions = sections(body, files.relative(path), first_line)
+        output = fields.get("outputFile")
+        if isinstance(output, str) and output.strip():
+            outputs.append(output)
+            instructions.append(Instruction("template-output", f"this step's part of {output}",
+                                            files.source(path, 1), target=output))  # fmt: skip
+        steps.append(Step(path.stem, _goal(fields, body), tuple(instructions),
+                          files.source(path, 1), next=tuple(t.stem for t in declared)))  # fmt: skip
+    return steps
+
+
+def _goal(fields: Mapping[str, Any], body: str) -> str:
+    if isinstance(fields.get("description"), str):
+        return str(fields["description"])
+    heading = next((m.group(2) for line in body.split("\n") if (m := _HEADING.match(line))), "")
+    return heading.strip()
+
+
+def _links(files: RepoFiles, path: Path, fields: Mapping[str, Any], body: str,
+           values: Mapping[str, Any]) -> tuple[list[Path], list[Path]]:  # fmt: skip
+    """Step files this one hands over to (its front matter's links), and others its text names."""
+    local = {**values, **{k: v for k, v in fields.items() if isinstance(v, str)}}
+    declared = _resolve_links(files, path, local,
+                              [v for v in fields.values() if isinstance(v, str) and v.endswith(".md")])  # fmt: skip
+    named = [
+        p for p in _resolve_links(files, path, local, step_references(body)) if p not in declared
+    ]
+    return declared, named
+
+
+def _resolve_links(files: RepoFiles, path: Path, local: Mapping[str, Any],
+                   candidates: list[str]) -> list[Path]:  # fmt: skip
+    found: list[Path] = []
+    for reference in candidates:
+        text = expand(reference, local)
+        if "{" in text:
+            continue  # names a variable the engine does not know: not a link it can follow
+        try:
+            target = files.locate(text, base=path.parent)
+        except PathRefused as refused:
+            files.error(path, 1, str(refused))
+            continue
+        if target.name.startswith("step") and target.is_file() and target != path \
+                and target not in found:  # fmt: skip
+            found.append(target)
+    return found

@@ -1,0 +1,216 @@
+"""BMAD's XML-tag instructions (`instructions.xml`, `instructions.md`, tasks), read tolerantly.
+
+These files are rarely well-formed XML: markdown sits between the tags, text holds `<value>`
+placeholders and stray `<`, tags go unclosed. Python's HTML parser reads them anyway and says
+where each tag starts; the tags we know become structure, every other tag stays as the text it
+was, and an unclosed tag ends with its parent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from html.parser import HTMLParser
+
+from bot.engine.model import Instruction, Source, Step
+
+#: Tags that carry structure; everything else is text.
+STRUCTURE = frozenset({
+    "workflow", "task", "flow", "step", "substep", "action", "check", "ask", "goto",
+    "template-output", "invoke-workflow", "invoke-task", "invoke-protocol", "output", "critical",
+    "mandate", "halt", "llm", "iterate", "for-each-item", "if", "note", "i",
+})  # fmt: skip
+_RULES = frozenset({"critical", "mandate", "llm"})
+_GOTO_TEXT = re.compile(r"\b(?:GOTO|go to|goto|jump to|continue (?:to|with)) step\s+([\w.]+)",
+                        re.IGNORECASE)  # fmt: skip
+_HALT_TEXT = re.compile(r"^\s*(HALT|STOP and wait|WAIT for user)", re.IGNORECASE)
+_RAW_TEXT_TAGS = re.compile(r"<(/?)(script|style|textarea|title)\b", re.IGNORECASE)
+
+
+@dataclasses.dataclass
+class Text:
+    value: str
+    line: int
+
+
+@dataclasses.dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    line: int
+    children: list[Node | Text] = dataclasses.field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(c.value if isinstance(c, Text) else c.raw() for c in self.children).strip()
+
+    def find(self, tag: str) -> Node | None:
+        for child in self.children:
+            if isinstance(child, Node):
+                found = child if child.tag == tag else child.find(tag)
+                if found is not None:
+                    return found
+        return None
+
+    def find_all(self, tag: str) -> list[Node]:
+        found = []
+        for child in self.children:
+            if isinstance(child, Node):
+                if child.tag == tag:
+                    found.append(child)
+                found.extend(child.find_all(tag))
+        return found
+
+    def raw(self) -> str:
+        attrs = "".join(f' {k}="{v}"' for k, v in self.attrs.items())
+        return f"<{self.tag}{attrs}>{self.text()}</{self.tag}>"
+
+    def own_text(self) -> str:
+        """Text and unknown tags directly inside, without the structured children."""
+        parts = [c.value for c in self.children if isinstance(c, Text)]
+        return re.sub(r"[ \t]+\n", "\n", "".join(parts)).strip()
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self, structure: frozenset[str] | None) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {}, 1)
+        self.stack = [self.root]
+        self.structure = structure
+
+    def known(self, tag: str) -> bool:
+        return self.structure is None or tag in self.structure
+
+    def _text(self, value: str) -> None:
+        self.stack[-1].children.append(Text(value, self.getpos()[0]))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self.known(tag):
+            self._text(self.get_starttag_text() or "")
+            return
+        node = Node(tag, {k: v or "" for k, v in attrs}, self.getpos()[0])
+        self.stack[-1].children.append(node)
+        self.stack.append(node)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self.known(tag):
+            self._text(self.get_starttag_text() or "")
+            return
+        self.stack[-1].children.append(Node(tag, {k: v or "" for k, v in attrs},
+                                            self.getpos()[0]))  # fmt: skip
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.known(tag):
+            self._text(f"</{tag}>")
+            return
+        if all(n.tag != tag for n in self.stack[1:]):
+            return  # a stray closing tag
+        while self.stack[-1].tag != tag:  # unclosed tags end with their parent
+            self.stack.pop()
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self._text(data)
+
+    def handle_comment(self, data: str) -> None:
+        return None  # <!-- … --> in instructions are notes to the author
+
+
+def parse_tree(text: str, structure: frozenset[str] | None = STRUCTURE) -> Node:
+    """The tag tree of `text`; only `structure` tags are nodes (None: every tag)."""
+    builder = _TreeBuilder(structure)
+    # The HTML parser would read everything after <script> or <style> as raw text.
+    builder.feed(_RAW_TEXT_TAGS.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}", text))
+    builder.close()
+    return builder.root
+
+
+@dataclasses.dataclass
+class TagInstructions:
+    steps: list[Step]
+    critical: list[Instruction]
+    aliases: dict[str, str]  # a substep's id -> the step holding it
+
+
+def read_instructions(text: str, path: str, line_offset: int = 0) -> TagInstructions:
+    """Steps and workflow-wide rules from an XML-tag instructions file."""
+    return _Reader(path, line_offset).read(parse_tree(text))
+
+
+class _Reader:
+    def __init__(self, path: str, line_offset: int) -> None:
+        self.path, self.offset = path, line_offset
+        self.result = TagInstructions([], [], {})
+
+    def source(self, line: int) -> Source:
+        return Source(self.path, line + self.offset)
+
+    def read(self, root: Node) -> TagInstructions:
+        self._visit(root)
+        return self.result
+
+    def _visit(self, node: Node) -> None:
+        for child in node.children:
+            if not isinstance(child, Node):
+                continue
+            if child.tag == "step":
+                self.result.steps.append(self._step(child))
+            elif child.tag in _RULES:
+                self.result.critical.append(
+                    Instruction("critical", child.text(), self.source(child.line), tag=child.tag)
+                )
+            else:
+                self._visit(child)
+
+    def _step(self, node: Node) -> Step:
+        step_id = (node.attrs.get("n") or node.attrs.get("id") or str(node.line)).strip()
+        instructions = [i for c in node.children for i in self._instructions(c, step_id)]
+        attrs = {k: v for k, v in node.attrs.items() if k not in ("n", "goal")}
+        return Step(step_id, node.attrs.get("goal", "").strip(), tuple(instructions),
+                    self.source(node.line), attrs=attrs)  # fmt: skip
+
+    def _nested(self, node: Node, step_id: str) -> tuple[Instruction, ...]:
+        return tuple(i for c in node.children for i in self._instructions(c, step_id))
+
+    def _instructions(self, child: Node | Text, step_id: str) -> list[Instruction]:
+        if isinstance(child, Text):
+            text = child.value.strip()
+            return [Instruction("act", text, self.source(child.line))] if text else []
+        tag, attrs, where = child.tag, child.attrs, self.source(child.line)
+        condition = attrs.get("if") or None
+        if tag in ("substep", "iterate", "for-each-item", "if", "flow", "step"):
+            if tag in ("substep", "step") and attrs.get("n"):
+                self.result.aliases[attrs["n"].strip()] = step_id
+            nested = self._nested(child, step_id)
+            if tag in ("iterate", "for-each-item", "if") or condition:
+                label = condition or child.own_text() or attrs.get("for", tag)
+                return [Instruction("check", label, where, condition=label, children=nested,
+                                    tag=tag)]  # fmt: skip
+            return list(nested)
+        if tag == "check":
+            label = condition or child.own_text()
+            return [Instruction("check", label, where, condition=label,
+                                children=self._nested(child, step_id), tag=tag)]  # fmt: skip
+        text = child.text()
+        if tag == "goto":
+            target = (attrs.get("step") or attrs.get("n") or text).strip()
+            return [Instruction("goto", text or f"go to step {target}", where, condition,
+                                target=target, tag=tag)]  # fmt: skip
+        if tag == "template-output":
+            return [Instruction("template-output", text, where, condition,
+                                target=attrs.get("file") or text, tag=tag)]  # fmt: skip
+        if tag.startswith("invoke-"):
+            target = next((attrs[k] for k in ("path", "workflow", "task", "protocol", "name")
+                           if attrs.get(k)), text)  # fmt: skip
+            return [Instruction("invoke", text, where, condition, target=target.strip(),
+                                tag=tag)]  # fmt: skip
+        if tag == "action":
+            if goto := _GOTO_TEXT.search(text):
+                return [Instruction("goto", text, where, condition,
+                                    target=goto.group(1).rstrip("."), tag=tag)]  # fmt: skip
+            kind = "halt" if _HALT_TEXT.match(text) else "act"
+            return [Instruction(kind, text, where, condition, tag=tag)]
+        if tag in ("ask", "output", "halt"):
+            return [Instruction(tag, text, where, condition, tag=tag)]
+        if tag in _RULES:
+            return [Instruction("critical", text, where, condition, tag=tag)]
+        return [Instruction("act", text, where, condition, tag=tag)] if text else []

@@ -1,0 +1,78 @@
+"""Is a loaded workflow one the executor can run, and run safely?
+
+Every goto and step link lands on a step; the workflow has steps; and no path it names —
+variables, outputs, invoked workflows — leads outside the repository or to a URL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.engine.files import PathRefused, RepoFiles
+from bot.engine.model import Diagnostic, Source, Workflow
+from bot.engine.variables import expand
+
+_PATH_KEYS = re.compile(
+    r"(^|[._])(path|file|folder|dir|template|instructions|validation|config_source|"
+    r"artifacts|knowledge|output)s?$"
+)
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def validate(workflow: Workflow, values: Mapping[str, Any], files: RepoFiles) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    if not workflow.steps:
+        found.append(Diagnostic("error", workflow.entry, "no steps found"))
+    for step_id, count in Counter(s.id for s in workflow.steps).items():
+        if count > 1:
+            step = next(s for s in workflow.steps if s.id == step_id)
+            found.append(Diagnostic("warning", step.source, f"step {step_id!r} appears {count} "
+                                    "times; gotos reach the first"))  # fmt: skip
+    for step in workflow.steps:
+        for target in step.next:
+            if workflow.step(target) is None:
+                found.append(Diagnostic("error", step.source, f"links to step {target!r}, "
+                                        "which is not part of the workflow"))  # fmt: skip
+        for instruction in step.all_instructions():
+            if instruction.kind == "goto" and instruction.target:
+                found += _goto_problems(workflow, instruction.target, instruction.source)
+            if instruction.kind in ("template-output", "invoke") and instruction.target:
+                found += _path_problems(instruction.target, values, files, instruction.source)
+    for key, raw in workflow.variables.items():
+        if isinstance(raw, str) and _PATH_KEYS.search(key):
+            found += _path_problems(raw, values, files, workflow.entry, key)
+    return found
+
+
+def _goto_problems(workflow: Workflow, target: str, where: Source) -> list[Diagnostic]:
+    """A goto to a missing step is a warning, as BMAD ships some: the run does not stop there."""
+    if workflow.step(target) is not None:
+        return []
+    landing = workflow.goto_target(target)
+    if landing is not None:
+        return [Diagnostic("warning", where, f"goto step {target!r}, which does not exist; "
+                           f"it lands on step {landing.id!r}")]  # fmt: skip
+    return [Diagnostic("warning", where, f"goto step {target!r}, which does not exist; the run "
+                       "goes on with the next step")]  # fmt: skip
+
+
+def _path_problems(reference: str, values: Mapping[str, Any], files: RepoFiles, where: Source,
+                   key: str | None = None) -> list[Diagnostic]:  # fmt: skip
+    text = expand(reference, values).strip()
+    label = f"{key} = {reference!r}" if key else repr(reference)
+    if _URL.match(text):
+        return [Diagnostic("error", where, f"{label} is a URL; the engine never fetches URLs")]
+    if "{" in text or not ("/" in text or text.startswith((".", "~"))):
+        return []  # a placeholder for the agent, or a plain name rather than a path
+    if text.startswith("~"):
+        return [Diagnostic("error", where, f"{label} points into a home directory, outside the "
+                           "repository")]  # fmt: skip
+    try:
+        files.locate(text, base=files.root / Path(where.path).parent)
+    except PathRefused as refused:
+        return [Diagnostic("error", where, f"{label}: {refused}")]
+    return []
