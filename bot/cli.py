@@ -257,9 +257,7 @@ def _repository_of(path: Path) -> Path:
             (folder / ".git").exists()
             or any((folder / b).is_dir() for b in BMAD_FOLDERS)
             or any((folder / s).is_dir() for s in SKILL_FOLDERS)
-            or (  # fmt: skip
-                folder == start and find_root(folder) == folder
-            )
+            or (folder == start and find_root(folder) == folder)
         ):
             return folder
     return start

@@ -22,17 +22,40 @@ from bot.engine.tags import parse_tree
 
 #: Roles in the order a workflow's folder or name suggests them, with stand-ins.
 ROLE_HINTS = (
-    ("analysis", "analyst"), ("research", "analyst"), ("brief", "analyst"),
-    ("brainstorm", "analyst"), ("prd", "pm"), ("plan-workflows", "pm"), ("epic", "pm"),
-    ("ux", "ux-designer"), ("architecture", "architect"), ("solutioning", "architect"),
-    ("readiness", "architect"), ("story", "sm"), ("sprint", "sm"), ("retrospective", "sm"),
-    ("correct-course", "sm"), ("dev", "dev"), ("code-review", "dev"), ("review", "dev"),
-    ("build", "dev"), ("quick", "dev"), ("qa", "qa"), ("test", "qa"), ("document", "analyst"),
+    ("analysis", "analyst"),
+    ("research", "analyst"),
+    ("brief", "analyst"),
+    ("brainstorm", "analyst"),
+    ("prd", "pm"),
+    ("plan-workflows", "pm"),
+    ("epic", "pm"),
+    ("ux", "ux-designer"),
+    ("architecture", "architect"),
+    ("solutioning", "architect"),
+    ("readiness", "architect"),
+    ("story", "sm"),
+    ("sprint", "sm"),
+    ("retrospective", "sm"),
+    ("correct-course", "sm"),
+    ("dev", "dev"),
+    ("code-review", "dev"),
+    ("review", "dev"),
+    ("build", "dev"),
+    ("quick", "dev"),
+    ("qa", "qa"),
+    ("test", "qa"),
+    ("document", "analyst"),
     ("context", "analyst"),
-)  # fmt: skip
-STAND_INS = {"sm": ("sm", "pm", "dev"), "qa": ("qa", "tea", "dev"), "ux-designer": (
-    "ux-designer", "pm"), "analyst": ("analyst", "pm"), "architect": ("architect", "dev"),
-    "pm": ("pm", "analyst"), "dev": ("dev", "quick-flow-solo-dev")}  # fmt: skip
+)
+STAND_INS = {
+    "sm": ("sm", "pm", "dev"),
+    "qa": ("qa", "tea", "dev"),
+    "ux-designer": ("ux-designer", "pm"),
+    "analyst": ("analyst", "pm"),
+    "architect": ("architect", "dev"),
+    "pm": ("pm", "analyst"),
+    "dev": ("dev", "quick-flow-solo-dev"),
+}
 
 
 def role_key(agent_id: str) -> str:
@@ -56,17 +79,26 @@ def read_compiled(files: RepoFiles, path: Path, module: str | None) -> Agent | N
         return found.text() if found is not None else ""
 
     menu = tuple(
-        MenuItem(item.attrs.get("cmd", ""), item.text(),
-                 item.attrs.get("exec") or item.attrs.get("workflow") or None)
+        MenuItem(
+            item.attrs.get("cmd", ""),
+            item.text(),
+            item.attrs.get("exec") or item.attrs.get("workflow") or None,
+        )
         for item in node.find_all("item")
-    )  # fmt: skip
+    )
     principles = tuple(p.strip("- ").strip() for p in part("principles").split("\n") if p.strip())
     return Agent(
-        id=path.stem, name=node.attrs.get("name", path.stem), title=node.attrs.get("title", ""),
-        role=part("role"), identity=part("identity"),
-        communication_style=part("communication_style"), principles=principles, menu=menu,
-        module=module, source=files.source(path, node.line),
-    )  # fmt: skip
+        id=path.stem,
+        name=node.attrs.get("name", path.stem),
+        title=node.attrs.get("title", ""),
+        role=part("role"),
+        identity=part("identity"),
+        communication_style=part("communication_style"),
+        principles=principles,
+        menu=menu,
+        module=module,
+        source=files.source(path, node.line),
+    )
 
 
 def read_agent_yaml(files: RepoFiles, path: Path, module: str | None) -> Agent | None:
@@ -81,42 +113,61 @@ def read_agent_yaml(files: RepoFiles, path: Path, module: str | None) -> Agent |
     if isinstance(principles, str):
         principles = [p.strip("- ").strip() for p in principles.split("\n") if p.strip()]
     menu = tuple(
-        MenuItem(str(item.get("trigger", "")), str(item.get("description", "")),
-                 item.get("workflow") or item.get("exec") or item.get("exec-workflow"))
-        for item in agent.get("menu") or [] if isinstance(item, dict)
-    )  # fmt: skip
+        MenuItem(
+            str(item.get("trigger", "")),
+            str(item.get("description", "")),
+            item.get("workflow") or item.get("exec") or item.get("exec-workflow"),
+        )
+        for item in agent.get("menu") or []
+        if isinstance(item, dict)
+    )
     return Agent(
-        id=path.name.removesuffix(".agent.yaml"), name=str(meta.get("name", path.stem)),
-        title=str(meta.get("title", "")), role=str(persona.get("role", "")),
+        id=path.name.removesuffix(".agent.yaml"),
+        name=str(meta.get("name", path.stem)),
+        title=str(meta.get("title", "")),
+        role=str(persona.get("role", "")),
         identity=str(persona.get("identity", "")),
         communication_style=str(persona.get("communication_style", "")),
-        principles=tuple(str(p) for p in principles), menu=menu,
-        module=str(meta.get("module") or module or "") or None, source=files.source(path, 1),
-    )  # fmt: skip
+        principles=tuple(str(p) for p in principles),
+        menu=menu,
+        module=str(meta.get("module") or module or "") or None,
+        source=files.source(path, 1),
+    )
 
 
-def read_agent_skill(files: RepoFiles, folder: Path, overrides: list[dict[str, Any]],
-                     module: str | None) -> Agent | None:  # fmt: skip
+def read_agent_skill(
+    files: RepoFiles, folder: Path, overrides: list[dict[str, Any]], module: str | None
+) -> Agent | None:
     """A 6.1+ agent skill: `customize.toml`'s `[agent]` with the overrides merged."""
-    customize = files.read_toml(folder / "customize.toml") if (
-        folder / "customize.toml").is_file() else {}  # fmt: skip
-    agent = merge_customization((customize or {}).get("agent") or {},
-                                *[(o.get("agent") or {}) for o in overrides])  # fmt: skip
+    customize = (
+        files.read_toml(folder / "customize.toml") if (folder / "customize.toml").is_file() else {}
+    )
+    agent = merge_customization(
+        (customize or {}).get("agent") or {}, *[(o.get("agent") or {}) for o in overrides]
+    )
     if not agent:
         return None
     menu = tuple(
-        MenuItem(str(item.get("code", "")), str(item.get("description", "")),
-                 item.get("skill") or item.get("workflow") or item.get("exec"))
-        for item in agent.get("menu") or [] if isinstance(item, dict)
-    )  # fmt: skip
+        MenuItem(
+            str(item.get("code", "")),
+            str(item.get("description", "")),
+            item.get("skill") or item.get("workflow") or item.get("exec"),
+        )
+        for item in agent.get("menu") or []
+        if isinstance(item, dict)
+    )
     return Agent(
-        id=folder.name, name=str(agent.get("name", folder.name)),
-        title=str(agent.get("title", "")), role=str(agent.get("role", "")),
+        id=folder.name,
+        name=str(agent.get("name", folder.name)),
+        title=str(agent.get("title", "")),
+        role=str(agent.get("role", "")),
         identity=str(agent.get("identity", "")),
         communication_style=str(agent.get("communication_style", "")),
-        principles=tuple(str(p) for p in agent.get("principles") or []), menu=menu,
-        module=module, source=files.source(folder / "customize.toml", 1),
-    )  # fmt: skip
+        principles=tuple(str(p) for p in agent.get("principles") or []),
+        menu=menu,
+        module=module,
+        source=files.source(folder / "customize.toml", 1),
+    )
 
 
 def merge_customization(base: dict[str, Any], *overrides: dict[str, Any]) -> dict[str, Any]:

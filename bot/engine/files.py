@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
+from bot.engine.model import Diagnostic, Source
+
 #: libyaml's loader where it is built in: these installs are hundreds of YAML files.
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-from bot.engine.model import Diagnostic, Source
 
 #: Larger files are not BMAD instructions; they are skipped with a warning.
 MAX_FILE_BYTES = 2 * 2**20
@@ -136,8 +136,11 @@ class RepoFiles:
         try:
             data = yaml.load(block, Loader=_SafeLoader) or {}  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
-            self.warn(path, _yaml_line(exc) + 1, "front matter is not valid YAML "
-                      f"({_yaml_problem(exc)}); read it line by line")  # fmt: skip
+            self.warn(
+                path,
+                _yaml_line(exc) + 1,
+                f"front matter is not valid YAML ({_yaml_problem(exc)}); read it line by line",
+            )
             data = _loose_fields(block)
         if not isinstance(data, dict):
             self.warn(path, 2, "front matter is not a mapping; ignored")

@@ -18,8 +18,15 @@ from bot.engine.variables import as_path
 
 BMAD_FOLDERS = ("_bmad", ".bmad", "bmad")
 MANIFEST_FOLDERS = ("_config", "_cfg")
-SKILL_FOLDERS = (".claude/skills", ".github/skills", ".opencode/skills", ".agents/skills",
-                 ".cursor/skills", ".windsurf/skills", ".gemini/skills")  # fmt: skip
+SKILL_FOLDERS = (
+    ".claude/skills",
+    ".github/skills",
+    ".opencode/skills",
+    ".agents/skills",
+    ".cursor/skills",
+    ".windsurf/skills",
+    ".gemini/skills",
+)
 V4_FOLDER = ".bmad-core"
 V4_MESSAGE = (
     "this is a BMAD v4 install (.bmad-core/), which Agent Orchestrator does not run. Upgrade "
@@ -81,8 +88,12 @@ def discover(files: RepoFiles) -> Installation:
             return installation
     if root is None:
         if not skill_folders:
-            files.error(repository, 1, "no BMAD install found: no _bmad/, .bmad/ or bmad/ "
-                        "folder and no skills folder (install with `npx bmad-method install`)")  # fmt: skip
+            files.error(
+                repository,
+                1,
+                "no BMAD install found: no _bmad/, .bmad/ or bmad/ "
+                "folder and no skills folder (install with `npx bmad-method install`)",
+            )
         return installation
     _read_manifest(files, installation)
     _read_config(files, installation)
@@ -128,8 +139,12 @@ def _read_config(files: RepoFiles, installation: Installation) -> None:
         if isinstance(data, dict):
             installation.module_config[module] = data
             merged.update({str(k): v for k, v in data.items() if not isinstance(v, dict)})
-    for name in ("config.toml", "config.user.toml", "custom/config.toml",
-                 "custom/config.user.toml"):  # fmt: skip
+    for name in (
+        "config.toml",
+        "config.user.toml",
+        "custom/config.toml",
+        "custom/config.user.toml",
+    ):
         path = installation.root / name
         if path.is_file():
             data = files.read_toml(path) or {}

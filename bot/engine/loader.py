@@ -53,8 +53,9 @@ def load(repository: Path, *, today: datetime.date | None = None) -> Project:
 
 
 class _Loader:
-    def __init__(self, files: RepoFiles, installation: Installation,
-                 today: datetime.date | None) -> None:  # fmt: skip
+    def __init__(
+        self, files: RepoFiles, installation: Installation, today: datetime.date | None
+    ) -> None:
         self.files = files
         self.installation = installation
         self.base: dict[str, Any] = {
@@ -81,11 +82,18 @@ class _Loader:
                 except Exception as exc:  # noqa: BLE001 - no repository may crash the loader
                     self.files.error(path, 1, f"could not be read: {type(exc).__name__}: {exc}")
             for workflow in self.workflows:
-                for problem in validate(workflow, self.variables.get(workflow.name, {}),
-                                        self.files):  # fmt: skip
+                for problem in validate(
+                    workflow, self.variables.get(workflow.name, {}), self.files
+                ):
                     self.files.report(problem)
-        return Project(self.files.root, self.installation, self.workflows, self.agents,
-                       self.files.diagnostics, self.variables)  # fmt: skip
+        return Project(
+            self.files.root,
+            self.installation,
+            self.workflows,
+            self.agents,
+            self.files.diagnostics,
+            self.variables,
+        )
 
     # Entry points ------------------------------------------------------------------------
 
@@ -111,8 +119,9 @@ class _Loader:
             else:
                 self._missing(row, "task")
         for row in manifests.get("skill", []):
-            path = self._manifest_path(row) or self._skill_by_name(row.get("canonicalId")
-                                                                    or row.get("name") or "")  # fmt: skip
+            path = self._manifest_path(row) or self._skill_by_name(
+                row.get("canonicalId") or row.get("name") or ""
+            )
             if path:
                 add(path, row.get("module") or None, "skill")
             else:
@@ -153,9 +162,11 @@ class _Loader:
 
     def _missing(self, row: dict[str, str], kind: str) -> None:
         folder = self.installation.manifest_folder or self.files.root
-        self.files.warn(folder / f"{kind}-manifest.csv", 1,
-                        f"{kind} {row.get('name')!r} is listed but {row.get('path')!r} is not "
-                        "installed")  # fmt: skip
+        self.files.warn(
+            folder / f"{kind}-manifest.csv",
+            1,
+            f"{kind} {row.get('name')!r} is listed but {row.get('path')!r} is not installed",
+        )
 
     # Agents -------------------------------------------------------------------------------
 
@@ -183,8 +194,9 @@ class _Loader:
         return found
 
     def _add_agent_skill(self, found: list[Agent], folder: Path) -> None:
-        agent = agent_readers.read_agent_skill(self.files, folder,
-                                               self._overrides(folder.name), None)  # fmt: skip
+        agent = agent_readers.read_agent_skill(
+            self.files, folder, self._overrides(folder.name), None
+        )
         if agent is not None and all(a.id != agent.id for a in found):
             found.append(agent)
 
@@ -213,7 +225,7 @@ class _Loader:
             workflow,
             agent=agent_readers.owner(
                 self.agents, workflow.name, self.files.relative(path), aliases
-            ),  # fmt: skip
+            ),
         )
         self.workflows.append(workflow)
 
@@ -223,12 +235,19 @@ class _Loader:
             return path.resolve().relative_to(root.resolve()).as_posix()
         return self.files.relative(path)
 
-    def _values(self, name: str, module: str | None, folder: Path,
-                declared: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-        config = {**self.installation.config,
-                  **(self.installation.module_config.get(module or "", {}))}  # fmt: skip
-        base = {**self.base, "installed_path": str(folder), "skill-root": str(folder),
-                **{k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))}}  # fmt: skip
+    def _values(
+        self, name: str, module: str | None, folder: Path, declared: dict[str, Any]
+    ) -> dict[str, Any]:
+        config = {
+            **self.installation.config,
+            **(self.installation.module_config.get(module or "", {})),
+        }
+        base = {
+            **self.base,
+            "installed_path": str(folder),
+            "skill-root": str(folder),
+            **{k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))},
+        }
         values = resolve(declared, config, base)
         for key, value in list(values.items()):
             if isinstance(value, str):
@@ -262,21 +281,36 @@ class _Loader:
         if isinstance(instructions_ref, str) and instructions_ref:
             instructions = self._locate(instructions_ref, path)
             if instructions is None or not instructions.is_file():
-                self.files.error(path, _line_of(self.files, path, "instructions"),
-                                 f"instructions file {instructions_ref!r} not found")  # fmt: skip
+                self.files.error(
+                    path,
+                    _line_of(self.files, path, "instructions"),
+                    f"instructions file {instructions_ref!r} not found",
+                )
             else:
                 steps, critical, aliases = self._instructions_file(instructions)
         else:
             self.files.error(path, 1, "workflow.yaml names no `instructions` file")
-        outputs += [i.target for s in steps for i in s.all_instructions()
-                    if i.kind == "template-output" and i.target and "/" in i.target]  # fmt: skip
+        outputs += [
+            i.target
+            for s in steps
+            for i in s.all_instructions()
+            if i.kind == "template-output" and i.target and "/" in i.target
+        ]
         return Workflow(
-            name=name, description=str(data.get("description") or ""), format="workflow.yaml",
-            module=module, entry=self.files.source(path), steps=tuple(steps), variables=data,
-            inputs=data.get("input_file_patterns") or {}, outputs=tuple(outputs),
+            name=name,
+            description=str(data.get("description") or ""),
+            format="workflow.yaml",
+            module=module,
+            entry=self.files.source(path),
+            steps=tuple(steps),
+            variables=data,
+            inputs=data.get("input_file_patterns") or {},
+            outputs=tuple(outputs),
             template=str(values["template"]) if values.get("template") else None,
-            critical=tuple(critical), root=self.files.relative(path.parent), aliases=aliases,
-        )  # fmt: skip
+            critical=tuple(critical),
+            root=self.files.relative(path.parent),
+            aliases=aliases,
+        )
 
     def _instructions_file(
         self, path: Path
@@ -287,8 +321,12 @@ class _Loader:
         if parsed.steps:
             return parsed.steps, parsed.critical, parsed.aliases
         fields, body, first = self.files.front_matter(path, text)
-        step = Step("1", str(fields.get("description") or ""),
-                    tuple(sections(body, relative, first)), Source(relative, first))  # fmt: skip
+        step = Step(
+            "1",
+            str(fields.get("description") or ""),
+            tuple(sections(body, relative, first)),
+            Source(relative, first),
+        )
         return [step], parsed.critical, {}
 
     def _locate(self, reference: str, base: Path) -> Path | None:
@@ -308,26 +346,42 @@ class _Loader:
         relative = self.files.relative(path)
         outputs: list[str] = [str(fields["outputFile"])] if fields.get("outputFile") else []
         first = self._first_step(path, fields, body, values)
-        critical = [dataclasses.replace(i, kind="critical")
-                    for i in sections(body, relative, first_line) if i.kind == "act"]  # fmt: skip
+        critical = [
+            dataclasses.replace(i, kind="critical")
+            for i in sections(body, relative, first_line)
+            if i.kind == "act"
+        ]
         aliases: dict[str, str] = {}
         if first is not None:
             steps = read_chain(self.files, first, values, outputs)
         else:
             parsed = read_instructions(body, relative, first_line - 1)
-            steps = parsed.steps or [Step("1", str(fields.get("description") or ""),
-                                          tuple(sections(body, relative, first_line)),
-                                          Source(relative, first_line))]  # fmt: skip
+            steps = parsed.steps or [
+                Step(
+                    "1",
+                    str(fields.get("description") or ""),
+                    tuple(sections(body, relative, first_line)),
+                    Source(relative, first_line),
+                )
+            ]
             critical, aliases = parsed.critical, parsed.aliases
         return Workflow(
-            name=name, description=str(fields.get("description") or ""), format="workflow.md",
-            module=module, entry=self.files.source(path), steps=tuple(steps), variables=fields,
-            outputs=tuple(outputs), critical=tuple(critical), root=self.files.relative(path.parent),
+            name=name,
+            description=str(fields.get("description") or ""),
+            format="workflow.md",
+            module=module,
+            entry=self.files.source(path),
+            steps=tuple(steps),
+            variables=fields,
+            outputs=tuple(outputs),
+            critical=tuple(critical),
+            root=self.files.relative(path.parent),
             aliases=aliases,
-        )  # fmt: skip
+        )
 
-    def _first_step(self, path: Path, fields: dict[str, Any], body: str,
-                    values: dict[str, Any]) -> Path | None:  # fmt: skip
+    def _first_step(
+        self, path: Path, fields: dict[str, Any], body: str, values: dict[str, Any]
+    ) -> Path | None:
         local = {**values, **{k: v for k, v in fields.items() if isinstance(v, str)}}
         references = [v for v in fields.values() if isinstance(v, str) and v.endswith(".md")]
         references += step_references(expand(body, local))
@@ -351,17 +405,28 @@ class _Loader:
         relative = self.files.relative(path)
         fields, body, first_line = self.files.front_matter(path, text)
         parsed = read_instructions(body, relative, first_line - 1)
-        steps = parsed.steps or [Step("1", str(fields.get("description") or ""),
-                                      tuple(sections(body, relative, first_line)),
-                                      Source(relative, first_line))]  # fmt: skip
+        steps = parsed.steps or [
+            Step(
+                "1",
+                str(fields.get("description") or ""),
+                tuple(sections(body, relative, first_line)),
+                Source(relative, first_line),
+            )
+        ]
         name = str(fields.get("name") or path.stem)
         self._values(name, module, path.parent, {})
         return Workflow(
-            name=name, description=str(fields.get("description") or ""), format="task",
-            module=module, entry=self.files.source(path), steps=tuple(steps), variables=fields,
-            critical=tuple(parsed.critical), root=self.files.relative(path.parent),
+            name=name,
+            description=str(fields.get("description") or ""),
+            format="task",
+            module=module,
+            entry=self.files.source(path),
+            steps=tuple(steps),
+            variables=fields,
+            critical=tuple(parsed.critical),
+            root=self.files.relative(path.parent),
             aliases=parsed.aliases,
-        )  # fmt: skip
+        )
 
     def _skill(self, path: Path, module: str | None) -> Workflow | None:
         text = self.files.read_text(path)
@@ -372,8 +437,11 @@ class _Loader:
         name = str(fields.get("name") or folder.name)
         if not fields.get("name") or not fields.get("description"):
             self.files.warn(path, 1, "SKILL.md front matter should have `name` and `description`")
-        customize = self.files.read_toml(folder / "customize.toml") if (
-            folder / "customize.toml").is_file() else {}  # fmt: skip
+        customize = (
+            self.files.read_toml(folder / "customize.toml")
+            if (folder / "customize.toml").is_file()
+            else {}
+        )
         workflow_table = agent_readers.merge_customization(
             (customize or {}).get("workflow") or {},
             *[(o.get("workflow") or {}) for o in self._overrides(folder.name)],
@@ -388,15 +456,27 @@ class _Loader:
             steps = read_chain(self.files, first, values, outputs)
             critical = [dataclasses.replace(i, kind="critical") for i in own if i.kind == "act"]
         else:
-            steps = [Step("main", str(fields.get("description") or ""), tuple(own),
-                          Source(relative, first_line))]  # fmt: skip
+            steps = [
+                Step(
+                    "main",
+                    str(fields.get("description") or ""),
+                    tuple(own),
+                    Source(relative, first_line),
+                )
+            ]
             critical = []
         return Workflow(
-            name=name, description=str(fields.get("description") or ""), format="skill",
-            module=module, entry=self.files.source(path), steps=tuple(steps),
-            variables={**fields, **declared}, outputs=tuple(outputs), critical=tuple(critical),
+            name=name,
+            description=str(fields.get("description") or ""),
+            format="skill",
+            module=module,
+            entry=self.files.source(path),
+            steps=tuple(steps),
+            variables={**fields, **declared},
+            outputs=tuple(outputs),
+            critical=tuple(critical),
             root=self.files.relative(folder),
-        )  # fmt: skip
+        )
 
 
 def _is_workflow_file(path: Path) -> bool:

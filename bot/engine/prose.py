@@ -21,8 +21,9 @@ from bot.engine.variables import expand
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _MENU_OPTION = re.compile(r"\[([A-Z0-9]{1,3})\]")
-_HALT = re.compile(r"\b(HALT|wait for (?:the )?user(?:'s)? (?:input|selection|response))",
-                   re.IGNORECASE)  # fmt: skip
+_HALT = re.compile(
+    r"\b(HALT|wait for (?:the )?user(?:'s)? (?:input|selection|response))", re.IGNORECASE
+)
 _STEP_REFERENCE = re.compile(r"[^\s`'\"()<>\[\]]*step[^\s`'\"()<>\[\]]*\.md")
 _FENCE = re.compile(r"^(```|~~~)")
 
@@ -64,8 +65,9 @@ def step_references(text: str) -> list[str]:
     return seen
 
 
-def read_chain(files: RepoFiles, first: Path, values: Mapping[str, Any],
-               outputs: list[str]) -> list[Step]:  # fmt: skip
+def read_chain(
+    files: RepoFiles, first: Path, values: Mapping[str, Any], outputs: list[str]
+) -> list[Step]:
     """The step files reachable from `first`, in the order they are reached (breadth first)."""
     steps: list[Step] = []
     queue: deque[Path] = deque([first])
@@ -85,10 +87,23 @@ def read_chain(files: RepoFiles, first: Path, values: Mapping[str, Any],
         output = fields.get("outputFile")
         if isinstance(output, str) and output.strip():
             outputs.append(output)
-            instructions.append(Instruction("template-output", f"this step's part of {output}",
-                                            files.source(path, 1), target=output))  # fmt: skip
-        steps.append(Step(path.stem, _goal(fields, body), tuple(instructions),
-                          files.source(path, 1), next=tuple(t.stem for t in declared)))  # fmt: skip
+            instructions.append(
+                Instruction(
+                    "template-output",
+                    f"this step's part of {output}",
+                    files.source(path, 1),
+                    target=output,
+                )
+            )
+        steps.append(
+            Step(
+                path.stem,
+                _goal(fields, body),
+                tuple(instructions),
+                files.source(path, 1),
+                next=tuple(t.stem for t in declared),
+            )
+        )
     return steps
 
 
@@ -99,20 +114,23 @@ def _goal(fields: Mapping[str, Any], body: str) -> str:
     return heading.strip()
 
 
-def _links(files: RepoFiles, path: Path, fields: Mapping[str, Any], body: str,
-           values: Mapping[str, Any]) -> tuple[list[Path], list[Path]]:  # fmt: skip
+def _links(
+    files: RepoFiles, path: Path, fields: Mapping[str, Any], body: str, values: Mapping[str, Any]
+) -> tuple[list[Path], list[Path]]:
     """Step files this one hands over to (its front matter's links), and others its text names."""
     local = {**values, **{k: v for k, v in fields.items() if isinstance(v, str)}}
-    declared = _resolve_links(files, path, local,
-                              [v for v in fields.values() if isinstance(v, str) and v.endswith(".md")])  # fmt: skip
+    declared = _resolve_links(
+        files, path, local, [v for v in fields.values() if isinstance(v, str) and v.endswith(".md")]
+    )
     named = [
         p for p in _resolve_links(files, path, local, step_references(body)) if p not in declared
     ]
     return declared, named
 
 
-def _resolve_links(files: RepoFiles, path: Path, local: Mapping[str, Any],
-                   candidates: list[str]) -> list[Path]:  # fmt: skip
+def _resolve_links(
+    files: RepoFiles, path: Path, local: Mapping[str, Any], candidates: list[str]
+) -> list[Path]:
     found: list[Path] = []
     for reference in candidates:
         text = expand(reference, local)
@@ -123,7 +141,11 @@ def _resolve_links(files: RepoFiles, path: Path, local: Mapping[str, Any],
         except PathRefused as refused:
             files.error(path, 1, str(refused))
             continue
-        if target.name.startswith("step") and target.is_file() and target != path \
-                and target not in found:  # fmt: skip
+        if (
+            target.name.startswith("step")
+            and target.is_file()
+            and target != path
+            and target not in found
+        ):
             found.append(target)
     return found

@@ -11,8 +11,7 @@ from bot.engine.model import Diagnostic, Workflow
 
 def table(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
-            for row in rows]  # fmt: skip
+    return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
 
 
 def summary(project: Project) -> str:
@@ -38,15 +37,23 @@ def _agent_name(project: Project, workflow: Workflow) -> str:
 def list_lines(project: Project) -> list[str]:
     rows = [("workflow", "format", "steps", "agent", "entry")]
     for workflow in sorted(project.workflows, key=lambda w: (w.module or "", w.name)):
-        rows.append((workflow.name, workflow.format, str(len(workflow.steps)),
-                     _agent_name(project, workflow), workflow.entry.path))  # fmt: skip
+        rows.append(
+            (
+                workflow.name,
+                workflow.format,
+                str(len(workflow.steps)),
+                _agent_name(project, workflow),
+                workflow.entry.path,
+            )
+        )
     return [summary(project), "", *table(rows)]
 
 
 def _belongs(diagnostic: Diagnostic, workflow: Workflow) -> bool:
     path = diagnostic.source.path
-    return path == workflow.entry.path or (bool(workflow.root) and path.startswith(
-        workflow.root.rstrip("/") + "/"))  # fmt: skip
+    return path == workflow.entry.path or (
+        bool(workflow.root) and path.startswith(workflow.root.rstrip("/") + "/")
+    )
 
 
 def validate_lines(project: Project, only: Path | None = None) -> tuple[list[str], bool]:
@@ -54,29 +61,46 @@ def validate_lines(project: Project, only: Path | None = None) -> tuple[list[str
     workflows = project.workflows
     if only is not None:
         wanted = project.repository.resolve()
-        relative = only.resolve().relative_to(wanted).as_posix() if only.resolve(
-        ).is_relative_to(wanted) else only.as_posix()  # fmt: skip
+        relative = (
+            only.resolve().relative_to(wanted).as_posix()
+            if only.resolve().is_relative_to(wanted)
+            else only.as_posix()
+        )
         workflows = [w for w in workflows if w.entry.path == relative or w.root == relative]
     rows = [("workflow", "steps", "errors", "warnings", "result")]
     for workflow in sorted(workflows, key=lambda w: w.name):
         mine = [d for d in project.diagnostics if _belongs(d, workflow)]
         errors = sum(d.severity == "error" for d in mine)
-        rows.append((workflow.name, str(len(workflow.steps)), str(errors),
-                     str(len(mine) - errors), "invalid" if errors else "valid"))  # fmt: skip
-    shown = project.diagnostics if only is None else [
-        d for d in project.diagnostics if any(_belongs(d, w) for w in workflows)]  # fmt: skip
+        rows.append(
+            (
+                workflow.name,
+                str(len(workflow.steps)),
+                str(errors),
+                str(len(mine) - errors),
+                "invalid" if errors else "valid",
+            )
+        )
+    shown = (
+        project.diagnostics
+        if only is None
+        else [d for d in project.diagnostics if any(_belongs(d, w) for w in workflows)]
+    )
     lines = [summary(project), ""]
     if len(rows) > 1:
         lines += table(rows)
     if shown:
         lines += ["", *[str(d) for d in shown]]
-    errors = [d for d in shown if d.severity == "error"]
+    problems = [d for d in shown if d.severity == "error"]
     if only is not None and not workflows:
         lines.append(f"{only}: not a workflow, task or skill entry point of this install")
         return lines, False
     total = len(workflows)
-    valid = total - sum(1 for w in workflows
-                        if any(d.severity == "error" and _belongs(d, w) for d in shown))  # fmt: skip
-    lines += ["", f"{valid} of {total} valid; {len(errors)} errors, "
-              f"{len(shown) - len(errors)} warnings"]  # fmt: skip
-    return lines, not errors
+    valid = total - sum(
+        1 for w in workflows if any(d.severity == "error" and _belongs(d, w) for d in shown)
+    )
+    lines += [
+        "",
+        f"{valid} of {total} valid; {len(problems)} errors, "
+        f"{len(shown) - len(problems)} warnings",
+    ]
+    return lines, not problems

@@ -15,14 +15,37 @@ from html.parser import HTMLParser
 from bot.engine.model import Instruction, Source, Step
 
 #: Tags that carry structure; everything else is text.
-STRUCTURE = frozenset({
-    "workflow", "task", "flow", "step", "substep", "action", "check", "ask", "goto",
-    "template-output", "invoke-workflow", "invoke-task", "invoke-protocol", "output", "critical",
-    "mandate", "halt", "llm", "iterate", "for-each-item", "if", "note", "i",
-})  # fmt: skip
+STRUCTURE = frozenset(
+    {
+        "workflow",
+        "task",
+        "flow",
+        "step",
+        "substep",
+        "action",
+        "check",
+        "ask",
+        "goto",
+        "template-output",
+        "invoke-workflow",
+        "invoke-task",
+        "invoke-protocol",
+        "output",
+        "critical",
+        "mandate",
+        "halt",
+        "llm",
+        "iterate",
+        "for-each-item",
+        "if",
+        "note",
+        "i",
+    }
+)
 _RULES = frozenset({"critical", "mandate", "llm"})
-_GOTO_TEXT = re.compile(r"\b(?:GOTO|go to|goto|jump to|continue (?:to|with)) step\s+([\w.]+)",
-                        re.IGNORECASE)  # fmt: skip
+_GOTO_TEXT = re.compile(
+    r"\b(?:GOTO|go to|goto|jump to|continue (?:to|with)) step\s+([\w.]+)", re.IGNORECASE
+)
 _HALT_TEXT = re.compile(r"^\s*(HALT|STOP and wait|WAIT for user)", re.IGNORECASE)
 _RAW_TEXT_TAGS = re.compile(r"<(/?)(script|style|textarea|title)\b", re.IGNORECASE)
 
@@ -95,8 +118,7 @@ class _TreeBuilder(HTMLParser):
         if not self.known(tag):
             self._text(self.get_starttag_text() or "")
             return
-        self.stack[-1].children.append(Node(tag, {k: v or "" for k, v in attrs},
-                                            self.getpos()[0]))  # fmt: skip
+        self.stack[-1].children.append(Node(tag, {k: v or "" for k, v in attrs}, self.getpos()[0]))
 
     def handle_endtag(self, tag: str) -> None:
         if not self.known(tag):
@@ -165,8 +187,13 @@ class _Reader:
         step_id = (node.attrs.get("n") or node.attrs.get("id") or str(node.line)).strip()
         instructions = [i for c in node.children for i in self._instructions(c, step_id)]
         attrs = {k: v for k, v in node.attrs.items() if k not in ("n", "goal")}
-        return Step(step_id, node.attrs.get("goal", "").strip(), tuple(instructions),
-                    self.source(node.line), attrs=attrs)  # fmt: skip
+        return Step(
+            step_id,
+            node.attrs.get("goal", "").strip(),
+            tuple(instructions),
+            self.source(node.line),
+            attrs=attrs,
+        )
 
     def _nested(self, node: Node, step_id: str) -> tuple[Instruction, ...]:
         return tuple(i for c in node.children for i in self._instructions(c, step_id))
@@ -183,30 +210,58 @@ class _Reader:
             nested = self._nested(child, step_id)
             if tag in ("iterate", "for-each-item", "if") or condition:
                 label = condition or child.own_text() or attrs.get("for", tag)
-                return [Instruction("check", label, where, condition=label, children=nested,
-                                    tag=tag)]  # fmt: skip
+                return [
+                    Instruction("check", label, where, condition=label, children=nested, tag=tag)
+                ]
             return list(nested)
         if tag == "check":
             label = condition or child.own_text()
-            return [Instruction("check", label, where, condition=label,
-                                children=self._nested(child, step_id), tag=tag)]  # fmt: skip
+            return [
+                Instruction(
+                    "check",
+                    label,
+                    where,
+                    condition=label,
+                    children=self._nested(child, step_id),
+                    tag=tag,
+                )
+            ]
         text = child.text()
         if tag == "goto":
             target = (attrs.get("step") or attrs.get("n") or text).strip()
-            return [Instruction("goto", text or f"go to step {target}", where, condition,
-                                target=target, tag=tag)]  # fmt: skip
+            return [
+                Instruction(
+                    "goto", text or f"go to step {target}", where, condition, target=target, tag=tag
+                )
+            ]
         if tag == "template-output":
-            return [Instruction("template-output", text, where, condition,
-                                target=attrs.get("file") or text, tag=tag)]  # fmt: skip
+            return [
+                Instruction(
+                    "template-output",
+                    text,
+                    where,
+                    condition,
+                    target=attrs.get("file") or text,
+                    tag=tag,
+                )
+            ]
         if tag.startswith("invoke-"):
-            target = next((attrs[k] for k in ("path", "workflow", "task", "protocol", "name")
-                           if attrs.get(k)), text)  # fmt: skip
-            return [Instruction("invoke", text, where, condition, target=target.strip(),
-                                tag=tag)]  # fmt: skip
+            target = next(
+                (
+                    attrs[k]
+                    for k in ("path", "workflow", "task", "protocol", "name")
+                    if attrs.get(k)
+                ),
+                text,
+            )
+            return [Instruction("invoke", text, where, condition, target=target.strip(), tag=tag)]
         if tag == "action":
             if goto := _GOTO_TEXT.search(text):
-                return [Instruction("goto", text, where, condition,
-                                    target=goto.group(1).rstrip("."), tag=tag)]  # fmt: skip
+                return [
+                    Instruction(
+                        "goto", text, where, condition, target=goto.group(1).rstrip("."), tag=tag
+                    )
+                ]
             kind = "halt" if _HALT_TEXT.match(text) else "act"
             return [Instruction(kind, text, where, condition, tag=tag)]
         if tag in ("ask", "output", "halt"):

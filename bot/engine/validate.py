@@ -30,13 +30,23 @@ def validate(workflow: Workflow, values: Mapping[str, Any], files: RepoFiles) ->
     for step_id, count in Counter(s.id for s in workflow.steps).items():
         if count > 1:
             step = next(s for s in workflow.steps if s.id == step_id)
-            found.append(Diagnostic("warning", step.source, f"step {step_id!r} appears {count} "
-                                    "times; gotos reach the first"))  # fmt: skip
+            found.append(
+                Diagnostic(
+                    "warning",
+                    step.source,
+                    f"step {step_id!r} appears {count} times; gotos reach the first",
+                )
+            )
     for step in workflow.steps:
         for target in step.next:
             if workflow.step(target) is None:
-                found.append(Diagnostic("error", step.source, f"links to step {target!r}, "
-                                        "which is not part of the workflow"))  # fmt: skip
+                found.append(
+                    Diagnostic(
+                        "error",
+                        step.source,
+                        f"links to step {target!r}, which is not part of the workflow",
+                    )
+                )
         for instruction in step.all_instructions():
             if instruction.kind == "goto" and instruction.target:
                 found += _goto_problems(workflow, instruction.target, instruction.source)
@@ -54,14 +64,29 @@ def _goto_problems(workflow: Workflow, target: str, where: Source) -> list[Diagn
         return []
     landing = workflow.goto_target(target)
     if landing is not None:
-        return [Diagnostic("warning", where, f"goto step {target!r}, which does not exist; "
-                           f"it lands on step {landing.id!r}")]  # fmt: skip
-    return [Diagnostic("warning", where, f"goto step {target!r}, which does not exist; the run "
-                       "goes on with the next step")]  # fmt: skip
+        return [
+            Diagnostic(
+                "warning",
+                where,
+                f"goto step {target!r}, which does not exist; it lands on step {landing.id!r}",
+            )
+        ]
+    return [
+        Diagnostic(
+            "warning",
+            where,
+            f"goto step {target!r}, which does not exist; the run goes on with the next step",
+        )
+    ]
 
 
-def _path_problems(reference: str, values: Mapping[str, Any], files: RepoFiles, where: Source,
-                   key: str | None = None) -> list[Diagnostic]:  # fmt: skip
+def _path_problems(
+    reference: str,
+    values: Mapping[str, Any],
+    files: RepoFiles,
+    where: Source,
+    key: str | None = None,
+) -> list[Diagnostic]:
     text = expand(reference, values).strip()
     label = f"{key} = {reference!r}" if key else repr(reference)
     if _URL.match(text):
@@ -69,8 +94,11 @@ def _path_problems(reference: str, values: Mapping[str, Any], files: RepoFiles, 
     if "{" in text or not ("/" in text or text.startswith((".", "~"))):
         return []  # a placeholder for the agent, or a plain name rather than a path
     if text.startswith("~"):
-        return [Diagnostic("error", where, f"{label} points into a home directory, outside the "
-                           "repository")]  # fmt: skip
+        return [
+            Diagnostic(
+                "error", where, f"{label} points into a home directory, outside the repository"
+            )
+        ]
     try:
         files.locate(text, base=files.root / Path(where.path).parent)
     except PathRefused as refused:
