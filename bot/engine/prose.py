@@ -10,7 +10,6 @@ the paths their text names; every link becomes an edge, branches included.
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,43 +67,51 @@ def step_references(text: str) -> list[str]:
 def read_chain(
     files: RepoFiles, first: Path, values: Mapping[str, Any], outputs: list[str]
 ) -> list[Step]:
-    """The step files reachable from `first`, in the order they are reached (breadth first)."""
-    steps: list[Step] = []
-    queue: deque[Path] = deque([first])
-    seen: set[Path] = {first}
-    while queue:
-        path = queue.popleft()
-        text = files.read_text(path)
-        if text is None:
+    """The step files reachable from `first`: the main line first (each step's `nextStepFile`,
+    depth first), then the branches, each once."""
+    steps: dict[Path, Step] = {}
+    pending: list[Path] = [first]
+    while pending:
+        path = pending.pop()
+        if path in steps:
             continue
-        fields, body, first_line = files.front_matter(path, text)
-        declared, named = _links(files, path, fields, body, values)
-        for target in declared + named:
-            if target not in seen:
-                seen.add(target)
-                queue.append(target)
-        instructions = sections(body, files.relative(path), first_line)
-        output = fields.get("outputFile")
-        if isinstance(output, str) and output.strip():
-            outputs.append(output)
-            instructions.append(
-                Instruction(
-                    "template-output",
-                    f"this step's part of {output}",
-                    files.source(path, 1),
-                    target=output,
-                )
-            )
-        steps.append(
-            Step(
-                path.stem,
-                _goal(fields, body),
-                tuple(instructions),
-                files.source(path, 1),
-                next=tuple(t.stem for t in declared),
-            )
+        step, links = _read_step(files, path, values, outputs)
+        if step is None:
+            continue
+        steps[path] = step
+        pending.extend(reversed([t for t in links if t not in steps]))
+    return list(steps.values())
+
+
+def _read_step(
+    files: RepoFiles, path: Path, values: Mapping[str, Any], outputs: list[str]
+) -> tuple[Step | None, list[Path]]:
+    text = files.read_text(path)
+    if text is None:
+        return None, []
+    fields, body, first_line = files.front_matter(path, text)
+    main, branches, named = _links(files, path, fields, body, values)
+    instructions = sections(body, files.relative(path), first_line)
+    output = fields.get("outputFile")
+    if isinstance(output, str) and output.strip():
+        outputs.append(output)
+        where = files.source(path, 1)
+        instructions.append(
+            Instruction("template-output", f"this step's part of {output}", where, target=output)
         )
-    return steps
+    # Front matter names the hand-over (`nextStepFile`) and the branches (`continueStepFile`,
+    # `validationFlow`, …); step files without front-matter links name the next file in prose.
+    handover = main if (main or branches) else [t for t in named if t.name > path.name]
+    attrs = {"branches": ",".join(t.stem for t in branches)} if branches else {}
+    step = Step(
+        path.stem,
+        _goal(fields, body),
+        tuple(instructions),
+        files.source(path, 1),
+        next=tuple(t.stem for t in handover),
+        attrs=attrs,
+    )
+    return step, [*main, *branches, *named]
 
 
 def _goal(fields: Mapping[str, Any], body: str) -> str:
@@ -116,16 +123,24 @@ def _goal(fields: Mapping[str, Any], body: str) -> str:
 
 def _links(
     files: RepoFiles, path: Path, fields: Mapping[str, Any], body: str, values: Mapping[str, Any]
-) -> tuple[list[Path], list[Path]]:
-    """Step files this one hands over to (its front matter's links), and others its text names."""
+) -> tuple[list[Path], list[Path], list[Path]]:
+    """Step files this one hands over to: the main line (`next…` keys), the branches (its other
+    front-matter links), and other step files its text names."""
     local = {**values, **{k: v for k, v in fields.items() if isinstance(v, str)}}
-    declared = _resolve_links(
-        files, path, local, [v for v in fields.values() if isinstance(v, str) and v.endswith(".md")]
-    )
+
+    def linked(keys: list[str]) -> list[str]:
+        return [fields[k] for k in keys if isinstance(fields[k], str) and fields[k].endswith(".md")]
+
+    main_keys = [k for k in fields if k.lower().startswith("next")]
+    main = _resolve_links(files, path, local, linked(main_keys))
+    others = _resolve_links(files, path, local, linked([k for k in fields if k not in main_keys]))
+    branches = [p for p in others if p not in main]
     named = [
-        p for p in _resolve_links(files, path, local, step_references(body)) if p not in declared
+        p
+        for p in _resolve_links(files, path, local, step_references(body))
+        if p not in main and p not in branches
     ]
-    return declared, named
+    return main, branches, named
 
 
 def _resolve_links(

@@ -100,7 +100,6 @@ def validate_lines(project: Project, only: Path | None = None) -> tuple[list[str
     )
     lines += [
         "",
-        f"{valid} of {total} valid; {len(problems)} errors, "
-        f"{len(shown) - len(problems)} warnings",
+        f"{valid} of {total} valid; {len(problems)} errors, {len(shown) - len(problems)} warnings",
     ]
     return lines, not problems
