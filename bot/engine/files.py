@@ -98,6 +98,14 @@ class RepoFiles:
         text = raw.decode("utf-8-sig", errors="replace")
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
+    def line_of(self, path: Path, key: str) -> int:
+        """The line where a top-level `key:` is set in a YAML file (1 when it is not)."""
+        text = self.read_text(path) or ""
+        for number, line in enumerate(text.split("\n"), 1):
+            if line.startswith((f"{key}:", f'"{key}":', f"'{key}':")):
+                return number
+        return 1
+
     def read_yaml(self, path: Path) -> Any:
         text = self.read_text(path)
         if text is None:

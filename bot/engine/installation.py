@@ -154,9 +154,18 @@ def _read_config(files: RepoFiles, installation: Installation) -> None:
                     installation.module_config.setdefault(module, {}).update(values)
                     merged.update(values)
             merged.update({k: v for k, v in data.items() if not isinstance(v, dict)})
-    installation.config = {
-        k: as_path(v)
-        if isinstance(v, str) and k.endswith(("_folder", "_artifacts", "_knowledge"))
-        else v
-        for k, v in merged.items()
+    installation.config = _paths_with_slashes(merged)
+    installation.module_config = {
+        module: _paths_with_slashes(values) for module, values in installation.module_config.items()
+    }
+
+
+_PATH_SUFFIXES = ("_folder", "_artifacts", "_knowledge", "_path", "_file", "_dir")
+
+
+def _paths_with_slashes(config: dict[str, Any]) -> dict[str, Any]:
+    """Config written on Windows (`docs\\notes`) names the same folder as `docs/notes`."""
+    return {
+        k: as_path(v) if isinstance(v, str) and k.endswith(_PATH_SUFFIXES) else v
+        for k, v in config.items()
     }

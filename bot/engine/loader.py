@@ -283,7 +283,7 @@ class _Loader:
             if instructions is None or not instructions.is_file():
                 self.files.error(
                     path,
-                    _line_of(self.files, path, "instructions"),
+                    self.files.line_of(path, "instructions"),
                     f"instructions file {instructions_ref!r} not found",
                 )
             else:
@@ -485,11 +485,3 @@ def _is_workflow_file(path: Path) -> bool:
     return path.name in ("workflow.yaml", "SKILL.md") or (
         path.name.startswith("workflow") and path.suffix == ".md"
     )
-
-
-def _line_of(files: RepoFiles, path: Path, key: str) -> int:
-    text = files.read_text(path) or ""
-    for number, line in enumerate(text.split("\n"), 1):
-        if line.lstrip().startswith(f"{key}:"):
-            return number
-    return 1

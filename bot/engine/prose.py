@@ -67,8 +67,9 @@ def step_references(text: str) -> list[str]:
 def read_chain(
     files: RepoFiles, first: Path, values: Mapping[str, Any], outputs: list[str]
 ) -> list[Step]:
-    """The step files reachable from `first`: the main line first (each step's `nextStepFile`,
-    depth first), then the branches, each once."""
+    """The step files reachable from `first`, each once: `first`, then the rest in the order
+    BMAD numbers them (`step-01b-…` after `step-01-…`, a folder's steps together); the flow
+    itself is in each step's `next` and branches."""
     steps: dict[Path, Step] = {}
     pending: list[Path] = [first]
     while pending:
@@ -80,7 +81,8 @@ def read_chain(
             continue
         steps[path] = step
         pending.extend(reversed([t for t in links if t not in steps]))
-    return list(steps.values())
+    rest = sorted((p for p in steps if p != first), key=lambda p: (p.parent.as_posix(), p.name))
+    return [steps[p] for p in [first, *rest] if p in steps]
 
 
 def _read_step(

@@ -43,6 +43,9 @@ STRUCTURE = frozenset(
     }
 )
 _RULES = frozenset({"critical", "mandate", "llm"})
+_NOT_NESTED = frozenset({"step", "workflow"})
+#: Deeper nesting is read as text: no file can exhaust the reader's stack.
+MAX_DEPTH = 48
 _GOTO_TEXT = re.compile(
     r"\b(?:GOTO|go to|goto|jump to|continue (?:to|with)) step\s+([\w.]+)", re.IGNORECASE
 )
@@ -107,9 +110,13 @@ class _TreeBuilder(HTMLParser):
         self.stack[-1].children.append(Text(value, self.getpos()[0]))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if not self.known(tag):
+        if not self.known(tag) or len(self.stack) > MAX_DEPTH:
             self._text(self.get_starttag_text() or "")
             return
+        if tag in _NOT_NESTED and any(n.tag == tag for n in self.stack):
+            while self.stack[-1].tag != tag:  # an unclosed step ends where the next begins
+                self.stack.pop()
+            self.stack.pop()
         node = Node(tag, {k: v or "" for k, v in attrs}, self.getpos()[0])
         self.stack[-1].children.append(node)
         self.stack.append(node)

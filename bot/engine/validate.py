@@ -54,7 +54,10 @@ def validate(workflow: Workflow, values: Mapping[str, Any], files: RepoFiles) ->
                 found += _path_problems(instruction.target, values, files, instruction.source)
     for key, raw in workflow.variables.items():
         if isinstance(raw, str) and _PATH_KEYS.search(key):
-            found += _path_problems(raw, values, files, workflow.entry, key)
+            where = Source(
+                workflow.entry.path, files.line_of(files.root / workflow.entry.path, key)
+            )
+            found += _path_problems(raw, values, files, where, key)
     return found
 
 
@@ -87,7 +90,7 @@ def _path_problems(
     where: Source,
     key: str | None = None,
 ) -> list[Diagnostic]:
-    text = expand(reference, values).strip()
+    text = expand(reference, values).strip().replace("\\", "/")
     label = f"{key} = {reference!r}" if key else repr(reference)
     if _URL.match(text):
         return [Diagnostic("error", where, f"{label} is a URL; the engine never fetches URLs")]

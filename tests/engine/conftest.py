@@ -11,15 +11,19 @@ import pytest
 from bot.engine.loader import Project, load
 from tests.support import ROOT
 
-VERSIONS = [pin["version"] for pin in
-            json.loads((ROOT / "tests" / "bmad-fixtures.json").read_text())["installs"]]
+VERSIONS = [
+    pin["version"]
+    for pin in json.loads((ROOT / "tests" / "bmad-fixtures.json").read_text())["installs"]
+]
 
 
 def install_path(version: str) -> Path:
     cache = Path(os.environ.get("ORCHESTRATOR_BMAD_CACHE", ROOT / ".cache" / "bmad"))
     path = cache / version
     if not (cache / f"{version}.stamp").exists():
-        pytest.fail(f"BMAD {version} is not installed: run scripts/prefetch-bmad (scripts/test does)")
+        pytest.fail(
+            f"BMAD {version} is not installed: run scripts/prefetch-bmad (scripts/test does)"
+        )
     return path
 
 

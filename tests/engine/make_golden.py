@@ -6,16 +6,27 @@ hand-checked record of what the loader must read.
 
 import json
 from pathlib import Path
+
 from bot.engine.loader import load
 from tests.engine.conftest import install_path
 from tests.engine.summaries import summarize
-PICKS = {"6.0.4": ["create-story", "sprint-planning", "create-prd", "create-architecture"],
-         "6.12.0": ["bmad-create-epics-and-stories", "bmad-prd", "bmad-code-review"],
-         "6.0.0-alpha.22": ["create-story", "workflow-status"]}
-for v, names in PICKS.items():
-    p = load(install_path(v))
-    for n in names:
-        w = p.workflow(n)
-        out = Path("tests/engine/golden")/f"{v}--{n}.json"
-        out.write_text(json.dumps(summarize(w), indent=1) + "\n")
-        print(out, len(w.steps))
+
+PICKS = {
+    "6.0.4": ["create-story", "sprint-planning", "create-prd", "create-architecture"],
+    "6.12.0": ["bmad-create-epics-and-stories", "bmad-prd", "bmad-code-review"],
+    "6.0.0-alpha.22": ["create-story", "workflow-status"],
+}
+
+
+def main() -> None:
+    for version, names in PICKS.items():
+        project = load(install_path(version))
+        for name in names:
+            workflow = project.workflow(name)
+            out = Path(__file__).parent / "golden" / f"{version}--{name}.json"
+            out.write_text(json.dumps(summarize(workflow), indent=1) + "\n")
+            print(out, len(workflow.steps))
+
+
+if __name__ == "__main__":
+    main()

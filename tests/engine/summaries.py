@@ -20,14 +20,25 @@ def summarize(workflow: Workflow) -> dict[str, Any]:
             entry["next"] = list(step.next)
         if step.attrs.get("branches"):
             entry["branches"] = step.attrs["branches"].split(",")
-        for key, kind in (("gotos", "goto"), ("template_outputs", "template-output"),
-                          ("invokes", "invoke")):
+        for key, kind in (
+            ("gotos", "goto"),
+            ("template_outputs", "template-output"),
+            ("invokes", "invoke"),
+        ):
             if found := targets(kind):
                 entry[key] = found
-        for key, kind in (("asks", "ask"), ("menus", "menu"), ("halts", "halt"),
-                          ("checks", "check")):
+        for key, kind in (
+            ("asks", "ask"),
+            ("menus", "menu"),
+            ("halts", "halt"),
+            ("checks", "check"),
+        ):
             if count := sum(i.kind == kind for i in instructions):
                 entry[key] = count
         steps.append(entry)
-    return {"name": workflow.name, "format": workflow.format, "agent": workflow.agent,
-            "steps": steps}
+    return {
+        "name": workflow.name,
+        "format": workflow.format,
+        "agent": workflow.agent,
+        "steps": steps,
+    }
