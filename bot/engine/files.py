@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import yaml
 
@@ -19,6 +20,7 @@ from bot.engine.model import Diagnostic, Source
 #: libyaml's loader where it is built in: these installs are hundreds of YAML files.
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+T = TypeVar("T")
 #: Larger files are not BMAD instructions; they are skipped with a warning.
 MAX_FILE_BYTES = 2 * 2**20
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -37,11 +39,26 @@ class RepoFiles:
         self.root = root.resolve()
         self.diagnostics: list[Diagnostic] = []
         self._texts: dict[Path, str | None] = {}  # many workflows share step files
+        self._resolved: dict[Path, Path] = {}
+        self._memo: dict[Hashable, Any] = {}
         self._said: set[Diagnostic] = set()
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()` once per key for this load (files do not change while it runs)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
+
+    def resolve(self, path: Path) -> Path:
+        """`path.resolve()`, remembered: the loader asks for the same few hundred paths often."""
+        found = self._resolved.get(path)
+        if found is None:
+            found = self._resolved[path] = path.resolve()
+        return found
 
     def relative(self, path: Path) -> str:
         try:
-            return path.resolve().relative_to(self.root).as_posix()
+            return self.resolve(path).relative_to(self.root).as_posix()
         except ValueError:
             return path.as_posix()
 
@@ -69,13 +86,13 @@ class RepoFiles:
         if _WINDOWS_DRIVE.match(text):
             raise PathRefused(f"{reference!r} is an absolute path outside the repository")
         candidate = Path(text) if text.startswith("/") else (base or self.root) / text
-        resolved = candidate.resolve()
+        resolved = self.resolve(candidate)
         if not resolved.is_relative_to(self.root):
             raise PathRefused(f"{reference!r} leads outside the repository")
         return resolved
 
     def inside(self, path: Path) -> bool:
-        return path.resolve().is_relative_to(self.root)
+        return self.resolve(path).is_relative_to(self.root)
 
     def read_text(self, path: Path) -> str | None:
         """The file as text with LF line endings, or None (and a warning) if unreadable."""

@@ -102,7 +102,7 @@ class _Loader:
         seen: set[Path] = set()
 
         def add(path: Path, module: str | None, kind: str) -> None:
-            resolved = path.resolve()
+            resolved = self.files.resolve(path)
             if resolved not in seen and path.is_file():
                 seen.add(resolved)
                 found.append((path, module, kind))
@@ -231,8 +231,8 @@ class _Loader:
 
     def _relative_to_install(self, path: Path) -> str:
         root = self.installation.root
-        if root is not None and path.resolve().is_relative_to(root.resolve()):
-            return path.resolve().relative_to(root.resolve()).as_posix()
+        if root is not None and self.files.resolve(path).is_relative_to(self.files.resolve(root)):
+            return self.files.resolve(path).relative_to(self.files.resolve(root)).as_posix()
         return self.files.relative(path)
 
     def _values(
@@ -261,7 +261,7 @@ class _Loader:
         root, repository = self.installation.root, str(self.files.root)
         if root is None or not value.startswith(repository + "/_bmad/"):
             return value
-        if root.resolve() == (self.files.root / "_bmad").resolve():
+        if self.files.resolve(root) == self.files.resolve(self.files.root / "_bmad"):
             return value
         return str(root) + value[len(repository) + len("/_bmad") :]
 

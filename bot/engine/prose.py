@@ -93,7 +93,10 @@ def _read_step(
         return None, []
     fields, body, first_line = files.front_matter(path, text)
     main, branches, named = _links(files, path, fields, body, values)
-    instructions = sections(body, files.relative(path), first_line)
+    # Workflows share step files (create, edit and validate a PRD): read each once per load.
+    instructions = list(
+        files.memo(("sections", path), lambda: sections(body, files.relative(path), first_line))
+    )
     output = fields.get("outputFile")
     if isinstance(output, str) and output.strip():
         outputs.append(output)
@@ -139,7 +142,9 @@ def _links(
     branches = [p for p in others if p not in main]
     named = [
         p
-        for p in _resolve_links(files, path, local, step_references(body))
+        for p in _resolve_links(
+            files, path, local, files.memo(("references", path), lambda: step_references(body))
+        )
         if p not in main and p not in branches
     ]
     return main, branches, named
