@@ -28,13 +28,16 @@ def main(rounds: int) -> None:
             timings[version].append((time.perf_counter() - start) * 1000)
             steps = sum(len(w.steps) for w in project.workflows)
             counts[version] = (len(project.workflows), steps, len(project.errors))
-    print(f"{'install':<16} {'workflows':>9} {'steps':>6} {'errors':>6} {'median ms':>10} {'max ms':>8}")
+    header = ("install", "workflows", "steps", "errors", "median ms", "max ms")
+    print("{:<16} {:>9} {:>6} {:>6} {:>10} {:>8}".format(*header))
     for version, values in timings.items():
         workflows, steps, errors = counts[version]
         median = statistics.median(values)
         verdict = "ok" if median < TARGET_MS else "OVER TARGET"
-        print(f"{version:<16} {workflows:>9} {steps:>6} {errors:>6} {median:>10.0f} "
-              f"{max(values):>8.0f}  {verdict}")
+        print(
+            f"{version:<16} {workflows:>9} {steps:>6} {errors:>6} {median:>10.0f} "
+            f"{max(values):>8.0f}  {verdict}"
+        )
 
 
 if __name__ == "__main__":
