@@ -462,6 +462,7 @@ class _Loader:
                     str(fields.get("description") or ""),
                     tuple(own),
                     Source(relative, first_line),
+                    attrs={"prose": "true"},
                 )
             ]
             critical = []

@@ -107,7 +107,14 @@ def _read_step(
     # Front matter names the hand-over (`nextStepFile`) and the branches (`continueStepFile`,
     # `validationFlow`, …); step files without front-matter links name the next file in prose.
     handover = main if (main or branches) else [t for t in named if t.name > path.name]
-    attrs = {"branches": ",".join(t.stem for t in branches)} if branches else {}
+    # A step file is read whole by one agent ("read the entire step file before acting");
+    # its front matter's values are the step's own variables.
+    attrs = {
+        "prose": "true",
+        **{f"fm.{k}": str(v) for k, v in fields.items() if isinstance(v, (str, int, float, bool))},
+    }
+    if branches:
+        attrs["branches"] = ",".join(t.stem for t in branches)
     step = Step(
         path.stem,
         _goal(fields, body),

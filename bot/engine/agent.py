@@ -1,0 +1,121 @@
+"""What the executor asks of an agent, and the agents that need no model: replay and record.
+
+The executor hands every piece of work to a `WorkflowAgent` as a `Task`: the instruction with
+its variables filled, the step and workflow it belongs to, the template section, the input
+documents it may need. The LLM-backed agents (the agents issue) implement the same protocol.
+
+A replay file is JSON lines, one exchange per line: `{"task": {…}, "reply": {…}}`. A task that
+does not match the next recorded one fails loudly with both, so a changed workflow shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+#: The fields of a task that decide whether a recorded reply still fits it.
+MATCHED_FIELDS = ("kind", "workflow", "step_id", "instruction", "options", "output_path")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    kind: str  # "act", "section", "check", "ask" or "menu"
+    workflow: str
+    step_id: str
+    step_goal: str
+    instruction: str  # variables filled; BMAD's {{placeholders}} left for the agent
+    variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    rules: tuple[str, ...] = ()  # the workflow's and step's critical rules
+    template: str | None = None  # the template section to fill ("section")
+    inputs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> document
+    options: tuple[str, ...] = ()  # menu choices
+    output_path: str | None = None  # repository-relative file the section goes to
+    agent: str | None = None  # the owning agent's id
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    text: str = ""  # the work: a section's content, an answer in words
+    answer: str | None = None  # "yes"/"no" for a check; the choice for an ask or a menu
+    confidence: float = 1.0
+    files: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> content
+    variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Reply:
+        return cls(
+            text=str(data.get("text", "")),
+            answer=data.get("answer"),
+            confidence=float(data.get("confidence", 1.0)),
+            files=dict(data.get("files") or {}),
+            variables={str(k): str(v) for k, v in (data.get("variables") or {}).items()},
+        )
+
+
+class WorkflowAgent(Protocol):
+    async def perform(self, task: Task) -> Reply: ...
+
+
+class ReplayMismatch(Exception):
+    """The workflow asked for something the recording does not have; the message diffs them."""
+
+
+def matched(task: Task) -> dict[str, Any]:
+    data = task.as_json()
+    return {key: data[key] for key in MATCHED_FIELDS}
+
+
+class ReplayAgent:
+    """Answers from a recording, in order; fails loudly when the run departs from it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        self._exchanges = [json.loads(line) for line in lines]
+        self._next = 0
+
+    async def perform(self, task: Task) -> Reply:
+        if self._next >= len(self._exchanges):
+            raise ReplayMismatch(
+                f"{self.path}: the recording has {len(self._exchanges)} exchanges and the run "
+                f"asks for another:\n{json.dumps(matched(task), indent=1)}"
+            )
+        recorded = self._exchanges[self._next]
+        wanted = {k: recorded["task"].get(k) for k in MATCHED_FIELDS}
+        actual = json.loads(json.dumps(matched(task)))  # tuples as lists, as recorded
+        if wanted != actual:
+            diff = "\n".join(
+                difflib.unified_diff(
+                    json.dumps(wanted, indent=1).splitlines(),
+                    json.dumps(actual, indent=1).splitlines(),
+                    "recorded",
+                    "asked",
+                    lineterm="",
+                )
+            )
+            raise ReplayMismatch(f"{self.path}: exchange {self._next + 1} differs:\n{diff}")
+        self._next += 1
+        return Reply.from_json(recorded["reply"])
+
+
+class RecordingAgent:
+    """Wraps an agent and writes every exchange to a replay file."""
+
+    def __init__(self, agent: WorkflowAgent, path: Path) -> None:
+        self._agent = agent
+        self.path = path
+
+    async def perform(self, task: Task) -> Reply:
+        reply = await self._agent.perform(task)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(
+                json.dumps({"task": task.as_json(), "reply": dataclasses.asdict(reply)}) + "\n"
+            )
+        return reply

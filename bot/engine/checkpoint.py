@@ -1,0 +1,97 @@
+"""A run's position, saved after every step so a restart goes on where it stopped.
+
+Writes are atomic (a temporary file in the same folder, fsync, rename, fsync of the folder):
+after a crash the file is the old position or the new one, never half of each. Outputs the
+run writes go through the same function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+@dataclasses.dataclass
+class Frame:
+    """One workflow on the run's stack (an invoked workflow runs on top of its caller)."""
+
+    workflow: str
+    step_index: int = 0  # the next step to run
+    step_id: str = ""  # its id, to notice when the workflow changed under the run
+    instruction: int = 0  # within that step: top-level instructions already done
+    visits: dict[str, int] = dataclasses.field(default_factory=dict)
+    caller_instruction: int = 0  # in the caller's step: the invoke that started this frame
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    run_id: str
+    workflow: str
+    status: str = "running"  # "running", "paused" (an escalation), "done", "failed"
+    stack: list[Frame] = dataclasses.field(default_factory=list)
+    completed: list[str] = dataclasses.field(default_factory=list)  # "workflow:step"
+    variables: dict[str, str] = dataclasses.field(default_factory=dict)
+    outputs: dict[str, str] = dataclasses.field(default_factory=dict)  # path -> sha256
+    workflow_files: dict[str, str] = dataclasses.field(default_factory=dict)  # path -> sha256
+    decisions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    escalations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    events: list[str] = dataclasses.field(default_factory=list)
+    pending_writes: dict[str, str] = dataclasses.field(default_factory=dict)  # path -> content
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        stack = [Frame(**frame) for frame in data.pop("stack", [])]
+        return cls(stack=stack, **data)
+
+
+class CheckpointStore:
+    """Checkpoints as JSON files in `<data dir>/runs/`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, run_id: str) -> Path:
+        return self.folder / f"{run_id}.json"
+
+    def load(self, run_id: str) -> Checkpoint | None:
+        path = self.path(run_id)
+        if not path.exists():
+            return None
+        return Checkpoint.from_json(json.loads(path.read_text()))
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        atomic_write(self.path(checkpoint.run_id), checkpoint.to_json())
