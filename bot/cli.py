@@ -46,11 +46,16 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return 2
     if args.command == "workflows":
         return workflows(args, sys.stdout)
+    if args.command == "run":
+        from bot.engine.cli import run_workflow
+
+        runs_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
+        return run_workflow(args, runs_dir, sys.stdout)
     if args.command == "demo":
         from bot.demo import demo
 
-        data_dir = Path(args.data_dir) if args.data_dir else None
-        return demo(data_dir, args.port, wait=not args.exit, out=sys.stdout)
+        demo_dir = Path(args.data_dir) if args.data_dir else None
+        return demo(demo_dir, args.port, wait=not args.exit, out=sys.stdout)
     if getattr(args, "data_dir", None):
         settings = settings.with_overrides(data_dir=Path(args.data_dir))
     if args.command == "serve":
@@ -95,6 +100,21 @@ def _parser() -> argparse.ArgumentParser:
         "validate", help="check a repository's workflows, or one workflow; exit 1 on any error"
     )
     wf_check.add_argument("path", help="a repository, or a workflow file or folder in one")
+
+    run_cmd = commands.add_parser(
+        "run", help="run a BMAD workflow on a local repository, step by step, resumable"
+    )
+    run_cmd.add_argument("workflow", help="the workflow's name (see `orchestrator workflows list`)")
+    run_cmd.add_argument("--repo", default=".", help="the repository (default: here)")
+    run_cmd.add_argument(
+        "--llm", default=None, help="the agent's model: replay:FILE (recorded exchanges)"
+    )
+    run_cmd.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a variable's value"
+    )
+    run_cmd.add_argument("--resume", action="store_true", help="go on from the last checkpoint")
+    run_cmd.add_argument("--answer", help="a person's answer to the escalation the run paused on")
+    run_cmd.add_argument("--data-dir", help="checkpoints (ORCHESTRATOR_DATA_DIR)")
 
     dlv = commands.add_parser("deliveries", help="inspect and replay journaled webhook deliveries")
     dlv.add_argument("--data-dir", help="journal location (ORCHESTRATOR_DATA_DIR)")

@@ -315,10 +315,15 @@ class Executor:
             self._take(reply.files, reply.variables)
         else:
             await self._act(workflow, step, self._expand(text))
+        # The step's menu is one choice, however many sections describe it; its HALTs are
+        # that menu's wait. Halts in a step without a menu, and asks, are decided one by one.
+        menus = [i for i in step.instructions if i.kind == "menu"]
+        if menus:
+            options = tuple(dict.fromkeys(o for m in menus for o in _options(m)))
+            await self._decide("menu", workflow, step, menus[0].text, options)
         for instruction in step.instructions:
-            if instruction.kind in ("menu", "halt", "ask"):
-                await self._decide(instruction.kind, workflow, step, instruction.text,
-                                   _options(instruction))  # fmt: skip
+            if instruction.kind == "ask" or (instruction.kind == "halt" and not menus):
+                await self._decide(instruction.kind, workflow, step, instruction.text, ())
 
     # Step boundaries ---------------------------------------------------------------------
 
@@ -347,7 +352,7 @@ class Executor:
         key = f"{workflow.name}:{step.id}"
         if key not in self.checkpoint.completed:
             self.checkpoint.completed.append(key)
-        frame.step_index, frame.instruction = workflow.steps.index(step) + 1, 0
+        frame.step_index, frame.instruction = _next_index(workflow, step), 0
         nxt = workflow.steps[frame.step_index] if frame.step_index < len(workflow.steps) else None
         frame.step_id = nxt.id if nxt else ""
         self.store.save(self.checkpoint)
@@ -461,16 +466,19 @@ class Executor:
         return workflow.outputs[0] if workflow.outputs else None
 
     def _template_text(self, workflow: Workflow, step: Step) -> str | None:
-        candidates = [workflow.template] if workflow.template else []
-        candidates += [v for k, v in step.attrs.items() if k.lower().endswith("template")]
-        candidates += [str(v) for k, v in self.values.items()
+        """The template the output starts from: the workflow's, the step file's own
+        (`prdTemplate: '../templates/…'`, relative to the step file), or a skill's."""
+        step_folder = (self.files.root / step.source.path).parent
+        candidates: list[tuple[str, Path]] = []
+        if workflow.template:
+            candidates.append((workflow.template, self.files.root / workflow.root))
+        candidates += [(v, step_folder) for k, v in step.attrs.items()
+                       if k.lower().endswith("template")]  # fmt: skip
+        candidates += [(str(v), self.files.root / workflow.root) for k, v in self.values.items()
                        if k.startswith("workflow.") and k.endswith("_template")]  # fmt: skip
-        for candidate in candidates:
-            if not candidate:
-                continue
+        for candidate, base in candidates:
             try:
-                path = self.files.locate(self._expand(str(candidate)),
-                                         base=self.files.root / workflow.root)  # fmt: skip
+                path = self.files.locate(self._expand(candidate), base=base)
             except PathRefused:
                 continue
             if path.is_file() and path.suffix in (".md", ".yaml", ".yml", ".txt"):
@@ -493,7 +501,7 @@ class Executor:
               options: tuple[str, ...] = ()) -> Task:  # fmt: skip
         rules = tuple(self._expand(i.text) for i in workflow.critical)[:20]
         scalars = {k: str(v) for k, v in self.values.items() if isinstance(v, (str, int, float))
-                   and not k.startswith("project")}  # fmt: skip
+                   and k not in ("project-root", "project_root")}  # fmt: skip
         step_values = {k[3:]: v for k, v in step.attrs.items() if k.startswith("fm.")}
         return Task(kind, workflow.name, step.id, step.goal, self._expand(instruction),
                     {**scalars, **step_values}, rules, template, dict(self._inputs),
@@ -546,6 +554,15 @@ class Executor:
         line = json.dumps({"event": kind, **data}, default=str)
         checkpoint.events.append(line)
         self.on_event(kind, data)
+
+
+def _next_index(workflow: Workflow, step: Step) -> int:
+    """Step files hand over through their links (branches only when chosen); a step file
+    with no link ends the workflow. Steps of one instructions file run in order."""
+    if step.attrs.get("prose") == "true" and workflow.format != "workflow.yaml":
+        target = workflow.step(step.next[0]) if step.next else None
+        return workflow.steps.index(target) if target is not None else len(workflow.steps)
+    return workflow.steps.index(step) + 1
 
 
 def _options(instruction: Instruction) -> tuple[str, ...]:

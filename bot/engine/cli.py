@@ -1,0 +1,79 @@
+"""`orchestrator run`: a workflow on a local repository, with no GitHub, step by step."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.engine.agent import ReplayAgent, ReplayMismatch, WorkflowAgent
+from bot.engine.checkpoint import CheckpointStore
+from bot.engine.executor import Executor, RunError, RunResult
+from bot.engine.loader import load
+
+
+def agent_for(spec: str | None) -> WorkflowAgent:
+    """The agent a `--llm` spec names. Model providers arrive with the LLM clients."""
+    if spec and spec.startswith("replay:"):
+        path = Path(spec.removeprefix("replay:"))
+        if not path.is_file():
+            raise RunError(f"--llm {spec}: no such recording")
+        return ReplayAgent(path)
+    raise RunError(
+        f"--llm {spec or '(none)'}: only replay:FILE is available so far; model providers "
+        "(anthropic:, openai:, openai-compatible:) come with the LLM clients"
+    )
+
+
+def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"orchestrator: --set {item!r} is not KEY=VALUE", file=out)
+            return 2
+        overrides[key.strip()] = value
+    repository = Path(args.repo)
+    project = load(repository)
+    if project.errors and project.workflow(args.workflow) is None:
+        for problem in project.errors:
+            print(problem, file=out)
+        return 1
+
+    def show(kind: str, data: dict[str, Any]) -> None:
+        if kind == "step":
+            print(f"▶ {data['step']}: {data.get('goal', '')}", file=out, flush=True)
+        elif kind == "decision":
+            print(f"  ↳ {data['point']}: {data['outcome']} {data.get('value') or ''} "
+                  f"({data['by']}: {data['reason']})", file=out)  # fmt: skip
+        elif kind in ("skipped", "loop-cap", "goto-missing", "workflow-changed", "write-refused"):
+            print(f"  ! {kind}: {data}", file=out)
+
+    try:
+        executor = Executor(project, agent_for(args.llm), CheckpointStore(data_dir / "runs"),
+                            overrides=overrides, on_event=show)  # fmt: skip
+        result = asyncio.run(executor.run(args.workflow, resume=args.resume, answer=args.answer))
+    except (RunError, ReplayMismatch) as exc:
+        print(f"orchestrator: {exc}", file=out)
+        return 1
+    print(summary(result), file=out)
+    return 0 if result.status == "done" else 3
+
+
+def summary(result: RunResult) -> str:
+    lines = [f"\n{result.status}: {result.steps_run} steps run"]
+    lines += [f"  output: {path}" for path in sorted(result.outputs)]
+    by: dict[str, int] = {}
+    for decision in result.decisions:
+        by[decision["by"]] = by.get(decision["by"], 0) + 1
+    if by:
+        lines.append("  decisions: " + ", ".join(f"{n} by {who}" for who, n in sorted(by.items())))
+    for escalation in result.escalations:
+        if "answer" not in escalation:
+            where = f"{escalation['workflow']}:{escalation['step']}"
+            lines.append(
+                f"  escalation at {where}: {escalation['reason']} — answer with "
+                "--resume --answer TEXT"
+            )
+    return "\n".join(lines)
