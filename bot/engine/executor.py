@@ -266,7 +266,8 @@ class Executor:
         template = self._template_text(workflow, step)
         reply = await self.agent.perform(self._task(
             "section", workflow, step, f"Write the section {section!r}" if section else
-            step.goal, template=self._template_section(template, section),
+            step.goal, template=self._template_section(
+                outputs.start(template, self._known()) if template else None, section),
             output_path=self.files.relative(path)))  # fmt: skip
         current = self._read(path)
         text = outputs.start(template, self._known()) if current is None else current
@@ -305,8 +306,9 @@ class Executor:
         if output is not None and output.target:
             path = self._output_path(output.target)
             template = self._template_text(workflow, step)
+            shown = outputs.start(template, self._known()) if template else None
             reply = await self.agent.perform(self._task(
-                "section", workflow, step, self._expand(text), template=template,
+                "section", workflow, step, self._expand(text), template=shown,
                 output_path=self.files.relative(path)))  # fmt: skip
             current = self._read(path)
             base = outputs.start(template, self._known()) if current is None else current

@@ -17,6 +17,8 @@ from bot.engine.files import RepoFiles
 from bot.engine.variables import as_path
 
 BMAD_FOLDERS = ("_bmad", ".bmad", "bmad")
+#: What makes a folder of an install a module, when no manifest lists the modules.
+_MODULE_MARKERS = ("config.yaml", "module.yaml", "workflows", "agents", "tasks")
 MANIFEST_FOLDERS = ("_config", "_cfg")
 SKILL_FOLDERS = (
     ".claude/skills",
@@ -117,13 +119,13 @@ def _read_manifest(files: RepoFiles, installation: Installation) -> None:
             if path.is_file():
                 text = files.read_text(path) or ""
                 installation.manifests[kind] = list(csv.DictReader(io.StringIO(text)))
-    if not installation.modules:  # no manifest: every folder with a module config is a module
+    if not installation.modules:  # no manifest: every folder that looks like a module is one
         installation.modules = sorted(
             child.name
             for child in installation.root.iterdir()
             if child.is_dir()
             and not child.name.startswith(("_", "."))
-            and ((child / "config.yaml").is_file() or (child / "module.yaml").is_file())
+            and any((child / marker).exists() for marker in _MODULE_MARKERS)
         )
 
 
