@@ -35,6 +35,7 @@ class Task:
     options: tuple[str, ...] = ()  # menu choices
     output_path: str | None = None  # repository-relative file the section goes to
     agent: str | None = None  # the owning agent's id
+    documents: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> text
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -48,23 +48,57 @@ class AutonomyPolicy:
         if kind == "menu":
             choice = next((o for o in self.menu_choice if o in task.options), None)
             if choice is not None:
-                return Decision("menu", "choose", choice, f"[{choice}] carries the workflow on",
-                                "policy", where, question)  # fmt: skip
-            return Decision("menu", "escalate", None, "no option that carries on",
-                            "policy", where, question)  # fmt: skip
+                return Decision(
+                    "menu",
+                    "choose",
+                    choice,
+                    f"[{choice}] carries the workflow on",
+                    "policy",
+                    where,
+                    question,
+                )
+            return Decision(
+                "menu", "escalate", None, "no option that carries on", "policy", where, question
+            )
         if kind == "halt":
             if self.continue_on_wait and _WAIT.search(question):
-                return Decision("halt", "continue", None, "a pause for a person at the "
-                                "keyboard; the run goes on", "policy", where, question)  # fmt: skip
-            return Decision("halt", "escalate", None, "the workflow stops here for a person",
-                            "policy", where, question)  # fmt: skip
+                return Decision(
+                    "halt",
+                    "continue",
+                    None,
+                    "a pause for a person at the keyboard; the run goes on",
+                    "policy",
+                    where,
+                    question,
+                )
+            return Decision(
+                "halt",
+                "escalate",
+                None,
+                "the workflow stops here for a person",
+                "policy",
+                where,
+                question,
+            )
         if not self.answer_asks:
-            return Decision("ask", "escalate", None, "asks go to people", "policy", where,
-                            question)  # fmt: skip
+            return Decision("ask", "escalate", None, "asks go to people", "policy", where, question)
         reply = await agent.perform(task)
         if reply.answer is not None and reply.confidence >= self.threshold:
-            return Decision("ask", "answer", reply.answer, reply.text or "answered from context",
-                            "agent", where, question)  # fmt: skip
-        return Decision("ask", "escalate", reply.answer,
-                        f"confidence {reply.confidence:.2f} below {self.threshold:.2f}",
-                        "agent", where, question)  # fmt: skip
+            return Decision(
+                "ask",
+                "answer",
+                reply.answer,
+                reply.text or "answered from context",
+                "agent",
+                where,
+                question,
+            )
+        return Decision(
+            "ask",
+            "escalate",
+            reply.answer,
+            f"confidence {reply.confidence:.2f} below {self.threshold:.2f}",
+            "agent",
+            where,
+            question,
+        )

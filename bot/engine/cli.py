@@ -45,14 +45,22 @@ def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
         if kind == "step":
             print(f"▶ {data['step']}: {data.get('goal', '')}", file=out, flush=True)
         elif kind == "decision":
-            print(f"  ↳ {data['point']}: {data['outcome']} {data.get('value') or ''} "
-                  f"({data['by']}: {data['reason']})", file=out)  # fmt: skip
+            print(
+                f"  ↳ {data['point']}: {data['outcome']} {data.get('value') or ''} "
+                f"({data['by']}: {data['reason']})",
+                file=out,
+            )
         elif kind in ("skipped", "loop-cap", "goto-missing", "workflow-changed", "write-refused"):
             print(f"  ! {kind}: {data}", file=out)
 
     try:
-        executor = Executor(project, agent_for(args.llm), CheckpointStore(data_dir / "runs"),
-                            overrides=overrides, on_event=show)  # fmt: skip
+        executor = Executor(
+            project,
+            agent_for(args.llm),
+            CheckpointStore(data_dir / "runs"),
+            overrides=overrides,
+            on_event=show,
+        )
         result = asyncio.run(executor.run(args.workflow, resume=args.resume, answer=args.answer))
     except (RunError, ReplayMismatch) as exc:
         print(f"orchestrator: {exc}", file=out)

@@ -28,12 +28,13 @@ from bot.engine.checkpoint import Checkpoint, CheckpointStore, Frame, atomic_wri
 from bot.engine.files import PathRefused, RepoFiles
 from bot.engine.loader import Project
 from bot.engine.model import Instruction, Step, Workflow
-from bot.engine.variables import expand
+from bot.engine.variables import alternatives, expand
 
 #: A step entered more often than this by gotos is a loop: the goto is reported and skipped.
 MAX_VISITS = 5
-#: How much of each input document an agent is shown.
+#: How much of each input document an agent is shown, and how many files an instruction gets.
 MAX_INPUT_CHARS = 20_000
+MAX_DOCUMENTS = 6
 _OPTION = re.compile(r"\[([A-Z0-9]{1,3})\]")
 
 
@@ -93,6 +94,7 @@ class Executor:
         self._set_by_run: set[str] = set()  # variables the agents gave, kept in checkpoints
         self._inputs: dict[str, str] = {}  # documents `discover_inputs` found
         self._answered: str | None = None  # a person's answer to the escalation resumed from
+        self._seen: dict[str, str] = {}  # files this step's agent has been shown so far
 
     # Running -------------------------------------------------------------------------------
 
@@ -123,18 +125,26 @@ class Executor:
         return self._result()
 
     def _values(self, workflow: Workflow) -> dict[str, Any]:
-        values = {k: v for k, v in self.project.variables.get(workflow.name, {}).items()
-                  if isinstance(v, (str, int, float, bool))}  # fmt: skip
+        values = {
+            k: v
+            for k, v in self.project.variables.get(workflow.name, {}).items()
+            if isinstance(v, (str, int, float, bool))
+        }
         values.update(self.checkpoint.variables)
         values.update(self.overrides)
         return values
 
     def _resume(self, checkpoint: Checkpoint, workflow: Workflow, answer: str | None) -> None:
         if checkpoint.status == "done":
-            raise RunError(f"the run of {workflow.name} already finished; run it again "
-                           "without --resume to start over")  # fmt: skip
-        changed = sorted(path for path, old in checkpoint.workflow_files.items()
-                         if digest(self.files.root / path) != old)  # fmt: skip
+            raise RunError(
+                f"the run of {workflow.name} already finished; run it again "
+                "without --resume to start over"
+            )
+        changed = sorted(
+            path
+            for path, old in checkpoint.workflow_files.items()
+            if digest(self.files.root / path) != old
+        )
         frame = checkpoint.stack[-1]
         current = self._workflow(frame.workflow)
         if changed:
@@ -154,8 +164,9 @@ class Executor:
             pending = checkpoint.escalations[-1]
             if answer is not None:
                 pending["answer"] = answer
-                checkpoint.decisions.append({**pending, "outcome": "answer", "value": answer,
-                                             "by": "person"})  # fmt: skip
+                checkpoint.decisions.append(
+                    {**pending, "outcome": "answer", "value": answer, "by": "person"}
+                )
                 self._answered = answer
         checkpoint.status = "running"
         self._event(checkpoint, "resume", step=frame.step_id)
@@ -191,6 +202,7 @@ class Executor:
 
     async def _step(self, workflow: Workflow, step: Step, frame: Frame) -> None:
         self.steps_run += 1
+        self._seen = {}
         if step.attrs.get("prose") == "true":
             await self._prose_step(workflow, step)
             return
@@ -221,8 +233,12 @@ class Executor:
         elif kind == "invoke":
             await self._invoke(workflow, step, instruction)
         elif kind == "output":
-            self._event(self.checkpoint, "output", step=f"{workflow.name}:{step.id}",
-                        text=self._expand(instruction.text))  # fmt: skip
+            self._event(
+                self.checkpoint,
+                "output",
+                step=f"{workflow.name}:{step.id}",
+                text=self._expand(instruction.text),
+            )
         elif kind in ("ask", "halt", "menu"):
             await self._decide(kind, workflow, step, instruction.text, _options(instruction))
 
@@ -230,8 +246,9 @@ class Executor:
         known = conditions.decide(condition, self._known(), self._exists)
         if known is not None:
             return known
-        reply = await self.agent.perform(self._task("check", workflow, step,
-                                                    f"Is this true? {condition}"))  # fmt: skip
+        reply = await self.agent.perform(
+            self._task("check", workflow, step, f"Is this true? {condition}")
+        )
         return (reply.answer or "").strip().lower() in ("yes", "true", "y")
 
     async def _act(self, workflow: Workflow, step: Step, text: str) -> None:
@@ -242,13 +259,22 @@ class Executor:
         target = workflow.goto_target(instruction.target or "")
         frame = self.checkpoint.stack[-1]
         if target is None:
-            self._event(self.checkpoint, "goto-missing", target=instruction.target,
-                        at=str(instruction.source))  # fmt: skip
+            self._event(
+                self.checkpoint,
+                "goto-missing",
+                target=instruction.target,
+                at=str(instruction.source),
+            )
             return
         visits = frame.visits.get(target.id, 0)
         if visits >= MAX_VISITS:
-            self._event(self.checkpoint, "loop-cap", target=target.id, visits=visits,
-                        at=str(instruction.source))  # fmt: skip
+            self._event(
+                self.checkpoint,
+                "loop-cap",
+                target=target.id,
+                visits=visits,
+                at=str(instruction.source),
+            )
             return
         frame.visits[target.id] = visits + 1
         raise _Jump(target)
@@ -264,11 +290,18 @@ class Executor:
             return
         path = self._output_path(target)
         template = self._template_text(workflow, step)
-        reply = await self.agent.perform(self._task(
-            "section", workflow, step, f"Write the section {section!r}" if section else
-            step.goal, template=self._template_section(
-                outputs.start(template, self._known()) if template else None, section),
-            output_path=self.files.relative(path)))  # fmt: skip
+        reply = await self.agent.perform(
+            self._task(
+                "section",
+                workflow,
+                step,
+                f"Write the section {section!r}" if section else step.goal,
+                template=self._template_section(
+                    outputs.start(template, self._known()) if template else None, section
+                ),
+                output_path=self.files.relative(path),
+            )
+        )
         current = self._read(path)
         text = outputs.start(template, self._known()) if current is None else current
         self._write(path, outputs.put_section(text, section, reply.text))
@@ -285,8 +318,9 @@ class Executor:
             return
         raise _Invoke(invoked)
 
-    async def _decide(self, kind: str, workflow: Workflow, step: Step, text: str,
-                      options: tuple[str, ...]) -> Decision:  # fmt: skip
+    async def _decide(
+        self, kind: str, workflow: Workflow, step: Step, text: str, options: tuple[str, ...]
+    ) -> Decision:
         if self._answered is not None:  # a person answered the escalation this resumes from
             answered, self._answered = self._answered, None
             return Decision(kind, "answer", answered, "answered by a person", "person")
@@ -307,16 +341,28 @@ class Executor:
             path = self._output_path(output.target)
             template = self._template_text(workflow, step)
             shown = outputs.start(template, self._known()) if template else None
-            reply = await self.agent.perform(self._task(
-                "section", workflow, step, self._expand(text), template=shown,
-                output_path=self.files.relative(path)))  # fmt: skip
+            reply = await self.agent.perform(
+                self._task(
+                    "section",
+                    workflow,
+                    step,
+                    self._expand(text),
+                    template=shown,
+                    output_path=self.files.relative(path),
+                )
+            )
             current = self._read(path)
             base = outputs.start(template, self._known()) if current is None else current
             written = outputs.put_section(base, None, reply.text) if reply.text else base
             self._write(path, outputs.mark_completed(written, outputs.step_marker(step.id)))
             self._take(reply.files, reply.variables)
         else:
-            await self._act(workflow, step, self._expand(text))
+            template = self._template_text(workflow, step)
+            shown = outputs.start(template, self._known()) if template else None
+            reply = await self.agent.perform(
+                self._task("act", workflow, step, self._expand(text), template=shown)
+            )
+            self._take(reply.files, reply.variables)
         # The step's menu is one choice, however many sections describe it; its HALTs are
         # that menu's wait. Halts in a step without a menu, and asks, are decided one by one.
         menus = [i for i in step.instructions if i.kind == "menu"]
@@ -329,8 +375,15 @@ class Executor:
 
     # Step boundaries ---------------------------------------------------------------------
 
-    def _commit(self, frame: Frame, workflow: Workflow, step: Step, *,
-                jump_to: Step | None = None, invoked: Workflow | None = None) -> None:  # fmt: skip
+    def _commit(
+        self,
+        frame: Frame,
+        workflow: Workflow,
+        step: Step,
+        *,
+        jump_to: Step | None = None,
+        invoked: Workflow | None = None,
+    ) -> None:
         """The redo log: writes logged in the checkpoint, made, then the position moves on."""
         checkpoint = self.checkpoint
         checkpoint.variables = {k: str(v) for k, v in self._learned.items()}
@@ -392,8 +445,9 @@ class Executor:
         step = workflow.steps[frame.step_index]
         self.writes = {}  # the step re-runs when the person has answered
         checkpoint.status = "paused"
-        checkpoint.escalations.append({**dataclasses.asdict(decision), "step": step.id,
-                                       "workflow": workflow.name})  # fmt: skip
+        checkpoint.escalations.append(
+            {**dataclasses.asdict(decision), "step": step.id, "workflow": workflow.name}
+        )
         self._event(checkpoint, "escalated", question=decision.question, reason=decision.reason)
         self.store.save(checkpoint)
         return self._result()
@@ -442,11 +496,14 @@ class Executor:
     def _exists(self, reference: str) -> bool | None:
         if "{" in reference:
             return None
-        try:
-            path = self.files.locate(reference)
-        except PathRefused:
-            return False
-        return self.files.relative(path) in self.writes or path.exists()
+        for choice in alternatives(reference):
+            try:
+                path = self.files.locate(choice)
+            except PathRefused:
+                continue
+            if self.files.relative(path) in self.writes or path.exists():
+                return True
+        return False
 
     def _known(self) -> dict[str, Any]:
         return self.values
@@ -456,9 +513,12 @@ class Executor:
 
     def _output_path(self, reference: str) -> Path:
         text = self._expand(reference)
-        if "{{" in text:  # a name the agent was to give, e.g. {{story_key}}.md
-            text = re.sub(r"\{\{\s*([\w.-]+)\s*\}\}", lambda m: str(self.values.get(
-                m.group(1), m.group(1))), text)  # fmt: skip
+        missing = re.findall(r"\{\{\s*([\w.-]+)\s*\}\}", text)
+        if missing:  # a name the agent was to give, e.g. {{story_key}}.md
+            raise RunError(
+                f"the output {reference!r} needs {', '.join(missing)}, which no step has set; "
+                f"give it with --set {missing[0]}=VALUE and --resume"
+            )
         try:
             return self.files.locate(text)
         except PathRefused as refused:
@@ -474,10 +534,14 @@ class Executor:
         candidates: list[tuple[str, Path]] = []
         if workflow.template:
             candidates.append((workflow.template, self.files.root / workflow.root))
-        candidates += [(v, step_folder) for k, v in step.attrs.items()
-                       if k.lower().endswith("template")]  # fmt: skip
-        candidates += [(str(v), self.files.root / workflow.root) for k, v in self.values.items()
-                       if k.startswith("workflow.") and k.endswith("_template")]  # fmt: skip
+        candidates += [
+            (v, step_folder) for k, v in step.attrs.items() if k.lower().endswith("template")
+        ]
+        candidates += [
+            (str(v), self.files.root / workflow.root)
+            for k, v in self.values.items()
+            if k.startswith("workflow.") and k.endswith("_template")
+        ]
         for candidate, base in candidates:
             try:
                 path = self.files.locate(self._expand(candidate), base=base)
@@ -498,16 +562,67 @@ class Executor:
                 return "\n".join(lines[start : index + 2])
         return None
 
-    def _task(self, kind: str, workflow: Workflow, step: Step, instruction: str, *,
-              template: str | None = None, output_path: str | None = None,
-              options: tuple[str, ...] = ()) -> Task:  # fmt: skip
+    def _task(
+        self,
+        kind: str,
+        workflow: Workflow,
+        step: Step,
+        instruction: str,
+        *,
+        template: str | None = None,
+        output_path: str | None = None,
+        options: tuple[str, ...] = (),
+    ) -> Task:
         rules = tuple(self._expand(i.text) for i in workflow.critical)[:20]
-        scalars = {k: str(v) for k, v in self.values.items() if isinstance(v, (str, int, float))
-                   and k not in ("project-root", "project_root")}  # fmt: skip
+        scalars = {
+            k: str(v)
+            for k, v in self.values.items()
+            if isinstance(v, (str, int, float)) and k not in ("project-root", "project_root")
+        }
         step_values = {k[3:]: v for k, v in step.attrs.items() if k.startswith("fm.")}
-        return Task(kind, workflow.name, step.id, step.goal, self._expand(instruction),
-                    {**scalars, **step_values}, rules, template, dict(self._inputs),
-                    options, output_path, workflow.agent)  # fmt: skip
+        expanded = self._expand(instruction)
+        # An agent working through a step keeps what it has read in that step; a file it
+        # is shown again is shown as it is now.
+        self._seen.update(self._documents(expanded))
+        documents = {path: self._read(self.files.root / path) or "" for path in self._seen}
+        return Task(
+            kind,
+            workflow.name,
+            step.id,
+            step.goal,
+            expanded,
+            {**scalars, **step_values},
+            rules,
+            template,
+            dict(self._inputs),
+            options,
+            output_path,
+            workflow.agent,
+            documents,
+        )
+
+    def _documents(self, text: str) -> dict[str, str]:
+        """The repository files an instruction is about, as they are now (this step's writes
+        included): those whose variable or path it names ("{{sprint_status}}", "sprint
+        status file"), so the agent works from what is really there."""
+        found: dict[str, str] = {}
+        lowered = text.lower()
+        for name, value in self.values.items():
+            if len(found) >= MAX_DOCUMENTS or not isinstance(value, str) or "/" not in value:
+                continue
+            named = name.lower() in lowered or name.replace("_", " ").lower() in lowered
+            if not (named or value in text) or "{" in value or "*" in value:
+                continue
+            for choice in alternatives(value):
+                try:
+                    path = self.files.locate(choice)
+                except PathRefused:
+                    continue
+                content = self._read(path) if path.suffix else None
+                if content is not None:
+                    found[self.files.relative(path)] = content[:MAX_INPUT_CHARS]
+                    break
+        return found
 
     def _discover_inputs(self, workflow: Workflow) -> None:
         """BMAD's `discover_inputs` protocol, done by the engine: each input pattern's files
@@ -522,8 +637,11 @@ class Executor:
                     continue
                 root = str(self.files.root)
                 relative = pattern[len(root) + 1 :] if pattern.startswith(root + "/") else pattern
-                matches = sorted(p for p in self.files.root.glob(relative) if p.is_file()
-                                 and self.files.inside(p))  # fmt: skip
+                matches = sorted(
+                    p
+                    for p in self.files.root.glob(relative)
+                    if p.is_file() and self.files.inside(p)
+                )
                 if matches:
                     text = "\n\n".join((self.files.read_text(p) or "") for p in matches)
                     found[name] = text[:MAX_INPUT_CHARS]

@@ -67,18 +67,28 @@ def resolve(
     `installed_path`, `skill-root`, system values, config values). A variable that refers to
     itself, directly or in a cycle, keeps the reference as written.
     """
-    raw: dict[str, Any] = {**config, **base}
+    # Config values refer to each other (`implementation_artifacts: "{output_folder}/…"`) in
+    # the config's own scope, before a workflow redeclares one of those names.
+    scope = _resolve_scope({**config, **base})
+    raw: dict[str, Any] = dict(scope)
+    nested = declared.get("variables")  # early alphas group some under `variables:`
+    if isinstance(nested, Mapping):
+        declared = {**declared, **nested}
     for key, value in declared.items():
         if isinstance(value, str):
             reference = _CONFIG_REF.match(value.strip())
             if reference:
-                found = config.get(reference.group(1))
+                found = scope.get(reference.group(1))
                 raw[key] = found if found is not None else value
                 continue
             if value.strip() == "system-generated":
                 raw[key] = base.get(key) or base.get("date")
                 continue
         raw[key] = value
+    return _resolve_scope(raw)
+
+
+def _resolve_scope(raw: Mapping[str, Any]) -> dict[str, Any]:
     done: dict[str, Any] = {}
 
     def value_of(key: str, visiting: set[str]) -> Any:
@@ -104,6 +114,11 @@ def resolve(
         return result
 
     return {key: value_of(key, set()) for key in raw}
+
+
+def alternatives(value: str) -> list[str]:
+    """BMAD's `a || b` ("the first of these that exists"), as a list."""
+    return [part.strip() for part in value.split("||") if part.strip()]
 
 
 def unresolved(text: str) -> list[str]:

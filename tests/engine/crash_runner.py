@@ -39,8 +39,12 @@ def main() -> None:
             if seen["n"] == int(nth):
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    executor = Executor(load(Path(repo)), ContextAgent(data_dir / "calls.log"),
-                        CheckpointStore(data_dir / "runs"), on_event=on_event)  # fmt: skip
+    executor = Executor(
+        load(Path(repo)),
+        ContextAgent(data_dir / "calls.log"),
+        CheckpointStore(data_dir / "runs"),
+        on_event=on_event,
+    )
     result = asyncio.run(executor.run(workflow, resume=resume))
     print(result.status)
 

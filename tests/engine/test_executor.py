@@ -26,10 +26,29 @@ def copy_install(version: str, tmp_path: Path) -> Path:
     return repo
 
 
-async def run(repo: Path, name: str, data: Path, agent=None, **options):
-    executor = Executor(load(repo), agent or ContextAgent(), CheckpointStore(data / "runs"),
-                        **options)  # fmt: skip
-    return await executor.run(name, **{k: v for k, v in options.items() if k in ()})
+SPRINT_STATUS = """\
+# STATUS DEFINITIONS: backlog, ready-for-dev, in-progress, review, done
+generated: 2026-11-24
+project: todo
+development_status:
+  epic-1: backlog
+  1-1-user-login: backlog
+  1-2-password-reset: backlog
+  epic-1-retrospective: optional
+"""
+
+
+def planned(repo: Path) -> Path:
+    """What the planning workflows leave behind: epics and a sprint status."""
+    return write(
+        repo,
+        {
+            "_bmad-output/planning-artifacts/epics.md": "# Epics\n\n## Epic 1: Accounts\n\n"
+            "### Story 1.1: User login\n\n"
+            "As a user, I want to log in, so that my lists are mine.\n",
+            "_bmad-output/implementation-artifacts/sprint-status.yaml": SPRINT_STATUS,
+        },
+    )
 
 
 def ten_steps(repo: Path, *, goal: str = "Write part") -> Path:
@@ -76,26 +95,62 @@ async def test_the_output_follows_the_workflow_not_a_script(tmp_path):
 async def test_the_prd_workflow_writes_the_prd_at_its_configured_path(tmp_path, version):
     repo = copy_install(version, tmp_path)
     result = await Executor(load(repo), ContextAgent(), CheckpointStore(tmp_path / "runs")).run(
-        "create-prd")  # fmt: skip
+        "create-prd"
+    )
     assert result.status == "done"
     prd = repo / "_bmad-output/planning-artifacts/prd.md"  # planning_artifacts in its config
     text = prd.read_text()
     assert text.startswith("---\nstepsCompleted: [1, 2, 2b, 2c, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]")
-    assert "# Product Requirements Document - " in text and "{{project_name}}" not in \
-        text.split("\n## ")[0]  # fmt: skip
+    assert (
+        "# Product Requirements Document - " in text
+        and "{{project_name}}" not in text.split("\n## ")[0]
+    )
     assert "Define comprehensive success criteria" in text  # step 3's goal, in its section
     assert list(result.outputs) == ["_bmad-output/planning-artifacts/prd.md"]
 
 
+@pytest.mark.parametrize("version", ["6.0.4", "6.0.0-alpha.22"])
+async def test_create_story_writes_the_story_and_updates_sprint_status(tmp_path, version):
+    repo = planned(copy_install(version, tmp_path))
+    result = await Executor(load(repo), ContextAgent(), CheckpointStore(tmp_path / "runs")).run(
+        "create-story"
+    )
+    assert result.status == "done"
+    story = (repo / "_bmad-output/implementation-artifacts/1-1-user-login.md").read_text()
+    assert story.startswith("# Story 1.1: user-login")  # the template, filled from the run
+    status = (repo / "_bmad-output/implementation-artifacts/sprint-status.yaml").read_text()
+    assert "  1-1-user-login: ready-for-dev\n" in status
+    assert "  epic-1: in-progress\n" in status  # the epic's first story started it
+    assert "  1-2-password-reset: backlog\n" in status and status.startswith("# STATUS")
+
+
+async def test_the_612_prd_skill_writes_the_prd_where_its_customization_says(tmp_path):
+    repo = copy_install("6.12.0", tmp_path)
+    result = await Executor(load(repo), ContextAgent(), CheckpointStore(tmp_path / "runs")).run(
+        "bmad-prd"
+    )
+    assert result.status == "done"
+    [output] = result.outputs  # {workflow.prd_output_path}/{workflow.run_folder_pattern}/prd.md
+    assert output.startswith("_bmad-output/planning-artifacts/prds/prd-6.12.0-")  # its name
+    assert output.endswith("/prd.md")
+    text = (repo / output).read_text()
+    assert "# PRD Template" in text and "## Essential Spine" in text  # from its template
+
+
 async def test_asks_below_the_threshold_pause_the_run_and_a_persons_answer_resumes_it(tmp_path):
-    write(tmp_path / "repo", {
-        "_bmad/core/config.yaml": "user_name: Ada\n",
-        "_bmad/bmm/workflows/q/workflow.yaml": "name: q\ninstructions: '{installed_path}/i.xml'\n"
-        "default_output_file: '{project-root}/out.md'\n",
-        "_bmad/bmm/workflows/q/i.xml": "<workflow><step n='1' goal='Ask'><ask>Which database?</ask>"
-        "</step><step n='2' goal='Write'><template-output>decision</template-output></step>"
-        "</workflow>",
-    })  # fmt: skip
+    write(
+        tmp_path / "repo",
+        {
+            "_bmad/core/config.yaml": "user_name: Ada\n",
+            "_bmad/bmm/workflows/q/workflow.yaml": "name: q\n"
+            "instructions: '{installed_path}/i.xml'\n"
+            "default_output_file: '{project-root}/out.md'\n",
+            "_bmad/bmm/workflows/q/i.xml": "<workflow><step n='1' goal='Ask'>"
+            "<ask>Which database?</ask>"
+            "</step><step n='2' goal='Write'><template-output>decision</template-output></step>"
+            "</workflow>",
+        },
+    )
     repo, store = tmp_path / "repo", CheckpointStore(tmp_path / "runs")
     strict = AutonomyPolicy(threshold=0.95)  # the test agent answers with 0.9
     paused = await Executor(load(repo), ContextAgent(), store, policy=strict).run("q")
@@ -104,23 +159,31 @@ async def test_asks_below_the_threshold_pause_the_run_and_a_persons_answer_resum
     assert escalation["question"] == "Which database?" and "below 0.95" in escalation["reason"]
     assert not (repo / "out.md").exists()
     done = await Executor(load(repo), ContextAgent(), store, policy=strict).run(
-        "q", resume=True, answer="PostgreSQL")  # fmt: skip
+        "q", resume=True, answer="PostgreSQL"
+    )
     assert done.status == "done"
     assert done.decisions[-1]["by"] == "person" and done.decisions[-1]["value"] == "PostgreSQL"
     assert (repo / "out.md").exists()
 
 
 async def test_a_goto_loop_is_capped_and_reported(tmp_path):
-    write(tmp_path / "repo", {
-        "_bmad/core/config.yaml": "user_name: Ada\n",
-        "_bmad/bmm/workflows/loop/workflow.yaml": "name: loop\ninstructions: '{installed_path}/i.xml'\n",
-        "_bmad/bmm/workflows/loop/i.xml": "<step n='1' goal='Spin'><action>work</action>"
-        "<goto step='1'/></step><step n='2' goal='Out'><action>done</action></step>",
-    })  # fmt: skip
+    write(
+        tmp_path / "repo",
+        {
+            "_bmad/core/config.yaml": "user_name: Ada\n",
+            "_bmad/bmm/workflows/loop/workflow.yaml": "name: loop\n"
+            "instructions: '{installed_path}/i.xml'\n",
+            "_bmad/bmm/workflows/loop/i.xml": "<step n='1' goal='Spin'><action>work</action>"
+            "<goto step='1'/></step><step n='2' goal='Out'><action>done</action></step>",
+        },
+    )
     events = []
-    result = await Executor(load(tmp_path / "repo"), ContextAgent(),
-                            CheckpointStore(tmp_path / "runs"),
-                            on_event=lambda k, d: events.append((k, d))).run("loop")  # fmt: skip
+    result = await Executor(
+        load(tmp_path / "repo"),
+        ContextAgent(),
+        CheckpointStore(tmp_path / "runs"),
+        on_event=lambda k, d: events.append((k, d)),
+    ).run("loop")
     assert result.status == "done"
     assert [k for k, _ in events].count("loop-cap") == 1
     assert result.steps_run == MAX_VISITS + 2
@@ -135,22 +198,32 @@ async def test_a_changed_workflow_restarts_its_step_or_refuses_when_it_is_gone(t
     step_one = repo / "_bmad/bmm/workflows/ten/steps/step-01-part.md"
     step_one.write_text(step_one.read_text().replace("Write part 1", "Write the intro"))
     events = []
-    resumed = await Executor(load(repo), ContextAgent(), store,
-                             on_event=lambda k, d: events.append(k)).run("ten", resume=True)  # fmt: skip
+    resumed = await Executor(
+        load(repo), ContextAgent(), store, on_event=lambda k, d: events.append(k)
+    ).run("ten", resume=True)
     assert resumed.status == "done" and "workflow-changed" in events
     (repo / "docs/report.md").unlink()
     again = await Executor(load(repo), ContextAgent(), store, policy=strict).run("ten")
     assert again.status == "paused"
     step_one.unlink()
     (repo / "_bmad/bmm/workflows/ten/workflow.md").write_text(
-        "---\nname: ten\nnextStep: './steps/step-02-part.md'\n---\n# Ten\n")  # fmt: skip
+        "---\nname: ten\nnextStep: './steps/step-02-part.md'\n---\n# Ten\n"
+    )
     with pytest.raises(RunError, match="no longer exists"):
         await Executor(load(repo), ContextAgent(), store).run("ten", resume=True)
 
 
 def crash_run(repo: Path, data: Path, event: str, nth: int, resume: bool) -> int:
-    command = [sys.executable, "-m", "tests.engine.crash_runner", str(repo), str(data), "ten",
-               event, str(nth)] + (["--resume"] if resume else [])  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "tests.engine.crash_runner",
+        str(repo),
+        str(data),
+        "ten",
+        event,
+        str(nth),
+    ] + (["--resume"] if resume else [])
     return subprocess.run(command, cwd=ROOT, capture_output=True, timeout=60).returncode
 
 
