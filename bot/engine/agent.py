@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 #: The fields of a task that decide whether a recorded reply still fits it.
-MATCHED_FIELDS = ("kind", "workflow", "step_id", "instruction", "options", "output_path")
+MATCHED_FIELDS = (
+    "kind",
+    "workflow",
+    "step_id",
+    "step_goal",
+    "instruction",
+    "template",
+    "options",
+    "output_path",
+)
 
 
 @dataclasses.dataclass(frozen=True)

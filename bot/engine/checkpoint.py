@@ -70,7 +70,7 @@ class Checkpoint:
     pending_writes: dict[str, str] = dataclasses.field(default_factory=dict)  # path -> content
 
     def to_json(self) -> bytes:
-        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True).encode()
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:

@@ -35,6 +35,8 @@ MAX_VISITS = 5
 #: How much of each input document an agent is shown, and how many files an instruction gets.
 MAX_INPUT_CHARS = 20_000
 MAX_DOCUMENTS = 6
+#: Events kept in a checkpoint (the newest); the run prints them all as they happen.
+MAX_EVENTS = 100
 _OPTION = re.compile(r"\[([A-Z0-9]{1,3})\]")
 
 
@@ -384,14 +386,11 @@ class Executor:
         jump_to: Step | None = None,
         invoked: Workflow | None = None,
     ) -> None:
-        """The redo log: writes logged in the checkpoint, made, then the position moves on."""
+        """The step's end: one checkpoint holds the new position and, as a redo log, the
+        step's writes; then the writes are made. A crash before the checkpoint re-runs the
+        step (nothing of it was written); after it, the restart makes the logged writes."""
         checkpoint = self.checkpoint
         checkpoint.variables = {k: str(v) for k, v in self._learned.items()}
-        if self.writes:
-            checkpoint.pending_writes = dict(self.writes)
-            self.store.save(checkpoint)
-            self.on_event("writes-logged", {"step": step.id})
-            self._finish_pending_writes()
         if invoked is not None:
             checkpoint.stack.append(Frame(invoked.name, caller_instruction=frame.instruction))
             self._event(checkpoint, "invoke", workflow=invoked.name, by=workflow.name)
@@ -399,21 +398,25 @@ class Executor:
             frame.step_index, frame.instruction = workflow.steps.index(jump_to), 0
             frame.step_id = jump_to.id
         else:
-            self._advance(frame, workflow, step)
-            return
+            self._move_on(frame, workflow, step)
+        checkpoint.pending_writes = dict(self.writes)
         self.store.save(checkpoint)
+        self.on_event("checkpoint", {"step": step.id, "workflow": workflow.name})
+        self._finish_pending_writes(save=False)  # the log is cleared with the next checkpoint
 
-    def _advance(self, frame: Frame, workflow: Workflow, step: Step) -> None:
+    def _move_on(self, frame: Frame, workflow: Workflow, step: Step) -> None:
         key = f"{workflow.name}:{step.id}"
         if key not in self.checkpoint.completed:
             self.checkpoint.completed.append(key)
         frame.step_index, frame.instruction = _next_index(workflow, step), 0
         nxt = workflow.steps[frame.step_index] if frame.step_index < len(workflow.steps) else None
         frame.step_id = nxt.id if nxt else ""
-        self.store.save(self.checkpoint)
-        self.on_event("checkpoint", {"step": step.id, "workflow": workflow.name})
 
-    def _finish_pending_writes(self) -> None:
+    def _advance(self, frame: Frame, workflow: Workflow, step: Step) -> None:
+        self._move_on(frame, workflow, step)
+        self.store.save(self.checkpoint)
+
+    def _finish_pending_writes(self, *, save: bool = True) -> None:
         checkpoint = self.checkpoint
         for relative, content in checkpoint.pending_writes.items():
             path = self.files.root / relative
@@ -424,7 +427,8 @@ class Executor:
             checkpoint.outputs[relative] = _sha(data)
         if checkpoint.pending_writes:
             checkpoint.pending_writes = {}
-            self.store.save(checkpoint)
+            if save:
+                self.store.save(checkpoint)
         self.writes = {}
 
     def _already_written(self, workflow: Workflow, step: Step) -> bool:
@@ -673,6 +677,7 @@ class Executor:
     def _event(self, checkpoint: Checkpoint, kind: str, **data: Any) -> None:
         line = json.dumps({"event": kind, **data}, default=str)
         checkpoint.events.append(line)
+        del checkpoint.events[:-MAX_EVENTS]  # the newest; a checkpoint must stay small
         self.on_event(kind, data)
 
 
