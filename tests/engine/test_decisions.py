@@ -62,13 +62,15 @@ async def test_an_invoked_workflow_runs_on_the_stack_and_its_caller_goes_on(tmp_
         {
             "_bmad/core/config.yaml": "user_name: Ada\n",
             "_bmad/bmm/workflows/outer/workflow.yaml": "name: outer\n"
-            "instructions: '{installed_path}/i.xml'\ndefault_output_file: '{project-root}/outer.md'\n",
+            "instructions: '{installed_path}/i.xml'\n"
+            "default_output_file: '{project-root}/outer.md'\n",
             "_bmad/bmm/workflows/outer/i.xml": "<step n='1' goal='Before'><template-output>a"
             "</template-output><invoke-workflow path='{project-root}/_bmad/bmm/workflows/inner/"
             "workflow.yaml'/><template-output>b</template-output></step>"
             "<step n='2' goal='After'><template-output>c</template-output></step>",
             "_bmad/bmm/workflows/inner/workflow.yaml": "name: inner\n"
-            "instructions: '{installed_path}/i.xml'\ndefault_output_file: '{project-root}/inner.md'\n",
+            "instructions: '{installed_path}/i.xml'\n"
+            "default_output_file: '{project-root}/inner.md'\n",
             "_bmad/bmm/workflows/inner/i.xml": "<step n='1' goal='Inside'><template-output>x"
             "</template-output></step>",
         },
