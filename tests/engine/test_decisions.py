@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.engine.agent import Reply, Task
@@ -87,3 +89,37 @@ async def test_an_invoked_workflow_runs_on_the_stack_and_its_caller_goes_on(tmp_
         ("outer", "2"),
     ]
     assert sorted(result.outputs) == ["inner.md", "outer.md"]
+
+
+class Escaping:
+    """An agent that tries to write outside the repository (as injected text might ask)."""
+
+    async def perform(self, task: Task) -> Reply:
+        return Reply(
+            text="x", files={"../outside.md": "pwned", "/tmp/abs.md": "pwned", "docs/fine.md": "ok"}
+        )
+
+
+async def test_an_agent_cannot_write_outside_the_repository(tmp_path):
+    write(
+        tmp_path / "repo",
+        {
+            "_bmad/core/config.yaml": "user_name: Ada\n",
+            "_bmad/bmm/workflows/w/workflow.yaml": "name: w\n"
+            "instructions: '{installed_path}/i.xml'\n",
+            "_bmad/bmm/workflows/w/i.xml": "<step n='1' goal='g'>"
+            "<action>write things</action></step>",
+        },
+    )
+    events = []
+    result = await Executor(
+        load(tmp_path / "repo"),
+        Escaping(),
+        CheckpointStore(tmp_path / "runs"),
+        on_event=lambda k, d: events.append((k, d)),
+    ).run("w")
+    assert result.status == "done"
+    assert not (tmp_path / "outside.md").exists() and not Path("/tmp/abs.md").exists()
+    assert (tmp_path / "repo/docs/fine.md").read_text() == "ok"
+    refused = [d["path"] for k, d in events if k == "write-refused"]
+    assert refused == ["../outside.md", "/tmp/abs.md"]
