@@ -1,0 +1,1 @@
+"""The layer every agent calls: model clients behind one protocol, retries, cost, budgets."""

@@ -1,0 +1,104 @@
+"""Every call as policy wants it: price known, budget checked, retried, reply checked, charged.
+
+A reply that is not what was asked — structured output that does not match its schema, a
+call to a tool that was not offered — is sent back to the model once with the error; the
+second miss raises `ReplyNotAsked`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+
+from bot.llm.budget import Budget
+from bot.llm.errors import ReplyNotAsked
+from bot.llm.ledger import Charge, CostLedger
+from bot.llm.pricing import PriceTable
+from bot.llm.retry import RetryPolicy
+from bot.llm.types import Completion, LLMClient, Message, Request
+
+
+@dataclasses.dataclass
+class Metered:
+    client: LLMClient
+    prices: PriceTable
+    ledger: CostLedger
+    budget: Budget | None = None
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    overhead_s: float = 0.0  # our own time per call, SDK and HTTP excluded (for the bench)
+
+    def __post_init__(self) -> None:
+        self.price = self.prices.price(self.client.spec)  # an unknown model is refused here
+
+    async def complete(self, request: Request, **charge_to: str) -> Completion:
+        completion = await self._charged(request, charge_to)
+        problem = self._problem(request, completion)
+        if problem is None:
+            return completion
+        correction = dataclasses.replace(
+            request,
+            messages=(
+                *request.messages,
+                Message(
+                    "assistant",
+                    completion.text or str(completion.structured or ""),
+                    completion.tool_calls,
+                ),
+                Message("user", f"That reply was not what was asked: {problem}. Answer again."),
+            ),
+        )
+        completion = await self._charged(correction, charge_to)
+        problem = self._problem(request, completion)
+        if problem is not None:
+            raise ReplyNotAsked(f"{self.client.spec}: {problem} (after one correction)")
+        return completion
+
+    async def _charged(self, request: Request, charge_to: Mapping[str, str]) -> Completion:
+        started = time.perf_counter()
+        if self.budget is not None:
+            self.budget.check(request, self.price)
+        own = time.perf_counter() - started
+        completion = await self.retry.call(lambda: self.client.complete(request))
+        started = time.perf_counter()
+        cost = self.price.cost(completion.usage)
+        if self.budget is not None:
+            self.budget.record(cost)
+        self.ledger.add(
+            Charge(
+                project=charge_to.get("project", ""),
+                workflow=charge_to.get("workflow", ""),
+                agent=charge_to.get("agent", ""),
+                story=charge_to.get("story", ""),
+                model=self.client.spec,
+                usage=completion.usage,
+                cost_usd=cost,
+            )
+        )
+        self.overhead_s += own + time.perf_counter() - started
+        return completion
+
+    @staticmethod
+    def _problem(request: Request, completion: Completion) -> str | None:
+        offered = {tool.name for tool in request.tools}
+        unknown = [c.name for c in completion.tool_calls if c.name not in offered]
+        if unknown:
+            return f"it called {', '.join(unknown)}, which is not one of the tools offered"
+        if request.response_schema is None:
+            return None
+        if completion.structured is None:
+            return "it gave no structured answer"
+        return _schema_error(completion.structured, request.response_schema)
+
+
+def _schema_error(value: Any, schema: Mapping[str, Any]) -> str | None:
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(dict(schema)).iter_errors(value)
+    )
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the answer"
+    return f"{where}: {error.message}"

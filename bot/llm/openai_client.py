@@ -1,0 +1,125 @@
+"""OpenAI's Chat Completions through the official SDK; with a base URL, any compatible
+server (vLLM, Ollama, …)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+
+from bot.llm.errors import LLMError, Retryable
+from bot.llm.types import Completion, Request, ToolCall, Usage
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def build_params(request: Request, model: str) -> dict[str, Any]:
+    system = "\n\n".join([request.system, *request.stable])  # stable prefix first: cacheable
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    for message in request.messages:
+        if message.role == "tool":
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": message.tool_call_id or "",
+                    "content": message.content,
+                }
+            )
+            continue
+        entry: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.tool_calls:
+            entry["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": json.dumps(dict(c.arguments))},
+                }
+                for c in message.tool_calls
+            ]
+        messages.append(entry)
+    params: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": request.max_tokens,
+    }
+    if request.tools:
+        params["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.input_schema),
+                },
+            }
+            for t in request.tools
+        ]
+    if request.response_schema is not None:
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": dict(request.response_schema)},
+        }
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    return params
+
+
+class OpenAIClient:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        provider: str = "openai",
+        timeout: float = 600.0,
+    ) -> None:
+        self.spec = f"{provider}:{model}"
+        self.model = model
+        self._sdk = openai.AsyncOpenAI(
+            api_key=api_key or "missing", base_url=base_url, max_retries=0, timeout=timeout
+        )
+
+    async def complete(self, request: Request) -> Completion:
+        try:
+            reply = await self._sdk.chat.completions.create(**build_params(request, self.model))
+        except openai.APIStatusError as exc:
+            if exc.status_code in RETRYABLE_STATUSES:
+                after = exc.response.headers.get("retry-after")
+                raise Retryable(
+                    str(exc), status=exc.status_code, retry_after=float(after) if after else None
+                ) from exc
+            raise LLMError(f"the model server refused the call ({exc.status_code}): {exc}") from exc
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            raise Retryable(f"{type(exc).__name__}: {exc}") from exc
+        except (openai.APIResponseValidationError, ValueError) as exc:
+            raise Retryable(f"a malformed reply: {exc}") from exc
+        choice = reply.choices[0]
+        calls = []
+        for call in choice.message.tool_calls or []:
+            try:
+                arguments = json.loads(call.function.arguments or "{}")
+            except ValueError:
+                arguments = {"_unparsed": call.function.arguments}
+            calls.append(ToolCall(call.id, call.function.name, arguments))
+        text = choice.message.content or ""
+        structured = None
+        if request.response_schema is not None:
+            try:
+                structured = json.loads(text)
+            except ValueError:
+                structured = None
+        usage = reply.usage
+        cached = 0
+        if usage is not None and usage.prompt_tokens_details is not None:
+            cached = usage.prompt_tokens_details.cached_tokens or 0
+        prompt = usage.prompt_tokens if usage else 0
+        return Completion(
+            text=text,
+            tool_calls=tuple(calls),
+            usage=Usage(prompt - cached, usage.completion_tokens if usage else 0, cached, 0),
+            model=self.model,
+            stop_reason=choice.finish_reason,
+            structured=structured,
+        )

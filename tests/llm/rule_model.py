@@ -1,0 +1,96 @@
+"""A rule-based model that knows only what a request carries.
+
+It reads the instruction, the tool list and the documents it is shown, and answers or calls
+tools accordingly: a structured answer in the shape the request's schema asks for, a section
+built from the template headings it was shown, the files an instruction tells it to write, a
+tool call for a file the instruction names that it has not read yet. It also obeys
+instructions it finds in the text, as a model might: the runtime's guards must stop those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+)$", re.MULTILINE)
+_FIELD = re.compile(r"^## (\w[\w ]*)\n(.*?)(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+_BIND = re.compile(r"Bind `?\{doc_workspace\}`? to `([^`]+)`")
+_WRITE = re.compile(r"Write `([\w.-]+\.md)`")
+_READ = re.compile(r"\bread(?:_file)? `([^`]+)`", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Asked:
+    """The request as the model sees it, whatever the wire protocol."""
+
+    system: str
+    messages: list[tuple[str, str]]  # (role, text); tool results as ("tool", text)
+    tools: list[str]
+    schema: Mapping[str, Any] | None
+
+    @property
+    def last_user(self) -> str:
+        return next((text for role, text in reversed(self.messages) if role == "user"), "")
+
+    def fields(self) -> dict[str, str]:
+        return {
+            m.group(1).strip().lower(): m.group(2).strip() for m in _FIELD.finditer(self.last_user)
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    text: str = ""
+    structured: Mapping[str, Any] | None = None
+    tool: tuple[str, Mapping[str, Any]] | None = None  # (name, arguments)
+
+
+def respond(asked: Asked) -> Answer:
+    fields = asked.fields()
+    properties = (asked.schema or {}).get("properties", {})
+    if "read_file" in asked.tools:
+        wanted = [
+            p
+            for p in _READ.findall(asked.last_user + asked.system)
+            if not any(p in text for role, text in asked.messages if role == "tool")
+        ]
+        if wanted:
+            return Answer(tool=("read_file", {"path": wanted[0]}))
+    if "choice" in properties:
+        options = properties["choice"].get("enum") or ["C"]
+        return Answer(
+            structured={"choice": "C" if "C" in options else options[0], "reason": "carries on"}
+        )
+    if "answer" in properties and properties["answer"].get("enum") == ["yes", "no"]:
+        question = fields.get("instruction", asked.last_user).lower()
+        documents = fields.get("documents", "")
+        present = "exist" in question and "not" not in question and bool(documents)
+        return Answer(structured={"answer": "yes" if present else "no", "confidence": 0.9})
+    if "answer" in properties:
+        return Answer(
+            structured={"answer": f"As planned: {fields.get('goal', 'go on')}", "confidence": 0.9}
+        )
+    if "files" in properties:
+        instruction = fields.get("instruction", "")
+        bind, write = _BIND.search(instruction), _WRITE.search(instruction)
+        files = {}
+        if bind and write:
+            files[f"{bind.group(1).rstrip('/')}/{write.group(1)}"] = _section(fields) + "\n"
+        return Answer(structured={"files": files, "variables": {}, "summary": "done"})
+    if asked.schema is not None:  # a shape it has no rule for: an empty answer
+        return Answer(structured={})
+    return Answer(text=_section(fields))
+
+
+def _section(fields: Mapping[str, str]) -> str:
+    goal = fields.get("goal") or "the step"
+    project = fields.get("project") or "the project"
+    headings = _HEADING.findall(fields.get("template", ""))[:3]
+    if not headings:
+        return f"## {goal}\n\n{project}: {goal.lower()}."
+    return "\n\n".join(
+        f"{marks} {title.strip()}\n\n{project} — {title.strip().lower()} ({goal})."
+        for marks, title in headings
+    )

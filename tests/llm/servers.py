@@ -1,0 +1,275 @@
+"""Local servers that speak the Anthropic and OpenAI wire protocols, for the real SDKs.
+
+Every request body is validated with the SDK's own parameter types (pydantic over the
+SDK's TypedDicts) and every answer is built as the SDK's own response model, so a client that
+sends what the API would refuse, or reads what the API would not send, fails here. Behind
+them is the rule-based model. The Anthropic server applies Anthropic's prefix-caching rule
+(a cache write at each `cache_control` breakpoint; a later request whose prefix up to a
+breakpoint is byte-identical reads it) and reports it in `usage`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+from anthropic.types import Message as AnthropicMessage
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+from openai.types.chat import ChatCompletion
+from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
+from pydantic import TypeAdapter, ValidationError
+
+from tests.llm.rule_model import Answer, Asked, respond
+
+ANTHROPIC_PARAMS = TypeAdapter(MessageCreateParamsNonStreaming)
+OPENAI_PARAMS = TypeAdapter(CompletionCreateParamsNonStreaming)
+
+
+def tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class ModelServer:
+    """What both servers share: faults on demand and a record of requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.invalid: list[str] = []
+        self.faults: deque[tuple[int, dict[str, str], str]] = deque()
+        self._ids = itertools.count(1)
+
+    def fail_next(
+        self, status: int, *, retry_after: float | None = None, body: str | None = None
+    ) -> None:
+        headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
+        self.faults.append(
+            (
+                status,
+                headers,
+                body
+                if body is not None
+                else json.dumps(
+                    {"type": "error", "error": {"type": "api_error", "message": f"fault {status}"}}
+                ),
+            )
+        )
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+    def _fault(self) -> web.Response | None:
+        if not self.faults:
+            return None
+        status, headers, body = self.faults.popleft()
+        return web.Response(
+            status=status, headers=headers, text=body, content_type="application/json"
+        )
+
+
+class AnthropicServer(ModelServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache: dict[str, int] = {}  # prefix hash -> its tokens
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self.messages)
+        return app
+
+    async def messages(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        try:
+            ANTHROPIC_PARAMS.validate_python(body)
+        except ValidationError as exc:
+            self.invalid.append(str(exc))
+            return _error(400, "invalid_request_error", str(exc)[:500])
+        if (fault := self._fault()) is not None:
+            return fault
+        forced = (body.get("tool_choice") or {}).get("name")
+        tools = [t for t in body.get("tools", []) if t["name"] != forced]
+        schema = next(
+            (t["input_schema"] for t in body.get("tools", []) if t["name"] == forced), None
+        )
+        asked = Asked(
+            _text(body.get("system")),
+            _anthropic_messages(body["messages"]),
+            [t["name"] for t in tools],
+            schema,
+        )
+        answer = respond(asked)
+        usage = self._usage(body, answer)
+        message = AnthropicMessage.model_validate(
+            {
+                "id": f"msg_{next(self._ids):06d}",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": _anthropic_content(answer, forced),
+                "stop_reason": "tool_use" if answer.tool or answer.structured else "end_turn",
+                "stop_sequence": None,
+                "usage": usage,
+            }
+        )
+        return web.Response(text=message.model_dump_json(), content_type="application/json")
+
+    def _usage(self, body: dict[str, Any], answer: Answer) -> dict[str, int]:
+        """Anthropic's rule: a prefix written at a `cache_control` breakpoint is read by a
+        later request that repeats it byte for byte (markers aside); the prefix up to the
+        last breakpoint is written."""
+        segments: list[tuple[str, bool]] = []
+        for tool in body.get("tools", []):
+            segments.append(_unmarked(tool))
+        system = body.get("system")
+        for block in system if isinstance(system, list) else [{"text": system or ""}]:
+            segments.append(_unmarked(block))
+        for message in body["messages"]:
+            content = message["content"]
+            for block in content if isinstance(content, list) else [{"text": content}]:
+                segments.append(_unmarked({"role": message["role"], **block}))
+        total = sum(tokens(text) for text, _ in segments)
+        digest, running, read, written = hashlib.sha256(), 0, 0, 0
+        for text, marked in segments:
+            digest.update(text.encode())
+            running += tokens(text)
+            key = digest.hexdigest()
+            if key in self.cache:
+                read = running
+            if marked:
+                written = running
+                self.cache.setdefault(key, running)
+        written = max(0, written - read)
+        output = tokens(answer.text or json.dumps(answer.structured or answer.tool or ""))
+        return {
+            "input_tokens": total - read - written,
+            "output_tokens": output,
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": written,
+        }
+
+
+def _unmarked(block: dict[str, Any]) -> tuple[str, bool]:
+    marked = bool(block.get("cache_control"))
+    content = {k: v for k, v in block.items() if k != "cache_control"}
+    return json.dumps(content, sort_keys=True), marked
+
+
+class OpenAIServer(ModelServer):
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.completions)
+        return app
+
+    async def completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        try:
+            OPENAI_PARAMS.validate_python(body)
+        except ValidationError as exc:
+            self.invalid.append(str(exc))
+            return web.json_response(
+                {"error": {"message": str(exc)[:500], "type": "invalid_request_error"}}, status=400
+            )
+        if (fault := self._fault()) is not None:
+            return fault
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        messages = [(m["role"], m.get("content") or "") for m in body["messages"]]
+        system = "\n".join(text for role, text in messages if role == "system")
+        asked = Asked(
+            system,
+            [(r, t) for r, t in messages if r != "system"],
+            [t["function"]["name"] for t in body.get("tools", [])],
+            schema,
+        )
+        answer = respond(asked)
+        message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
+        if answer.structured is not None:
+            message["content"] = json.dumps(answer.structured)
+        if answer.tool is not None:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{next(self._ids)}",
+                    "type": "function",
+                    "function": {"name": answer.tool[0], "arguments": json.dumps(answer.tool[1])},
+                }
+            ]
+        prompt = sum(tokens(text) for _, text in messages)
+        completion = ChatCompletion.model_validate(
+            {
+                "id": f"chatcmpl-{next(self._ids)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": "tool_calls" if answer.tool else "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": tokens(str(message)),
+                    "total_tokens": prompt + tokens(str(message)),
+                    "prompt_tokens_details": {"cached_tokens": 0},
+                },
+            }
+        )
+        return web.Response(text=completion.model_dump_json(), content_type="application/json")
+
+
+def _error(status: int, kind: str, message: str) -> web.Response:
+    return web.json_response(
+        {"type": "error", "error": {"type": kind, "message": message}}, status=status
+    )
+
+
+def _text(system: Any) -> str:
+    if isinstance(system, list):
+        return "\n\n".join(block.get("text", "") for block in system)
+    return system or ""
+
+
+def _anthropic_messages(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    found = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, str):
+            found.append((message["role"], content))
+            continue
+        for block in content:
+            if block["type"] == "text":
+                found.append((message["role"], block["text"]))
+            elif block["type"] == "tool_result":
+                found.append(("tool", str(block.get("content", ""))))
+            elif block["type"] == "tool_use":
+                found.append(("assistant", f"(called {block['name']})"))
+    return found
+
+
+def _anthropic_content(answer: Answer, forced: str | None) -> list[dict[str, Any]]:
+    if answer.structured is not None and forced:
+        return [
+            {
+                "type": "tool_use",
+                "id": "toolu_respond",
+                "name": forced,
+                "input": dict(answer.structured),
+            }
+        ]
+    if answer.tool is not None:
+        return [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{abs(hash(str(answer.tool))) % 10**8}",
+                "name": answer.tool[0],
+                "input": dict(answer.tool[1]),
+            }
+        ]
+    return [{"type": "text", "text": answer.text}]
