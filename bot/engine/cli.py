@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -11,19 +13,38 @@ from bot.engine.agent import ReplayAgent, ReplayMismatch, WorkflowAgent
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor, RunError, RunResult
 from bot.engine.loader import load
+from bot.llm.budget import Budget
+from bot.llm.errors import LLMError
+from bot.llm.factory import make_client, price_file
+from bot.llm.ledger import CostLedger
+from bot.llm.metered import Metered
+from bot.llm.pricing import PriceTable
+from bot.llm.task_agent import TaskAgent
 
 
-def agent_for(spec: str | None) -> WorkflowAgent:
-    """The agent a `--llm` spec names. Model providers arrive with the LLM clients."""
+def agent_for(spec: str | None, environ: Mapping[str, str], ledger: CostLedger) -> WorkflowAgent:
+    """The agent a `--llm` spec names: a recording, or a model (keys from the environment)."""
     if spec and spec.startswith("replay:"):
         path = Path(spec.removeprefix("replay:"))
         if not path.is_file():
             raise RunError(f"--llm {spec}: no such recording")
         return ReplayAgent(path)
-    raise RunError(
-        f"--llm {spec or '(none)'}: only replay:FILE is available so far; model providers "
-        "(anthropic:, openai:, openai-compatible:) come with the LLM clients"
-    )
+    if not spec:
+        raise RunError(
+            "--llm is needed: anthropic:MODEL, openai:MODEL, openai-compatible:MODEL or replay:FILE"
+        )
+    try:
+        client = make_client(spec, environ)
+        budget = environ.get("ORCHESTRATOR_LLM_BUDGET_USD")
+        metered = Metered(
+            client,
+            PriceTable.load(price_file(environ)),
+            ledger,
+            budget=Budget(float(budget)) if budget else None,
+        )
+    except (LLMError, ValueError) as exc:
+        raise RunError(f"--llm {spec}: {exc}") from exc
+    return TaskAgent(metered)
 
 
 def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
@@ -53,19 +74,22 @@ def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
         elif kind in ("skipped", "loop-cap", "goto-missing", "workflow-changed", "write-refused"):
             print(f"  ! {kind}: {data}", file=out)
 
+    ledger = CostLedger()
     try:
         executor = Executor(
             project,
-            agent_for(args.llm),
+            agent_for(args.llm, os.environ, ledger),
             CheckpointStore(data_dir / "runs"),
             overrides=overrides,
             on_event=show,
         )
         result = asyncio.run(executor.run(args.workflow, resume=args.resume, answer=args.answer))
-    except (RunError, ReplayMismatch) as exc:
+    except (RunError, ReplayMismatch, LLMError) as exc:
         print(f"orchestrator: {exc}", file=out)
         return 1
     print(summary(result), file=out)
+    if ledger.charges:
+        print(f"  model calls: {len(ledger.charges)}, ${ledger.total_usd:.4f}", file=out)
     return 0 if result.status == "done" else 3
 
 

@@ -58,6 +58,8 @@ def test_set_values_unknown_workflows_and_missing_models_are_explained(tmp_path,
     code, out = run(capsys, "nope", "--repo", str(repo), "--llm", "replay:x.jsonl")
     assert code == 1 and "no such recording" in out
     code, out = run(capsys, "ten", "--repo", str(repo), "--llm", "anthropic:claude")
-    assert code == 1 and "only replay:FILE is available so far" in out
+    assert code == 1 and "no price for anthropic:claude" in out  # never counted as free
+    code, out = run(capsys, "ten", "--repo", str(repo))
+    assert code == 1 and "--llm is needed" in out
     code, out = run(capsys, "ten", "--repo", str(repo), "--set", "broken")
     assert code == 2 and "is not KEY=VALUE" in out

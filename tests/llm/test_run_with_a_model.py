@@ -1,0 +1,49 @@
+"""`orchestrator run` with a model: the real SDK, pointed by ANTHROPIC_BASE_URL at the local
+Anthropic-protocol server, no replay provider anywhere — and the workflow completes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+
+from tests.engine.test_executor import ten_steps
+from tests.support import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_workflow_runs_to_the_end_against_the_anthropic_protocol(
+    anthropic_server, tmp_path
+):
+    repo = ten_steps(tmp_path / "repo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
+    env |= {"ANTHROPIC_BASE_URL": anthropic_server.url, "ANTHROPIC_API_KEY": "test-key"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "ten",
+        "--repo",
+        str(repo),
+        "--llm",
+        "anthropic:claude-haiku-4-5",
+        "--data-dir",
+        str(tmp_path / "data"),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert "done: 10 steps run" in text and "model calls: 10, $0.00" in text  # menus: policy
+    report = (repo / "docs/report.md").read_text()
+    assert "Tenfold: write part 10." in report  # the model's answer, from the step it was sent
+    assert len(anthropic_server.requests) == 10
+    first = anthropic_server.requests[0]["messages"][0]["content"][0]["text"]
+    assert "## Instruction\n# Step 1" in first and "## Goal\nWrite part 1" in first
