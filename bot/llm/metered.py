@@ -20,6 +20,7 @@ from bot.llm.ledger import Charge, CostLedger
 from bot.llm.pricing import PriceTable
 from bot.llm.retry import RetryPolicy
 from bot.llm.types import Completion, LLMClient, Message, Request
+from bot.llm.window import fit, window_for
 
 
 @dataclasses.dataclass
@@ -35,6 +36,7 @@ class Metered:
         self.price = self.prices.price(self.client.spec)  # an unknown model is refused here
 
     async def complete(self, request: Request, **charge_to: str) -> Completion:
+        request = fit(request, window_for(self.client.spec.partition(":")[2]))
         completion = await self._charged(request, charge_to)
         problem = self._problem(request, completion)
         if problem is None:

@@ -197,3 +197,29 @@ def test_a_repository_chooses_only_among_the_operators_models():
         make_client("anthropic:claude-opus-4", env, chosen_by_repository=True)
     with pytest.raises(LLMError, match="not a model spec"):
         make_client("evil", env)
+
+
+def test_a_conversation_nearing_the_window_loses_its_oldest_tool_results_first():
+    from bot.llm.window import fit
+
+    reads = [Message("tool", f"file {n}: " + "x" * 40_000, tool_call_id=f"t{n}") for n in range(6)]
+    request = Request(
+        "sys", (Message("user", "Fix the bug"), *reads), stable=("docs",), max_tokens=1000
+    )
+    fitted = fit(request, window=60_000)
+    contents = [m.content for m in fitted.messages]
+    assert contents[0] == "Fix the bug" and fitted.stable == ("docs",)
+    assert contents[1].startswith("[tool result trimmed") and contents[-1].startswith("file 5")
+    assert contents[-2].startswith("file 4")  # the newest two are kept whole
+    assert fit(request, window=10_000_000) is request  # nothing to do when it fits
+
+
+async def test_the_budget_warns_once_at_eighty_percent(anthropic_server):
+    warnings = []
+    budget = Budget(limit_usd=0.01, on_warning=lambda spent, limit: warnings.append(spent))
+    llm = metered(anthropic(anthropic_server), budget=budget)
+    with pytest.raises(BudgetExceeded):
+        for _ in range(500):
+            await llm.complete(ask())
+    assert len(warnings) == 1 and warnings[0] >= 0.8 * 0.01
+    assert budget.spent_usd <= 0.01  # stopped before the call that could cross it
