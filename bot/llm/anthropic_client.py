@@ -8,7 +8,9 @@ way every turn, byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anthropic
@@ -117,20 +119,37 @@ class AnthropicClient:
         )
 
     async def complete(self, request: Request) -> Completion:
-        params = build_params(request, self.model)
-        try:
-            message = await self._sdk.messages.create(**params)
-        except anthropic.APIStatusError as exc:
-            if exc.status_code in RETRYABLE_STATUSES:
-                raise Retryable(
-                    str(exc), status=exc.status_code, retry_after=_retry_after(exc.response.headers)
-                ) from exc
-            raise LLMError(f"Anthropic refused the call ({exc.status_code}): {exc}") from exc
-        except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
-            raise Retryable(f"{type(exc).__name__}: {exc}") from exc
-        except (anthropic.APIResponseValidationError, ValueError) as exc:  # JSON that is not
-            raise Retryable(f"a malformed reply: {exc}") from exc
+        async with _calling():
+            message = await self._sdk.messages.create(**build_params(request, self.model))
         return _completion(message, self.model)
+
+    async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
+        """The same call, its text handed to `on_text` as it arrives (server-sent events)."""
+        async with (
+            _calling(),
+            self._sdk.messages.stream(**build_params(request, self.model)) as events,
+        ):
+            async for text in events.text_stream:
+                on_text(text)
+            message = await events.get_final_message()
+        return _completion(message, self.model)
+
+
+@contextlib.asynccontextmanager
+async def _calling() -> AsyncIterator[None]:
+    """The SDK's errors as ours: what is worth retrying, and what is not."""
+    try:
+        yield
+    except anthropic.APIStatusError as exc:
+        if exc.status_code in RETRYABLE_STATUSES:
+            raise Retryable(
+                str(exc), status=exc.status_code, retry_after=_retry_after(exc.response.headers)
+            ) from exc
+        raise LLMError(f"Anthropic refused the call ({exc.status_code}): {exc}") from exc
+    except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
+        raise Retryable(f"{type(exc).__name__}: {exc}") from exc
+    except (anthropic.APIResponseValidationError, ValueError) as exc:  # JSON that is not
+        raise Retryable(f"a malformed reply: {exc}") from exc
 
 
 def _completion(message: Any, model: str) -> Completion:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jsonschema
@@ -35,9 +35,16 @@ class Metered:
     def __post_init__(self) -> None:
         self.price = self.prices.price(self.client.spec)  # an unknown model is refused here
 
-    async def complete(self, request: Request, **charge_to: str) -> Completion:
+    async def complete(
+        self,
+        request: Request,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        **charge_to: str,
+    ) -> Completion:
+        """One call as policy wants it; with `on_text`, streamed."""
         request = fit(request, window_for(self.client.spec.partition(":")[2]))
-        completion = await self._charged(request, charge_to)
+        completion = await self._charged(request, charge_to, on_text)
         problem = self._problem(request, completion)
         if problem is None:
             return completion
@@ -53,18 +60,27 @@ class Metered:
                 Message("user", f"That reply was not what was asked: {problem}. Answer again."),
             ),
         )
-        completion = await self._charged(correction, charge_to)
+        completion = await self._charged(correction, charge_to, on_text)
         problem = self._problem(request, completion)
         if problem is not None:
             raise ReplyNotAsked(f"{self.client.spec}: {problem} (after one correction)")
         return completion
 
-    async def _charged(self, request: Request, charge_to: Mapping[str, str]) -> Completion:
+    async def _charged(
+        self,
+        request: Request,
+        charge_to: Mapping[str, str],
+        on_text: Callable[[str], None] | None,
+    ) -> Completion:
         started = time.perf_counter()
         if self.budget is not None:
             self.budget.check(request, self.price)
         own = time.perf_counter() - started
-        completion = await self.retry.call(lambda: self.client.complete(request))
+        completion = await self.retry.call(
+            lambda: (
+                self.client.stream(request, on_text) if on_text else self.client.complete(request)
+            )
+        )
         started = time.perf_counter()
         cost = self.price.cost(completion.usage)
         if self.budget is not None:

@@ -3,7 +3,9 @@ server (vLLM, Ollama, …)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import openai
@@ -82,44 +84,90 @@ class OpenAIClient:
         )
 
     async def complete(self, request: Request) -> Completion:
-        try:
+        async with _calling():
             reply = await self._sdk.chat.completions.create(**build_params(request, self.model))
-        except openai.APIStatusError as exc:
-            if exc.status_code in RETRYABLE_STATUSES:
-                after = exc.response.headers.get("retry-after")
-                raise Retryable(
-                    str(exc), status=exc.status_code, retry_after=float(after) if after else None
-                ) from exc
-            raise LLMError(f"the model server refused the call ({exc.status_code}): {exc}") from exc
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise Retryable(f"{type(exc).__name__}: {exc}") from exc
-        except (openai.APIResponseValidationError, ValueError) as exc:
-            raise Retryable(f"a malformed reply: {exc}") from exc
         choice = reply.choices[0]
-        calls = []
-        for call in choice.message.tool_calls or []:
+        calls = [
+            (c.id, c.function.name, c.function.arguments) for c in choice.message.tool_calls or []
+        ]
+        return self._completion(
+            request, choice.message.content or "", calls, reply.usage, choice.finish_reason
+        )
+
+    async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
+        """The same call as server-sent chunks; text handed to `on_text` as it arrives."""
+        text: list[str] = []
+        calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        usage, finish = None, None
+        async with _calling():
+            chunks = await self._sdk.chat.completions.create(
+                **build_params(request, self.model),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for chunk in chunks:
+                usage = chunk.usage or usage
+                for choice in chunk.choices:
+                    finish = choice.finish_reason or finish
+                    if choice.delta.content:
+                        text.append(choice.delta.content)
+                        on_text(choice.delta.content)
+                    for delta in choice.delta.tool_calls or []:
+                        entry = calls.setdefault(delta.index, ["", "", ""])
+                        entry[0] = delta.id or entry[0]
+                        if delta.function is not None:
+                            entry[1] = delta.function.name or entry[1]
+                            entry[2] += delta.function.arguments or ""
+        found = [(i, n, a) for i, n, a in (calls[k] for k in sorted(calls))]
+        return self._completion(request, "".join(text), found, usage, finish)
+
+    def _completion(
+        self,
+        request: Request,
+        text: str,
+        calls: Sequence[tuple[str, str, str | None]],
+        usage: Any,
+        finish: str | None,
+    ) -> Completion:
+        tool_calls = []
+        for call_id, name, raw in calls:
             try:
-                arguments = json.loads(call.function.arguments or "{}")
+                arguments = json.loads(raw or "{}")
             except ValueError:
-                arguments = {"_unparsed": call.function.arguments}
-            calls.append(ToolCall(call.id, call.function.name, arguments))
-        text = choice.message.content or ""
+                arguments = {"_unparsed": raw}
+            tool_calls.append(ToolCall(call_id, name, arguments))
         structured = None
         if request.response_schema is not None:
             try:
                 structured = json.loads(text)
             except ValueError:
                 structured = None
-        usage = reply.usage
         cached = 0
         if usage is not None and usage.prompt_tokens_details is not None:
             cached = usage.prompt_tokens_details.cached_tokens or 0
         prompt = usage.prompt_tokens if usage else 0
         return Completion(
             text=text,
-            tool_calls=tuple(calls),
+            tool_calls=tuple(tool_calls),
             usage=Usage(prompt - cached, usage.completion_tokens if usage else 0, cached, 0),
             model=self.model,
-            stop_reason=choice.finish_reason,
+            stop_reason=finish,
             structured=structured,
         )
+
+
+@contextlib.asynccontextmanager
+async def _calling() -> AsyncIterator[None]:
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        if exc.status_code in RETRYABLE_STATUSES:
+            after = exc.response.headers.get("retry-after")
+            raise Retryable(
+                str(exc), status=exc.status_code, retry_after=float(after) if after else None
+            ) from exc
+        raise LLMError(f"the model server refused the call ({exc.status_code}): {exc}") from exc
+    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        raise Retryable(f"{type(exc).__name__}: {exc}") from exc
+    except (openai.APIResponseValidationError, ValueError) as exc:
+        raise Retryable(f"a malformed reply: {exc}") from exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 
@@ -67,3 +67,7 @@ class LLMClient(Protocol):
     spec: str  # "anthropic:claude-…"
 
     async def complete(self, request: Request) -> Completion: ...
+
+    async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
+        """The same completion, its text handed to `on_text` as it arrives."""
+        ...

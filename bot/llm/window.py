@@ -44,4 +44,3 @@ def fit(request: Request, window: int) -> Request:
         if estimated_input_tokens(trimmed) <= limit:
             return trimmed
     return dataclasses.replace(request, messages=tuple(messages))
-

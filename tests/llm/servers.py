@@ -19,15 +19,27 @@ from typing import Any
 
 from aiohttp import web
 from anthropic.types import Message as AnthropicMessage
-from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
-from openai.types.chat import ChatCompletion
-from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
+from anthropic.types import RawMessageStreamEvent
+from anthropic.types.message_create_params import (
+    MessageCreateParamsNonStreaming,
+    MessageCreateParamsStreaming,
+)
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat.completion_create_params import (
+    CompletionCreateParamsNonStreaming,
+    CompletionCreateParamsStreaming,
+)
 from pydantic import TypeAdapter, ValidationError
 
 from tests.llm.rule_model import Answer, Asked, respond
 
 ANTHROPIC_PARAMS = TypeAdapter(MessageCreateParamsNonStreaming)
+ANTHROPIC_STREAMING = TypeAdapter(MessageCreateParamsStreaming)
+ANTHROPIC_EVENT = TypeAdapter(RawMessageStreamEvent)
 OPENAI_PARAMS = TypeAdapter(CompletionCreateParamsNonStreaming)
+OPENAI_STREAMING = TypeAdapter(CompletionCreateParamsStreaming)
+#: Streamed text arrives in pieces of this many characters.
+CHUNK = 16
 
 
 def tokens(text: str) -> int:
@@ -85,7 +97,7 @@ class AnthropicServer(ModelServer):
         body = await request.json()
         self.requests.append(body)
         try:
-            ANTHROPIC_PARAMS.validate_python(body)
+            (ANTHROPIC_STREAMING if body.get("stream") else ANTHROPIC_PARAMS).validate_python(body)
         except ValidationError as exc:
             self.invalid.append(str(exc))
             return _error(400, "invalid_request_error", str(exc)[:500])
@@ -116,6 +128,8 @@ class AnthropicServer(ModelServer):
                 "usage": usage,
             }
         )
+        if body.get("stream"):
+            return await _sse(request, _anthropic_events(message))
         return web.Response(text=message.model_dump_json(), content_type="application/json")
 
     def _usage(self, body: dict[str, Any], answer: Answer) -> dict[str, int]:
@@ -169,7 +183,7 @@ class OpenAIServer(ModelServer):
         body = await request.json()
         self.requests.append(body)
         try:
-            OPENAI_PARAMS.validate_python(body)
+            (OPENAI_STREAMING if body.get("stream") else OPENAI_PARAMS).validate_python(body)
         except ValidationError as exc:
             self.invalid.append(str(exc))
             return web.json_response(
@@ -221,7 +235,151 @@ class OpenAIServer(ModelServer):
                 },
             }
         )
+        if body.get("stream"):
+            return await _sse(request, _openai_chunks(completion), done=True)
         return web.Response(text=completion.model_dump_json(), content_type="application/json")
+
+
+async def _sse(
+    request: web.Request, events: list[tuple[str | None, str]], done: bool = False
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for name, data in events:
+        prefix = f"event: {name}\n" if name else ""
+        await response.write(f"{prefix}data: {data}\n\n".encode())
+    if done:
+        await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+def _anthropic_events(message: AnthropicMessage) -> list[tuple[str | None, str]]:
+    """The Messages API's event stream for a message, each event an SDK model."""
+    usage = message.usage.model_dump()
+    start = message.model_dump() | {
+        "content": [],
+        "stop_reason": None,
+        "usage": usage | {"output_tokens": 1},
+    }
+    raw: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+    for index, block in enumerate(message.content):
+        if block.type == "text":
+            raw.append(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "text", "text": ""},
+                }
+            )
+            for at in range(0, len(block.text), CHUNK):
+                raw.append(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": block.text[at : at + CHUNK]},
+                    }
+                )
+        else:
+            raw.append(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": block.id,
+                        "name": block.name,
+                        "input": {},
+                    },
+                }
+            )
+            raw.append(
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": json.dumps(block.input)},
+                }
+            )
+        raw.append({"type": "content_block_stop", "index": index})
+    raw.append(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message.stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": usage["output_tokens"]},
+        }
+    )
+    raw.append({"type": "message_stop"})
+    return [
+        (event["type"], ANTHROPIC_EVENT.validate_python(event).model_dump_json()) for event in raw
+    ]
+
+
+def _openai_chunks(completion: ChatCompletion) -> list[tuple[str | None, str]]:
+    choice = completion.choices[0]
+    base = {
+        "id": completion.id,
+        "object": "chat.completion.chunk",
+        "created": completion.created,
+        "model": completion.model,
+    }
+    raw: list[dict[str, Any]] = [
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            ],
+        }
+    ]
+    content = choice.message.content or ""
+    for at in range(0, len(content), CHUNK):
+        raw.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"content": content[at : at + CHUNK]},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
+    for index, call in enumerate(choice.message.tool_calls or []):
+        raw.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": index,
+                                    "id": call.id,
+                                    "type": "function",
+                                    "function": {
+                                        "name": call.function.name,  # type: ignore[union-attr]
+                                        "arguments": call.function.arguments,
+                                    },
+                                }
+                            ]
+                        },  # type: ignore[union-attr]
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
+    raw.append(
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice.finish_reason}]}
+    )
+    raw.append(
+        {
+            **base,
+            "choices": [],
+            "usage": completion.usage.model_dump() if completion.usage else None,
+        }
+    )
+    return [(None, ChatCompletionChunk.model_validate(chunk).model_dump_json()) for chunk in raw]
 
 
 def _error(status: int, kind: str, message: str) -> web.Response:

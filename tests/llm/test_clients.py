@@ -223,3 +223,30 @@ async def test_the_budget_warns_once_at_eighty_percent(anthropic_server):
             await llm.complete(ask())
     assert len(warnings) == 1 and warnings[0] >= 0.8 * 0.01
     assert budget.spent_usd <= 0.01  # stopped before the call that could cross it
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+async def test_streaming_hands_text_over_as_it_arrives(anthropic_server, openai_server, provider):
+    if provider == "anthropic":
+        client, server = anthropic(anthropic_server), anthropic_server
+    else:
+        client = OpenAIClient("gpt-4o-mini", api_key="k", base_url=openai_server.url)
+        server = openai_server
+    pieces: list[str] = []
+    request = Request("sys", (Message("user", "## Goal\nWrite the vision\n\n## Project\nTodo"),))
+    completion = await metered(client).complete(request, on_text=pieces.append)
+    assert len(pieces) > 1 and "".join(pieces) == completion.text
+    assert completion.text.startswith("## Write the vision")
+    assert completion.usage.output_tokens > 0 and server.requests[0]["stream"] is True
+    tools = (
+        ToolSpec(
+            "read_file", "Read", {"type": "object", "properties": {"path": {"type": "string"}}}
+        ),
+    )
+    calls = await metered(client).complete(
+        Request("sys", (Message("user", "Read `src/a.py` first"),), tools=tools),
+        on_text=pieces.append,
+    )
+    assert [(c.name, dict(c.arguments)) for c in calls.tool_calls] == [
+        ("read_file", {"path": "src/a.py"})
+    ]
