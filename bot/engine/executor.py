@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine import conditions, outputs
-from bot.engine.agent import Task, WorkflowAgent
+from bot.engine.agent import Reply, Task, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy, Decision
 from bot.engine.checkpoint import Checkpoint, CheckpointStore, Frame, atomic_write, digest
 from bot.engine.files import PathRefused, RepoFiles
 from bot.engine.loader import Project
 from bot.engine.model import Instruction, Step, Workflow
 from bot.engine.variables import alternatives, expand
+from bot.llm.errors import BudgetExceeded, LLMError
 
 #: A step entered more often than this by gotos is a loop: the goto is reported and skipped.
 MAX_VISITS = 5
@@ -248,13 +249,13 @@ class Executor:
         known = conditions.decide(condition, self._known(), self._exists)
         if known is not None:
             return known
-        reply = await self.agent.perform(
+        reply = await self._perform(
             self._task("check", workflow, step, f"Is this true? {condition}")
         )
         return (reply.answer or "").strip().lower() in ("yes", "true", "y")
 
     async def _act(self, workflow: Workflow, step: Step, text: str) -> None:
-        reply = await self.agent.perform(self._task("act", workflow, step, text))
+        reply = await self._perform(self._task("act", workflow, step, text))
         self._take(reply.files, reply.variables)
 
     def _goto(self, workflow: Workflow, instruction: Instruction) -> None:
@@ -292,7 +293,7 @@ class Executor:
             return
         path = self._output_path(target)
         template = self._template_text(workflow, step)
-        reply = await self.agent.perform(
+        reply = await self._perform(
             self._task(
                 "section",
                 workflow,
@@ -327,7 +328,10 @@ class Executor:
             answered, self._answered = self._answered, None
             return Decision(kind, "answer", answered, "answered by a person", "person")
         task = self._task(kind, workflow, step, self._expand(text), options=options)
-        decision = await self.policy.decide(kind, task, self.agent)
+        try:
+            decision = await self.policy.decide(kind, task, self.agent)
+        except LLMError as exc:
+            raise _Escalated(_model_trouble(task, exc)) from exc
         self.checkpoint.decisions.append(dataclasses.asdict(decision))
         self._event(self.checkpoint, "decision", **dataclasses.asdict(decision))
         if decision.outcome == "escalate":
@@ -343,7 +347,7 @@ class Executor:
             path = self._output_path(output.target)
             template = self._template_text(workflow, step)
             shown = outputs.start(template, self._known()) if template else None
-            reply = await self.agent.perform(
+            reply = await self._perform(
                 self._task(
                     "section",
                     workflow,
@@ -361,7 +365,7 @@ class Executor:
         else:
             template = self._template_text(workflow, step)
             shown = outputs.start(template, self._known()) if template else None
-            reply = await self.agent.perform(
+            reply = await self._perform(
                 self._task("act", workflow, step, self._expand(text), template=shown)
             )
             self._take(reply.files, reply.variables)
@@ -374,6 +378,15 @@ class Executor:
         for instruction in step.instructions:
             if instruction.kind == "ask" or (instruction.kind == "halt" and not menus):
                 await self._decide(instruction.kind, workflow, step, instruction.text, ())
+
+    async def _perform(self, task: Task) -> Reply:
+        """The agent's work. When the model cannot be had — unavailable after retries, the
+        budget spent, a reply never as asked — the run pauses with an escalation instead of
+        failing, and `--resume` goes on from this step."""
+        try:
+            return await self.agent.perform(task)
+        except LLMError as exc:
+            raise _Escalated(_model_trouble(task, exc)) from exc
 
     # Step boundaries ---------------------------------------------------------------------
 
@@ -679,6 +692,19 @@ class Executor:
         checkpoint.events.append(line)
         del checkpoint.events[:-MAX_EVENTS]  # the newest; a checkpoint must stay small
         self.on_event(kind, data)
+
+
+def _model_trouble(task: Task, exc: LLMError) -> Decision:
+    kind = "budget" if isinstance(exc, BudgetExceeded) else "model"
+    return Decision(
+        kind,
+        "escalate",
+        None,
+        f"{type(exc).__name__}: {exc}",
+        "policy",
+        f"{task.workflow}:{task.step_id}",
+        task.instruction[:300],
+    )
 
 
 def _next_index(workflow: Workflow, step: Step) -> int:

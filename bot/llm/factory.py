@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.llm.anthropic_client import AnthropicClient
 from bot.llm.errors import LLMError, ModelNotAllowed
 from bot.llm.openai_client import OpenAIClient
+from bot.llm.replay import ReplayClient
 from bot.llm.types import LLMClient
 
 PROVIDERS = ("anthropic", "openai", "openai-compatible")
@@ -25,6 +26,11 @@ def make_client(
     spec: str, environ: Mapping[str, str], *, chosen_by_repository: bool = False
 ) -> LLMClient:
     provider, sep, model = spec.partition(":")
+    if provider == "replay" and model:
+        path = Path(model)
+        if not path.is_file():
+            raise LLMError(f"{spec}: no such recording")
+        return ReplayClient(path)
     if not sep or not model or provider not in PROVIDERS:
         raise LLMError(
             f"{spec!r} is not a model spec; use one of {', '.join(p + ':MODEL' for p in PROVIDERS)}"
