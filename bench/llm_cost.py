@@ -55,7 +55,7 @@ async def main() -> None:
         started = time.perf_counter()
         build_params(fit(request, window_for(MODEL)), MODEL)
         own.append(time.perf_counter() - started)
-        completion = await llm.complete(request, workflow="dev-story", agent="dev")
+        completion = await llm.complete(request, charge={"workflow": "dev-story", "agent": "dev"})
         messages.append(Message("assistant", completion.text, completion.tool_calls))
         for call in completion.tool_calls:
             body = f"# {call.arguments['path']}\n" + "def handler():\n    return 42\n" * 60

@@ -40,9 +40,11 @@ class Metered:
         request: Request,
         *,
         on_text: Callable[[str], None] | None = None,
-        **charge_to: str,
+        charge: Mapping[str, str] | None = None,
     ) -> Completion:
-        """One call as policy wants it; with `on_text`, streamed."""
+        """One call as policy wants it; with `on_text`, streamed; its cost charged to
+        `charge` (project, workflow, agent, story)."""
+        charge_to = dict(charge or {})
         request = fit(request, window_for(self.client.spec.partition(":")[2]))
         completion = await self._charged(request, charge_to, on_text)
         problem = self._problem(request, completion)

@@ -92,9 +92,13 @@ class TaskAgent:
             temperature=0.2 if task.kind in ("check", "ask", "menu") else None,
             response_schema=schema_for(task),
         )
-        completion = await self.llm.complete(
-            request, project=self.project, workflow=task.workflow, agent=task.agent or ""
-        )
+        charge = {
+            "project": self.project,
+            "workflow": task.workflow,
+            "agent": task.agent or "",
+            "story": task.variables.get("story_key", ""),
+        }
+        completion = await self.llm.complete(request, charge=charge)
         data = completion.structured or {}
         if task.kind == "menu":
             return Reply(answer=str(data.get("choice", "")), text=str(data.get("reason", "")))

@@ -63,7 +63,7 @@ def ask(question: str = "Does the brief exist?") -> Request:
 
 async def test_a_structured_answer_through_the_anthropic_sdk_is_charged(anthropic_server):
     llm = metered(anthropic(anthropic_server))
-    completion = await llm.complete(ask(), workflow="create-prd", agent="analyst")
+    completion = await llm.complete(ask(), charge={"workflow": "create-prd", "agent": "analyst"})
     assert completion.structured == {"answer": "no", "confidence": 0.9}
     assert llm.ledger.total_usd > 0
     assert llm.ledger.totals("workflow") == {"create-prd": llm.ledger.total_usd}

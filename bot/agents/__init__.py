@@ -1,0 +1,1 @@
+"""The agents the engine hands its steps to: personas, a pool, confined tools, decisions."""

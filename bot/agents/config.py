@@ -1,0 +1,110 @@
+"""`.github/orchestrator.yml`: what a repository may set, checked with every problem named.
+
+A repository chooses models only among those the operator allows (ORCHESTRATOR_ALLOWED_MODELS);
+keys and addresses never come from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from bot.llm.factory import allowed_models
+
+CONFIG_PATH = ".github/orchestrator.yml"
+PHASES = ("analysis", "planning", "solutioning", "implementation")
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "agents": {
+            "type": "object",
+            "description": "agent id or persona name (or `default`) -> provider:model",
+            "additionalProperties": {"type": "string", "pattern": r"^[a-z-]+:[^\s]+$"},
+        },
+        "max_concurrent_agents": {"type": "integer", "minimum": 1, "maximum": 32},
+        "llm_budget_usd": {"type": "number", "exclusiveMinimum": 0},
+        "escalation_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "onboarding": {"type": "array", "items": {"type": "string"}},
+        "phase_gates": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {phase: {"enum": ["auto", "approve"]} for phase in PHASES},
+        },
+        "review_rounds": {"type": "integer", "minimum": 0, "maximum": 10},
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentsConfig:
+    agents: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    max_concurrent_agents: int = 3
+    llm_budget_usd: float | None = None
+    escalation_threshold: float = 0.75
+    onboarding: tuple[str, ...] = ()
+    phase_gates: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    review_rounds: int = 2
+
+    def model_for(self, agent_id: str, persona: str, fallback: str | None) -> str | None:
+        for key in (agent_id, persona.lower(), "default"):
+            if key in self.agents:
+                return self.agents[key]
+        return fallback
+
+
+class ConfigError(ValueError):
+    """The file has problems; the message lists every one, with where it is."""
+
+
+def load_config(repository: Path, environ: Mapping[str, str]) -> AgentsConfig:
+    path = repository / CONFIG_PATH
+    if not path.is_file():
+        return AgentsConfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{CONFIG_PATH}: not valid YAML: {exc}") from exc
+    problems = sorted(_problems(data, environ))
+    if problems:
+        raise ConfigError(
+            f"{CONFIG_PATH} has {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+        )
+    return AgentsConfig(
+        agents=dict(data.get("agents") or {}),
+        max_concurrent_agents=int(data.get("max_concurrent_agents", 3)),
+        llm_budget_usd=data.get("llm_budget_usd"),
+        escalation_threshold=float(data.get("escalation_threshold", 0.75)),
+        onboarding=tuple(data.get("onboarding") or ()),
+        phase_gates=dict(data.get("phase_gates") or {}),
+        review_rounds=int(data.get("review_rounds", 2)),
+    )
+
+
+def _problems(data: Any, environ: Mapping[str, str]) -> list[str]:
+    found = []
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    for error in validator.iter_errors(data):
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        if error.validator == "additionalProperties":
+            known = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            for key in extra:
+                at = f"{where}.{key}" if where != "(top level)" else key
+                found.append(f"{at}: unknown key (known keys: {known})")
+            continue
+        found.append(f"{where}: {error.message}")
+    if isinstance(data, dict) and isinstance(data.get("agents"), dict):
+        allowed = allowed_models(environ) or []
+        for agent, model in data["agents"].items():
+            if isinstance(model, str) and model not in allowed:
+                found.append(
+                    f"agents.{agent}: {model} is not among the models the operator "
+                    f"allows ({', '.join(allowed) or 'none set'})"
+                )
+    return found

@@ -1,0 +1,176 @@
+"""Decisions: a question answered from the onboarding documents, else by the model — with a
+confidence, a reason, and a line in the decision log.
+
+An onboarding document answers a question when one of its headings, FAQ questions or rules
+matches it after normalising (case, punctuation, filler words) or shares most of its words:
+confidence 0.95, citing file and line. Otherwise the model answers at low temperature with
+a confidence and its reasoning. At or above the threshold the run goes on; below it, the
+question is escalated to a person.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.llm.metered import Metered
+from bot.llm.types import Message, Request
+
+ONBOARDING_CONFIDENCE = 0.95
+#: Share of the question's words an entry must have to answer it.
+OVERLAP = 0.6
+_WORD = re.compile(r"[a-z0-9]+")
+_FILLER_WORDS = (
+    "a an the is are was were be do does did what which who whom how should we our us i you "
+    "your to of for in on at by with and or it this that there please use using"
+)
+_FILLER = frozenset(_FILLER_WORDS.split())
+ANSWER = {
+    "type": "object",
+    "required": ["answer", "confidence", "reasoning"],
+    "properties": {
+        "answer": {"type": "string"},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "reasoning": {"type": "string"},
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A heading, FAQ question or rule, with what it says and where."""
+
+    key: str
+    answer: str
+    path: str
+    line: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    question: str
+    answer: str | None
+    confidence: float
+    source: str  # "onboarding", "model" or "none"
+    reasoning: str
+    cited: str | None = None  # "docs/onboarding.md:12"
+    escalated: bool = False
+
+
+def words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _FILLER}
+
+
+def entries(path: Path, relative: str) -> list[Entry]:
+    """Headings with the paragraph under them, `Q:`/`A:` pairs, and list items as rules."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    found: list[Entry] = []
+    for index, line in enumerate(lines):
+        text = line.strip()
+        following = next(
+            (
+                n.strip()
+                for n in lines[index + 1 : index + 6]
+                if n.strip() and not n.strip().startswith("#")
+            ),
+            "",
+        )
+        if text.startswith("#"):
+            found.append(Entry(text.lstrip("# "), following, relative, index + 1))
+        elif re.match(r"^(\*\*)?Q[:.]", text):
+            question = re.sub(r"^(\*\*)?Q[:.]\s*(\*\*)?", "", text)
+            answer = re.sub(r"^(\*\*)?A[:.]\s*(\*\*)?", "", following)
+            found.append(Entry(question, answer, relative, index + 1))
+        elif text.startswith(("- ", "* ")) and ":" in text:
+            key, _, value = text[2:].partition(":")
+            found.append(Entry(key, value.strip() or text[2:], relative, index + 1))
+    return [e for e in found if e.answer]
+
+
+class Decider:
+    def __init__(
+        self,
+        repository: Path,
+        onboarding: Sequence[str],
+        llm: Metered | None,
+        *,
+        threshold: float = 0.75,
+        log: Path | None = None,
+    ) -> None:
+        self.threshold = threshold
+        self.llm = llm
+        self.log = log
+        self.entries: list[Entry] = []
+        for name in onboarding:
+            path = (repository / name).resolve()
+            if path.is_relative_to(repository.resolve()) and path.is_file():
+                self.entries.extend(entries(path, name))
+
+    def from_onboarding(self, question: str) -> Entry | None:
+        asked = words(question)
+        if not asked:
+            return None
+        best, score = None, 0.0
+        for entry in self.entries:
+            key = words(entry.key)
+            if not key:
+                continue
+            if key == asked:
+                return entry
+            overlap = len(asked & key) / len(asked)
+            if overlap >= OVERLAP and overlap > score and len(key & asked) >= min(2, len(key)):
+                best, score = entry, overlap
+        return best
+
+    async def decide(self, question: str, context: str = "", **charge_to: str) -> Decision:
+        entry = self.from_onboarding(question)
+        if entry is not None:
+            decision = Decision(
+                question,
+                entry.answer,
+                ONBOARDING_CONFIDENCE,
+                "onboarding",
+                f"the onboarding document answers it: {entry.key}",
+                f"{entry.path}:{entry.line}",
+            )
+        elif self.llm is not None:
+            decision = await self._ask_model(question, context, charge_to)
+        else:
+            decision = Decision(question, None, 0.0, "none", "no onboarding answer, no model")
+        if decision.confidence < self.threshold:
+            decision = dataclasses.replace(decision, escalated=True)
+        self._log(decision)
+        return decision
+
+    async def _ask_model(self, question: str, context: str, charge_to: dict[str, str]) -> Decision:
+        assert self.llm is not None
+        request = Request(
+            system="Answer the question for an autonomous software project. Give your "
+            "confidence honestly: below the team's threshold a person will be asked.",
+            messages=(Message("user", f"## Question\n{question}\n\n## Context\nDATA\n{context}"),),
+            max_tokens=600,
+            temperature=0.0,
+            response_schema=ANSWER,
+        )
+        completion = await self.llm.complete(request, charge=charge_to)
+        data = completion.structured or {}
+        return Decision(
+            question,
+            str(data.get("answer", "")),
+            float(data.get("confidence", 0.0)),
+            "model",
+            str(data.get("reasoning", "")),
+        )
+
+    def _log(self, decision: Decision) -> None:
+        if self.log is None:
+            return
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a", encoding="utf-8") as out:
+            out.write(
+                json.dumps({"at": round(time.time(), 3), **dataclasses.asdict(decision)}) + "\n"
+            )
