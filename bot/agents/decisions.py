@@ -14,7 +14,7 @@ import dataclasses
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot.llm.metered import Metered
@@ -126,7 +126,11 @@ class Decider:
                 best, score = entry, overlap
         return best
 
-    async def decide(self, question: str, context: str = "", **charge_to: str) -> Decision:
+    async def decide(
+        self, question: str, context: str = "", charge: Mapping[str, str] | None = None
+    ) -> Decision:
+        """The answer, from the onboarding documents first, then the model; logged."""
+        charge_to = dict(charge or {})
         entry = self.from_onboarding(question)
         if entry is not None:
             decision = Decision(

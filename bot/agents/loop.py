@@ -13,7 +13,7 @@ from collections.abc import Callable
 from bot.agents.decisions import Decider, Decision
 from bot.agents.personas import Persona
 from bot.agents.tools import TOOLS, Workspace, run_tool
-from bot.engine.agent import Task
+from bot.engine.agent import Escalation, Task
 from bot.llm.metered import Metered
 from bot.llm.task_agent import prompt
 from bot.llm.types import Message, Request
@@ -26,11 +26,15 @@ HOW = (
 )
 
 
-class NeedsPerson(Exception):
+class NeedsPerson(Escalation):
     """A question the decisions could not answer confidently enough: a person must."""
 
     def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.question)
+        super().__init__(
+            decision.question,
+            f"confidence {decision.confidence:.2f} is below "
+            f"the threshold ({decision.source}: {decision.reasoning})",
+        )
         self.decision = decision
 
 
@@ -85,7 +89,7 @@ async def work(
                 )
             if call.name == "ask":
                 decision = await decider.decide(
-                    str(arguments.get("question", "")), task.instruction[:4000], **charge
+                    str(arguments.get("question", "")), task.instruction[:4000], charge=charge
                 )
                 decisions.append(decision)
                 if decision.escalated:

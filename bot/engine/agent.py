@@ -69,6 +69,15 @@ class Reply:
         )
 
 
+class Escalation(Exception):
+    """An agent needs a person: the run pauses at this step with the question."""
+
+    def __init__(self, question: str, reason: str) -> None:
+        super().__init__(reason)
+        self.question = question
+        self.reason = reason
+
+
 class WorkflowAgent(Protocol):
     async def perform(self, task: Task) -> Reply: ...
 

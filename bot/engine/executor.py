@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine import conditions, outputs
-from bot.engine.agent import Reply, Task, WorkflowAgent
+from bot.engine.agent import Escalation, Reply, Task, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy, Decision
 from bot.engine.checkpoint import Checkpoint, CheckpointStore, Frame, atomic_write, digest
 from bot.engine.files import PathRefused, RepoFiles
@@ -387,6 +387,11 @@ class Executor:
             return await self.agent.perform(task)
         except LLMError as exc:
             raise _Escalated(_model_trouble(task, exc)) from exc
+        except Escalation as exc:
+            where = f"{task.workflow}:{task.step_id}"
+            raise _Escalated(
+                Decision("ask", "escalate", None, exc.reason, "agent", where, exc.question)
+            ) from exc
 
     # Step boundaries ---------------------------------------------------------------------
 
@@ -591,13 +596,15 @@ class Executor:
         options: tuple[str, ...] = (),
     ) -> Task:
         rules = tuple(self._expand(i.text) for i in workflow.critical)[:20]
+        root = f"{self.files.root}/"
         scalars = {
-            k: str(v)
+            k: str(v).replace(root, "")
             for k, v in self.values.items()
             if isinstance(v, (str, int, float)) and k not in ("project-root", "project_root")
         }
         step_values = {k[3:]: v for k, v in step.attrs.items() if k.startswith("fm.")}
-        expanded = self._expand(instruction)
+        # Agents see repository paths relative to the repository, never the host's layout.
+        expanded = self._expand(instruction).replace(f"{self.files.root}/", "")
         # An agent working through a step keeps what it has read in that step; a file it
         # is shown again is shown as it is now.
         self._seen.update(self._documents(expanded))

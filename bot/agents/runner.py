@@ -1,0 +1,101 @@
+"""The engine's agent interface, done by persona-led agents from the pool.
+
+Acts and sections are worked through the tool loop in a confined workspace (the
+repository); its writes go back to the engine, which makes them after its checkpoint. Asks go
+to the decisions. Checks and menus are one structured call. Each agent's model is the one
+`.github/orchestrator.yml` gives its persona, among the operator's allowed models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.agents.config import AgentsConfig
+from bot.agents.decisions import Decider
+from bot.agents.loop import NeedsPerson, work
+from bot.agents.personas import persona_for
+from bot.agents.pool import AgentPool
+from bot.agents.tools import Workspace
+from bot.engine.agent import Reply, Task
+from bot.engine.model import Agent
+from bot.llm.metered import Metered
+from bot.llm.task_agent import TaskAgent
+
+PHASES = (
+    ("1-analysis", "analysis"),
+    ("2-plan", "planning"),
+    ("3-solutioning", "solutioning"),
+    ("4-implementation", "implementation"),
+)
+
+
+class AgentRunner:
+    def __init__(
+        self,
+        *,
+        repository: Path,
+        personas: list[Agent],
+        config: AgentsConfig,
+        llm_for: Callable[[str | None], Metered],
+        pool: AgentPool,
+        decider: Decider,
+        run_id: str,
+        project: str = "",
+        workflow_roots: dict[str, str] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.repository = repository
+        self.personas = personas
+        self.config = config
+        self.llm_for = llm_for
+        self.pool = pool
+        self.decider = decider
+        self.run_id = run_id
+        self.project = project or repository.name
+        self.roots = workflow_roots or {}
+        self.on_event = on_event or (lambda _kind, _data: None)
+
+    def _phase(self, workflow: str) -> str:
+        root = self.roots.get(workflow, workflow)
+        return next((phase for marker, phase in PHASES if marker in root), "implementation")
+
+    async def perform(self, task: Task) -> Reply:
+        persona = persona_for(self.personas, task.agent)
+        llm = self.llm_for(self.config.model_for(persona.id, persona.name, None))
+        if task.kind == "ask":
+            decision = await self.decider.decide(
+                task.instruction,
+                task.step_goal,
+                charge={"workflow": task.workflow, "agent": persona.id},
+            )
+            if decision.escalated:
+                raise NeedsPerson(decision)
+            return Reply(
+                answer=decision.answer, confidence=decision.confidence, text=decision.reasoning
+            )
+        if task.kind in ("check", "menu"):
+            return await TaskAgent(llm, project=self.project).perform(task)
+
+        async def loop() -> Reply:
+            workspace = Workspace(self.repository)
+            result = await work(
+                llm,
+                persona,
+                task,
+                workspace,
+                self.decider,
+                on_progress=lambda text: self.on_event(
+                    "progress", {"agent": persona.id, "text": text}
+                ),
+            )
+            self.on_event(
+                "agent-done",
+                {"agent": persona.id, "stopped": result.stopped, "iterations": result.iterations},
+            )
+            return Reply(text=result.text, files=result.files)
+
+        return await self.pool.run(
+            self.run_id, self.project, self._phase(task.workflow), persona.id, loop
+        )
