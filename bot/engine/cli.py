@@ -4,26 +4,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.agents.config import load_config
+from bot.agents.decisions import Decider
+from bot.agents.pool import AgentPool
+from bot.agents.runner import AgentRunner
 from bot.engine.agent import ReplayAgent, ReplayMismatch, WorkflowAgent
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor, RunError, RunResult
-from bot.engine.loader import load
+from bot.engine.loader import Project, load
 from bot.llm.budget import Budget
 from bot.llm.errors import LLMError
 from bot.llm.factory import make_client, price_file
 from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
 from bot.llm.pricing import PriceTable
-from bot.llm.task_agent import TaskAgent
 
 
-def agent_for(spec: str | None, environ: Mapping[str, str], ledger: CostLedger) -> WorkflowAgent:
-    """The agent a `--llm` spec names: a recording, or a model (keys from the environment)."""
+def agent_for(
+    spec: str | None,
+    environ: Mapping[str, str],
+    ledger: CostLedger,
+    project: Project,
+    data_dir: Path,
+) -> WorkflowAgent:
+    """The agent a `--llm` spec names: a recording, or persona-led agents on that model
+    (each persona's own model where `.github/orchestrator.yml` names one)."""
     if spec and spec.startswith("replay:"):
         path = Path(spec.removeprefix("replay:"))
         if not path.is_file():
@@ -34,17 +45,40 @@ def agent_for(spec: str | None, environ: Mapping[str, str], ledger: CostLedger) 
             "--llm is needed: anthropic:MODEL, openai:MODEL, openai-compatible:MODEL or replay:FILE"
         )
     try:
-        client = make_client(spec, environ)
-        budget = environ.get("ORCHESTRATOR_LLM_BUDGET_USD")
-        metered = Metered(
-            client,
-            PriceTable.load(price_file(environ)),
-            ledger,
-            budget=Budget(float(budget)) if budget else None,
-        )
+        config = load_config(project.repository, environ)
+        limit = config.llm_budget_usd or environ.get("ORCHESTRATOR_LLM_BUDGET_USD")
+        budget = Budget(float(limit)) if limit else None
+        prices = PriceTable.load(price_file(environ))
+        clients: dict[str, Metered] = {}
+
+        def llm_for(model: str | None) -> Metered:
+            chosen = model or spec
+            if chosen not in clients:
+                client = make_client(chosen, environ, chosen_by_repository=model is not None)
+                clients[chosen] = Metered(client, prices, ledger, budget=budget)
+            return clients[chosen]
+
+        default = llm_for(None)  # refuses an unknown model before the run starts
     except (LLMError, ValueError) as exc:
         raise RunError(f"--llm {spec}: {exc}") from exc
-    return TaskAgent(metered)
+    pool = AgentPool(per_project=config.max_concurrent_agents)
+    decider = Decider(
+        project.repository,
+        config.onboarding,
+        default,
+        threshold=config.escalation_threshold,
+        log=data_dir / "decisions.jsonl",
+    )
+    return AgentRunner(
+        repository=project.repository,
+        personas=project.agents,
+        config=config,
+        llm_for=llm_for,
+        pool=pool,
+        decider=decider,
+        run_id=str(data_dir),
+        workflow_roots={w.name: w.root for w in project.workflows},
+    )
 
 
 def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
@@ -78,7 +112,7 @@ def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
     try:
         executor = Executor(
             project,
-            agent_for(args.llm, os.environ, ledger),
+            agent_for(args.llm, os.environ, ledger, project, data_dir),
             CheckpointStore(data_dir / "runs"),
             overrides=overrides,
             on_event=show,
@@ -90,6 +124,18 @@ def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
     print(summary(result), file=out)
     if ledger.charges:
         print(f"  model calls: {len(ledger.charges)}, ${ledger.total_usd:.4f}", file=out)
+    log = data_dir / "decisions.jsonl"
+    if log.exists():
+        sources: dict[str, int] = {}
+        for line in log.read_text().splitlines():
+            entry = json.loads(line)
+            sources[entry["source"]] = sources.get(entry["source"], 0) + 1
+        print(
+            "  questions: "
+            + ", ".join(f"{n} answered by {s}" for s, n in sorted(sources.items()))
+            + f" (log: {log})",
+            file=out,
+        )
     return 0 if result.status == "done" else 3
 
 

@@ -407,7 +407,9 @@ def _anthropic_messages(messages: list[dict[str, Any]]) -> list[tuple[str, str]]
             elif block["type"] == "tool_result":
                 found.append(("tool", str(block.get("content", ""))))
             elif block["type"] == "tool_use":
-                found.append(("assistant", f"(called {block['name']})"))
+                found.append(
+                    ("assistant", f"(called {block['name']} {json.dumps(block['input'])})")
+                )
     return found
 
 
