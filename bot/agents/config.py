@@ -7,6 +7,7 @@ keys and addresses never come from here.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import yaml
 from bot.llm.factory import allowed_models
 
 CONFIG_PATH = ".github/orchestrator.yml"
+SPEC = r"^[a-z-]+:[^\s]+$"  # provider:model
 PHASES = ("analysis", "planning", "solutioning", "implementation")
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -25,7 +27,7 @@ SCHEMA: dict[str, Any] = {
         "agents": {
             "type": "object",
             "description": "agent id or persona name (or `default`) -> provider:model",
-            "additionalProperties": {"type": "string", "pattern": r"^[a-z-]+:[^\s]+$"},
+            "additionalProperties": {"type": "string", "pattern": SPEC},
         },
         "max_concurrent_agents": {"type": "integer", "minimum": 1, "maximum": 32},
         "llm_budget_usd": {"type": "number", "exclusiveMinimum": 0},
@@ -102,7 +104,7 @@ def _problems(data: Any, environ: Mapping[str, str]) -> list[str]:
     if isinstance(data, dict) and isinstance(data.get("agents"), dict):
         allowed = allowed_models(environ) or []
         for agent, model in data["agents"].items():
-            if isinstance(model, str) and model not in allowed:
+            if isinstance(model, str) and re.match(SPEC, model) and model not in allowed:
                 found.append(
                     f"agents.{agent}: {model} is not among the models the operator "
                     f"allows ({', '.join(allowed) or 'none set'})"

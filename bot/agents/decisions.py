@@ -62,7 +62,15 @@ class Decision:
 
 
 def words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _FILLER}
+    """Content words, lightly stemmed (deployment, deploying and deploys are one word)."""
+    return {_stem(w) for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _FILLER}
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ments", "ment", "ings", "ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
 
 
 def entries(path: Path, relative: str) -> list[Entry]:
@@ -122,7 +130,9 @@ class Decider:
             if key == asked:
                 return entry
             overlap = len(asked & key) / len(asked)
-            if overlap >= OVERLAP and overlap > score and len(key & asked) >= min(2, len(key)):
+            # Most of the question's words, or all of a short entry's and half the question's.
+            strong = overlap >= OVERLAP or (key <= asked and overlap >= 0.5)
+            if strong and overlap > score:
                 best, score = entry, overlap
         return best
 

@@ -66,8 +66,8 @@ def build_params(request: Request, model: str) -> dict[str, Any]:
         params["tools"] = tools
     if request.response_schema is not None:
         params["tool_choice"] = {"type": "tool", "name": RESPOND}
-    if request.temperature is not None:
-        params["temperature"] = request.temperature
+    # The Messages API this SDK speaks takes no sampling temperature: a request's temperature
+    # applies where the provider accepts one (the OpenAI side).
     return params
 
 

@@ -69,9 +69,10 @@ def respond(asked: Asked) -> Answer:
         present = "exist" in question and "not" not in question and bool(documents)
         return Answer(structured={"answer": "yes" if present else "no", "confidence": 0.9})
     if "answer" in properties:
-        return Answer(
-            structured={"answer": f"As planned: {fields.get('goal', 'go on')}", "confidence": 0.9}
-        )
+        answer = {"answer": f"As planned: {fields.get('goal', 'go on')}", "confidence": 0.9}
+        if "reasoning" in properties:
+            answer["reasoning"] = "the request gives no reason to do otherwise"
+        return Answer(structured=answer)
     if "files" in properties:
         instruction = fields.get("instruction", "")
         bind, write = _BIND.search(instruction), _WRITE.search(instruction)
