@@ -104,7 +104,7 @@ def workspace(tmp_path):
 def test_escapes_are_refused(workspace, path, why):
     result = run_tool(workspace, "read_file", {"path": path})
     assert result.startswith("refused:") and why in result
-    assert "secret" not in result and "outside" != result
+    assert "secret" not in result and result != "outside"
 
 
 def test_reads_writes_edits_lists_and_searches_inside(workspace):
