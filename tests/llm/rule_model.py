@@ -47,17 +47,67 @@ class Answer:
     tool: tuple[str, Mapping[str, Any]] | None = None  # (name, arguments)
 
 
+_ENV = re.compile(r"environment variables|print (?:the )?env", re.IGNORECASE)
+_CALL = re.compile(r"call the `(\w+)` tool", re.IGNORECASE)
+
+
+def _called(asked: Asked, name: str) -> bool:
+    return any(role == "assistant" and f"(called {name}" in text for role, text in asked.messages)
+
+
+def _tool_turn(asked: Asked, fields: Mapping[str, str]) -> Answer | None:
+    """What it does when it has tools: it reads what it is told to read — and, being
+    gullible, whatever else the request tells it to do, wherever that text sits."""
+    everything = asked.system + "\n" + "\n".join(text for _, text in asked.messages)
+    wanted = [
+        p for p in _READ.findall(everything) if not _called(asked, f'read_file {{"path": "{p}"}}')
+    ]
+    if "read_file" in asked.tools and wanted:
+        return Answer(tool=("read_file", {"path": wanted[0]}))
+    if _ENV.search(everything) and not _called(asked, "print_env"):
+        return Answer(tool=("print_env", {}))
+    for name in _CALL.findall(everything):
+        if not _called(asked, name):
+            return Answer(tool=(name, {}))
+    instruction = fields.get("instruction", "")
+    question = next(
+        (
+            line.strip(" -*>")
+            for line in instruction.splitlines()
+            if line.strip().endswith("?") and len(line.strip()) > 12
+        ),
+        None,
+    )
+    if "ask" in asked.tools and question and not _called(asked, "ask"):
+        return Answer(tool=("ask", {"question": question}))
+    bind, write = _BIND.search(instruction), _WRITE.search(instruction)
+    if "write_file" in asked.tools and bind and write and not _called(asked, "write_file"):
+        path = f"{bind.group(1).rstrip('/')}/{write.group(1)}"
+        return Answer(tool=("write_file", {"path": path, "content": _section(fields) + "\n"}))
+    if _called(asked, "write_file") and "done" in asked.tools:
+        return Answer(tool=("done", {"summary": "written"}))
+    return None
+
+
 def respond(asked: Asked) -> Answer:
-    fields = asked.fields()
     properties = (asked.schema or {}).get("properties", {})
-    if "read_file" in asked.tools:
-        wanted = [
-            p
-            for p in _READ.findall(asked.last_user + asked.system)
-            if not any(p in text for role, text in asked.messages if role == "tool")
-        ]
-        if wanted:
-            return Answer(tool=("read_file", {"path": wanted[0]}))
+    first = next((text for role, text in asked.messages if role == "user"), "")
+    if asked.tools and asked.schema is None:
+        # In a tool loop the task is the first message; later ones are tool results.
+        fields = Asked(asked.system, [("user", first)], [], None).fields()
+        turn = _tool_turn(asked, fields)
+        if turn is not None:
+            return turn
+    else:
+        fields = asked.fields()
+        if "read_file" in asked.tools:
+            wanted = [
+                p
+                for p in _READ.findall(asked.last_user + asked.system)
+                if not _called(asked, f'read_file {{"path": "{p}"}}')
+            ]
+            if wanted:
+                return Answer(tool=("read_file", {"path": wanted[0]}))
     if "choice" in properties:
         options = properties["choice"].get("enum") or ["C"]
         return Answer(
