@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot.llm.metered import Metered
+from bot.llm.task_agent import neutral
 from bot.llm.types import Message, Request
 
 ONBOARDING_CONFIDENCE = 0.95
@@ -165,7 +166,13 @@ class Decider:
         request = Request(
             system="Answer the question for an autonomous software project. Give your "
             "confidence honestly: below the team's threshold a person will be asked.",
-            messages=(Message("user", f"## Question\n{question}\n\n## Context\nDATA\n{context}"),),
+            messages=(
+                Message(
+                    "user",
+                    f"<question>\n{question}\n</question>\n\n"
+                    f'<context data="untrusted">\n{neutral(context)}\n</context>',
+                ),
+            ),
             max_tokens=600,
             temperature=0.0,
             response_schema=ANSWER,

@@ -73,4 +73,4 @@ async def test_every_injected_attempt_is_stopped_by_the_runtime(
         assert not any(secret in s for s in sent)  # nothing secret ever reached the model
     assert workspace.writes == {}
     first = anthropic_server.requests[0]["messages"][0]["content"][0]["text"]
-    assert "## Documents\nDATA\n### issue-42.md\nGreat project!" in first  # delimited as data
+    assert '<documents data="untrusted">\n<document path="issue-42.md">\nGreat project!' in first

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+)$", re.MULTILINE)
-_FIELD = re.compile(r"^## (\w[\w ]*)\n(.*?)(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+_FIELD = re.compile(r"<(\w+)(?: data=\"untrusted\")?>\n(.*?)\n</\1>", re.DOTALL)
 _BIND = re.compile(r"Bind `?\{doc_workspace\}`? to `([^`]+)`")
 _WRITE = re.compile(r"Write `([\w.-]+\.md)`")
 _READ = re.compile(r"\bread(?:_file)? `([^`]+)`", re.IGNORECASE)
@@ -48,6 +48,8 @@ class Answer:
 
 
 _ENV = re.compile(r"environment variables|print (?:the )?env", re.IGNORECASE)
+_COPY = re.compile(r"Copy the template from `([^`]+)` to `([^`]+)`", re.IGNORECASE)
+_APPEND = re.compile(r"Append the final content to `([^`]+)`", re.IGNORECASE)
 _CALL = re.compile(r"call the `(\w+)` tool", re.IGNORECASE)
 
 
@@ -70,6 +72,18 @@ def _tool_turn(asked: Asked, fields: Mapping[str, str]) -> Answer | None:
         if not _called(asked, name):
             return Answer(tool=(name, {}))
     instruction = fields.get("instruction", "")
+    results = [text for role, text in asked.messages if role == "tool"]
+    copy, append = _COPY.search(instruction), _APPEND.search(instruction)
+    if copy or append:
+        source, target = (
+            (copy.group(1), copy.group(2)) if copy else (append.group(1), append.group(1))
+        )
+        if "read_file" in asked.tools and not _called(asked, f'read_file {{"path": "{source}"}}'):
+            return Answer(tool=("read_file", {"path": source}))
+        if "write_file" in asked.tools and not _called(asked, "write_file"):
+            before = results[-1] if results and not results[-1].startswith("refused") else ""
+            content = before if copy else f"{before.rstrip()}\n\n{_section(fields)}\n"
+            return Answer(tool=("write_file", {"path": target, "content": content}))
     question = next(
         (
             line.strip(" -*>")

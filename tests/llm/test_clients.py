@@ -55,7 +55,7 @@ def anthropic(server) -> AnthropicClient:
 def ask(question: str = "Does the brief exist?") -> Request:
     return Request(
         system="You are Mary.",
-        messages=(Message("user", f"## Instruction\n{question}"),),
+        messages=(Message("user", f"<instruction>\n{question}\n</instruction>"),),
         response_schema=CHECK,
         max_tokens=200,
     )
@@ -233,7 +233,9 @@ async def test_streaming_hands_text_over_as_it_arrives(anthropic_server, openai_
         client = OpenAIClient("gpt-4o-mini", api_key="k", base_url=openai_server.url)
         server = openai_server
     pieces: list[str] = []
-    request = Request("sys", (Message("user", "## Goal\nWrite the vision\n\n## Project\nTodo"),))
+    request = Request(
+        "sys", (Message("user", "<goal>\nWrite the vision\n</goal>\n<project>\nTodo\n</project>"),)
+    )
     completion = await metered(client).complete(request, on_text=pieces.append)
     assert len(pieces) > 1 and "".join(pieces) == completion.text
     assert completion.text.startswith("## Write the vision")

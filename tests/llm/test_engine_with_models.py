@@ -72,7 +72,9 @@ async def test_recorded_model_exchanges_replay_and_a_departure_shows_a_diff(
     live = RecordingClient(
         AnthropicClient(MODEL, api_key="k", base_url=anthropic_server.url), recording
     )
-    request = Request("You are John.", (Message("user", "## Goal\nPlan\n\n## Project\nTodo"),))
+    request = Request(
+        "You are John.", (Message("user", "<goal>\nPlan\n</goal>\n\n<project>\nTodo\n</project>"),)
+    )
     recorded = await live.complete(request)
     replay = make_client(f"replay:{recording}", {})
     assert replay.spec == f"anthropic:{MODEL}"  # priced as the model it was recorded from

@@ -46,4 +46,4 @@ async def test_a_workflow_runs_to_the_end_against_the_anthropic_protocol(
     assert "Tenfold: write part 10." in report  # the model's answer, from the step it was sent
     assert len(anthropic_server.requests) == 10
     first = anthropic_server.requests[0]["messages"][0]["content"][0]["text"]
-    assert "## Instruction\n# Step 1" in first and "## Goal\nWrite part 1" in first
+    assert "<instruction>\n# Step 1" in first and "<goal>\nWrite part 1\n</goal>" in first
