@@ -79,6 +79,7 @@ class AgentRunner:
             return await TaskAgent(llm, project=self.project).perform(task)
 
         async def loop() -> Reply:
+            before = llm.ledger.total_usd
             workspace = Workspace(self.repository)
             result = await work(
                 llm,
@@ -89,6 +90,14 @@ class AgentRunner:
                 on_progress=lambda text: self.on_event(
                     "progress", {"agent": persona.id, "text": text}
                 ),
+            )
+            self.on_event(
+                "cost",
+                {
+                    "agent": persona.id,
+                    "usd": round(llm.ledger.total_usd - before, 6),
+                    "workflow": task.workflow,
+                },
             )
             self.on_event(
                 "agent-done",

@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bot.engine.files import RepoFiles
 from bot.engine.model import Agent, MenuItem
 from bot.engine.tags import parse_tree
@@ -62,14 +64,27 @@ def role_key(agent_id: str) -> str:
     return re.sub(r"^bmad-(agent-)?", "", agent_id).removesuffix(".agent")
 
 
+_YAML_BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
 def read_compiled(files: RepoFiles, path: Path, module: str | None) -> Agent | None:
-    """A 6.0.x agent file: markdown around an `<agent>` block."""
+    """A 6.0.x agent file: markdown around an `<agent>` block, or around a YAML block with
+    the same `agent:` mapping as an `*.agent.yaml` (as some alphas wrote them)."""
     text = files.read_text(path)
     if text is None:
         return None
     root = parse_tree(text, structure=None)
     node = root.find("agent")
     if node is None:
+        for block in _YAML_BLOCK.findall(text):
+            try:
+                data = yaml.safe_load(block)
+            except yaml.YAMLError:
+                continue
+            if isinstance(data, dict) and isinstance(data.get("agent"), dict):
+                return agent_from_mapping(
+                    files, path, data["agent"], module, path.stem.removesuffix(".agent")
+                )
         files.warn(path, 1, "no <agent> block: not an agent file")
         return None
     persona = node.find("persona")
@@ -108,6 +123,13 @@ def read_agent_yaml(files: RepoFiles, path: Path, module: str | None) -> Agent |
     if not isinstance(agent, dict):
         files.warn(path, 1, "no `agent:` mapping: not an agent file")
         return None
+    return agent_from_mapping(files, path, agent, module, path.name.removesuffix(".agent.yaml"))
+
+
+def agent_from_mapping(
+    files: RepoFiles, path: Path, agent: dict[str, Any], module: str | None, agent_id: str
+) -> Agent:
+    """The `agent:` mapping of an `*.agent.yaml` (or a markdown file's YAML block)."""
     meta, persona = agent.get("metadata") or {}, agent.get("persona") or {}
     principles = persona.get("principles") or []
     if isinstance(principles, str):
@@ -122,7 +144,7 @@ def read_agent_yaml(files: RepoFiles, path: Path, module: str | None) -> Agent |
         if isinstance(item, dict)
     )
     return Agent(
-        id=path.name.removesuffix(".agent.yaml"),
+        id=agent_id,
         name=str(meta.get("name", path.stem)),
         title=str(meta.get("title", "")),
         role=str(persona.get("role", "")),

@@ -182,7 +182,7 @@ class _Loader:
                     agent = None
                     if path.name.endswith(".agent.yaml"):
                         agent = agent_readers.read_agent_yaml(self.files, path, module)
-                    elif path.suffix == ".md" and "<agent" in (self.files.read_text(path) or ""):
+                    elif path.suffix == ".md" and _looks_like_agent(self.files.read_text(path)):
                         agent = agent_readers.read_compiled(self.files, path, module)
                     if agent is not None and all(a.id != agent.id for a in found):
                         found.append(agent)
@@ -486,3 +486,8 @@ def _is_workflow_file(path: Path) -> bool:
     return path.name in ("workflow.yaml", "SKILL.md") or (
         path.name.startswith("workflow") and path.suffix == ".md"
     )
+
+
+def _looks_like_agent(text: str | None) -> bool:
+    """An agent file: an `<agent>` block, or a YAML block with an `agent:` mapping."""
+    return text is not None and ("<agent" in text or "```yaml\nagent:" in text)
