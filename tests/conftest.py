@@ -26,7 +26,7 @@ from githubsim.deliveries import Delivery
 from githubsim.model import App, Repository
 from tests.support import APP_ID, MANIFEST, SECRET
 
-pytest_plugins = ["tests.sim_support"]
+pytest_plugins = ["tests.sim_support", "tests.llm_servers"]
 
 ClientFactory = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
 

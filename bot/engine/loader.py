@@ -321,13 +321,7 @@ class _Loader:
         if parsed.steps:
             return parsed.steps, parsed.critical, parsed.aliases
         fields, body, first = self.files.front_matter(path, text)
-        step = Step(
-            "1",
-            str(fields.get("description") or ""),
-            tuple(sections(body, relative, first)),
-            Source(relative, first),
-        )
-        return [step], parsed.critical, {}
+        return [_whole(fields, body, relative, first)], parsed.critical, {}
 
     def _locate(self, reference: str, base: Path) -> Path | None:
         try:
@@ -356,14 +350,7 @@ class _Loader:
             steps = read_chain(self.files, first, values, outputs)
         else:
             parsed = read_instructions(body, relative, first_line - 1)
-            steps = parsed.steps or [
-                Step(
-                    "1",
-                    str(fields.get("description") or ""),
-                    tuple(sections(body, relative, first_line)),
-                    Source(relative, first_line),
-                )
-            ]
+            steps = parsed.steps or [_whole(fields, body, relative, first_line)]
             critical, aliases = parsed.critical, parsed.aliases
         return Workflow(
             name=name,
@@ -405,14 +392,7 @@ class _Loader:
         relative = self.files.relative(path)
         fields, body, first_line = self.files.front_matter(path, text)
         parsed = read_instructions(body, relative, first_line - 1)
-        steps = parsed.steps or [
-            Step(
-                "1",
-                str(fields.get("description") or ""),
-                tuple(sections(body, relative, first_line)),
-                Source(relative, first_line),
-            )
-        ]
+        steps = parsed.steps or [_whole(fields, body, relative, first_line)]
         name = str(fields.get("name") or path.stem)
         self._values(name, module, path.parent, {})
         return Workflow(
@@ -456,15 +436,7 @@ class _Loader:
             steps = read_chain(self.files, first, values, outputs)
             critical = [dataclasses.replace(i, kind="critical") for i in own if i.kind == "act"]
         else:
-            steps = [
-                Step(
-                    "main",
-                    str(fields.get("description") or ""),
-                    tuple(own),
-                    Source(relative, first_line),
-                    attrs={"prose": "true"},
-                )
-            ]
+            steps = [_whole(fields, body, relative, first_line, step_id="main", prose=True)]
             critical = []
         return Workflow(
             name=name,
@@ -478,6 +450,25 @@ class _Loader:
             critical=tuple(critical),
             root=self.files.relative(folder),
         )
+
+
+def _whole(
+    fields: dict[str, Any],
+    body: str,
+    relative: str,
+    first_line: int,
+    *,
+    step_id: str = "1",
+    prose: bool = False,
+) -> Step:
+    """A file without step structure as one step of its markdown sections."""
+    return Step(
+        step_id,
+        str(fields.get("description") or ""),
+        tuple(sections(body, relative, first_line)),
+        Source(relative, first_line),
+        attrs={"prose": "true"} if prose else {},
+    )
 
 
 def _is_workflow_file(path: Path) -> bool:

@@ -1,4 +1,4 @@
-"""Local model servers for the real SDKs."""
+"""Fixtures: local model servers for the real SDKs (a pytest plugin, see tests/conftest.py)."""
 
 from __future__ import annotations
 
