@@ -23,6 +23,8 @@ MAX_LIST = 500
 MAX_MATCHES = 100
 #: Never shown to an agent, whatever it asks: where credentials and the run's state live.
 HIDDEN = (".git", ".env", ".orchestrator", ".venv", "node_modules")
+#: Readable, never written by an agent.
+PROTECTED = (".github/",)
 
 
 class Refused(Exception):
@@ -129,6 +131,10 @@ class Workspace:
 
     def write(self, path: str, content: str) -> str:
         relative, full = self.locate(path)
+        if relative == ".github" or relative.startswith(PROTECTED):
+            # Actions workflows run with the repository's secrets; the bot's config is the
+            # team's: neither is an agent's to change.
+            raise Refused(f"{path!r}: agents may not change .github/ (workflows, settings)")
         if full.exists() and not full.is_file():
             raise Refused(f"{path!r}: not a regular file")
         self.writes[relative] = str(content)

@@ -122,4 +122,6 @@ def test_reads_writes_edits_lists_and_searches_inside(workspace):
     found = run_tool(workspace, "search", {"text": "secret"})
     assert found == "no matches"  # .env and .git are not searched
     assert run_tool(workspace, "write_file", {"path": "../x", "content": "y"}).startswith("refused")
+    workflow = {"path": ".github/workflows/leak.yml", "content": "on: push"}
+    assert "may not change .github/" in run_tool(workspace, "write_file", workflow)
     assert run_tool(workspace, "print_env", {}) == "refused: 'print_env' is not one of your tools"
