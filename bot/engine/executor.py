@@ -36,6 +36,8 @@ MAX_VISITS = 5
 #: How much of each input document an agent is shown, and how many files an instruction gets.
 MAX_INPUT_CHARS = 20_000
 MAX_DOCUMENTS = 6
+#: Top-level folders no agent reply may write into.
+PROTECTED_TOP = frozenset({".git", ".github"})
 #: Events kept in a checkpoint (the newest); the run prints them all as they happen.
 MAX_EVENTS = 100
 _OPTION = re.compile(r"\[([A-Z0-9]{1,3})\]")
@@ -500,6 +502,16 @@ class Executor:
                 path = self.files.locate(self._expand(reference))
             except PathRefused as refused:
                 self._event(self.checkpoint, "write-refused", path=reference, reason=str(refused))
+                continue
+            relative = self.files.relative(path)
+            if relative.split("/")[0] in PROTECTED_TOP:
+                # Git internals and .github/ (Actions run with the repository's secrets).
+                self._event(
+                    self.checkpoint,
+                    "write-refused",
+                    path=reference,
+                    reason=f"{relative} is not an agent's to change",
+                )
                 continue
             self._write(path, content)
 

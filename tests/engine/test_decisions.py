@@ -96,7 +96,14 @@ class Escaping:
 
     async def perform(self, task: Task) -> Reply:
         return Reply(
-            text="x", files={"../outside.md": "pwned", "/tmp/abs.md": "pwned", "docs/fine.md": "ok"}
+            text="x",
+            files={
+                "../outside.md": "pwned",
+                "/tmp/abs.md": "pwned",
+                "docs/fine.md": "ok",
+                ".github/workflows/x.yml": "on: push",
+                ".git/hooks/pre-commit": "pwned",
+            },
         )
 
 
@@ -122,4 +129,9 @@ async def test_an_agent_cannot_write_outside_the_repository(tmp_path):
     assert not (tmp_path / "outside.md").exists() and not Path("/tmp/abs.md").exists()
     assert (tmp_path / "repo/docs/fine.md").read_text() == "ok"
     refused = [d["path"] for k, d in events if k == "write-refused"]
-    assert refused == ["../outside.md", "/tmp/abs.md"]
+    assert refused == [
+        "../outside.md",
+        "/tmp/abs.md",
+        ".github/workflows/x.yml",
+        ".git/hooks/pre-commit",
+    ]
