@@ -24,7 +24,7 @@ import yaml
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from githubsim.auth import Authenticator, AuthError, Caller
+from githubsim.auth import Authenticator, AuthError
 from githubsim.conformance import RestDescription, Violation, WebhookDescription
 from githubsim.deliveries import WebhookFaults, WebhookSender
 from githubsim.http import ApiFaults, error
@@ -393,9 +393,6 @@ class GitHubSim:
     async def settle(self) -> None:
         """Wait until every webhook so far has been answered by the App."""
         await self.webhooks.settle()
-
-    def caller_for(self, authorization: str | None) -> Caller:
-        return self.auth.identify(authorization)
 
     def route_table(self) -> list[Route]:
         assert self.rest is not None

@@ -134,15 +134,7 @@ def agent_from_mapping(
     principles = persona.get("principles") or []
     if isinstance(principles, str):
         principles = [p.strip("- ").strip() for p in principles.split("\n") if p.strip()]
-    menu = tuple(
-        MenuItem(
-            str(item.get("trigger", "")),
-            str(item.get("description", "")),
-            item.get("workflow") or item.get("exec") or item.get("exec-workflow"),
-        )
-        for item in agent.get("menu") or []
-        if isinstance(item, dict)
-    )
+    menu = _menu(agent.get("menu"), "trigger", ("workflow", "exec", "exec-workflow"))
     return Agent(
         id=agent_id,
         name=str(meta.get("name", path.stem)),
@@ -154,6 +146,19 @@ def agent_from_mapping(
         menu=menu,
         module=str(meta.get("module") or module or "") or None,
         source=files.source(path, 1),
+    )
+
+
+def _menu(items: Any, trigger: str, targets: tuple[str, ...]) -> tuple[MenuItem, ...]:
+    """Menu entries from YAML or TOML: the trigger key and target keys differ by generation."""
+    return tuple(
+        MenuItem(
+            str(item.get(trigger, "")),
+            str(item.get("description", "")),
+            next((item[key] for key in targets if item.get(key)), None),
+        )
+        for item in items or []
+        if isinstance(item, dict)
     )
 
 
@@ -169,15 +174,7 @@ def read_agent_skill(
     )
     if not agent:
         return None
-    menu = tuple(
-        MenuItem(
-            str(item.get("code", "")),
-            str(item.get("description", "")),
-            item.get("skill") or item.get("workflow") or item.get("exec"),
-        )
-        for item in agent.get("menu") or []
-        if isinstance(item, dict)
-    )
+    menu = _menu(agent.get("menu"), "code", ("skill", "workflow", "exec"))
     return Agent(
         id=folder.name,
         name=str(agent.get("name", folder.name)),

@@ -248,7 +248,7 @@ class Executor:
             await self._decide(kind, workflow, step, instruction.text, _options(instruction))
 
     async def _holds(self, workflow: Workflow, step: Step, condition: str) -> bool:
-        known = conditions.decide(condition, self._known(), self._exists)
+        known = conditions.decide(condition, self.values, self._exists)
         if known is not None:
             return known
         reply = await self._perform(
@@ -302,13 +302,13 @@ class Executor:
                 step,
                 f"Write the section {section!r}" if section else step.goal,
                 template=self._template_section(
-                    outputs.start(template, self._known()) if template else None, section
+                    outputs.start(template, self.values) if template else None, section
                 ),
                 output_path=self.files.relative(path),
             )
         )
         current = self._read(path)
-        text = outputs.start(template, self._known()) if current is None else current
+        text = outputs.start(template, self.values) if current is None else current
         self._write(path, outputs.put_section(text, section, reply.text))
         self._take(reply.files, reply.variables)
 
@@ -348,7 +348,7 @@ class Executor:
         if output is not None and output.target:
             path = self._output_path(output.target)
             template = self._template_text(workflow, step)
-            shown = outputs.start(template, self._known()) if template else None
+            shown = outputs.start(template, self.values) if template else None
             reply = await self._perform(
                 self._task(
                     "section",
@@ -360,13 +360,13 @@ class Executor:
                 )
             )
             current = self._read(path)
-            base = outputs.start(template, self._known()) if current is None else current
+            base = outputs.start(template, self.values) if current is None else current
             written = outputs.put_section(base, None, reply.text) if reply.text else base
             self._write(path, outputs.mark_completed(written, outputs.step_marker(step.id)))
             self._take(reply.files, reply.variables)
         else:
             template = self._template_text(workflow, step)
-            shown = outputs.start(template, self._known()) if template else None
+            shown = outputs.start(template, self.values) if template else None
             reply = await self._perform(
                 self._task("act", workflow, step, self._expand(text), template=shown)
             )
@@ -538,9 +538,6 @@ class Executor:
             if self.files.relative(path) in self.writes or path.exists():
                 return True
         return False
-
-    def _known(self) -> dict[str, Any]:
-        return self.values
 
     def _expand(self, text: str) -> str:
         return expand(text, self.values, placeholders=True)

@@ -121,11 +121,6 @@ def alternatives(value: str) -> list[str]:
     return [part.strip() for part in value.split("||") if part.strip()]
 
 
-def unresolved(text: str) -> list[str]:
-    """The single-brace variables still in `text`."""
-    return _SINGLE.findall(text)
-
-
 def as_path(value: str) -> str:
     """A config value used as a path: Windows separators become `/`."""
     return value.replace("\\", "/")

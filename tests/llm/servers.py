@@ -71,9 +71,6 @@ class ModelServer:
             )
         )
 
-    def app(self) -> web.Application:
-        raise NotImplementedError
-
     def _fault(self) -> web.Response | None:
         if not self.faults:
             return None
