@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 import orjson
+from typing_extensions import override
 
 REDACTED = "[redacted]"
 _MIN_SECRET_LENGTH = 4  # redacting shorter strings would shred ordinary words
@@ -35,6 +36,7 @@ class JsonFormatter(logging.Formatter):
                 needles.add(orjson.dumps(secret).decode()[1:-1])  # as it looks inside JSON
         self._secrets = tuple(sorted(needles, key=len, reverse=True))
 
+    @override
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC),  # orjson: RFC 3339
@@ -75,6 +77,7 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._stopped = threading.Event()
         threading.Thread(target=self._flush_periodically, name="log-flush", daemon=True).start()
 
+    @override
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self._pending.append(self.format(record) + self.terminator)
@@ -87,10 +90,12 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:  # noqa: BLE001 - logging's contract: report, never raise
             self.handleError(record)
 
+    @override
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._write_pending()
 
+    @override
     def close(self) -> None:
         self._stopped.set()
         super().close()

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import override
+
 #: The host the description's `servers` entry names; requests are checked as if sent there.
 DESCRIBED_HOST = "https://api.github.com"
 
@@ -24,6 +26,7 @@ class Violation:
     what: str  # "POST /repos/o/r/labels" or "issues.opened"
     error: str
 
+    @override
     def __str__(self) -> str:
         return f"{self.where} {self.what}: {self.error}"
 

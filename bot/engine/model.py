@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from typing_extensions import override
+
 #: What an instruction asks of the engine.
 KINDS = (
     "act",  # do something (an agent's work)
@@ -31,6 +33,7 @@ class Source:
     path: str  # relative to the repository, POSIX separators
     line: int = 1
 
+    @override
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
 
@@ -120,5 +123,6 @@ class Diagnostic:
     source: Source
     message: str
 
+    @override
     def __str__(self) -> str:
         return f"{self.source}: {self.severity}: {self.message}"

@@ -12,6 +12,8 @@ import dataclasses
 import re
 from html.parser import HTMLParser
 
+from typing_extensions import override
+
 from bot.engine.model import Instruction, Source, Step
 
 #: Tags that carry structure; everything else is text.
@@ -109,6 +111,7 @@ class _TreeBuilder(HTMLParser):
     def _text(self, value: str) -> None:
         self.stack[-1].children.append(Text(value, self.getpos()[0]))
 
+    @override
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if not self.known(tag) or len(self.stack) > MAX_DEPTH:
             self._text(self.get_starttag_text() or "")
@@ -121,12 +124,14 @@ class _TreeBuilder(HTMLParser):
         self.stack[-1].children.append(node)
         self.stack.append(node)
 
+    @override
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if not self.known(tag):
             self._text(self.get_starttag_text() or "")
             return
         self.stack[-1].children.append(Node(tag, {k: v or "" for k, v in attrs}, self.getpos()[0]))
 
+    @override
     def handle_endtag(self, tag: str) -> None:
         if not self.known(tag):
             self._text(f"</{tag}>")
@@ -137,9 +142,11 @@ class _TreeBuilder(HTMLParser):
             self.stack.pop()
         self.stack.pop()
 
+    @override
     def handle_data(self, data: str) -> None:
         self._text(data)
 
+    @override
     def handle_comment(self, data: str) -> None:
         return None  # <!-- … --> in instructions are notes to the author
 

@@ -19,6 +19,7 @@ import aiohttp
 import cachetools
 from gidgethub import HTTPException
 from gidgethub import aiohttp as gh_aiohttp
+from typing_extensions import override
 
 from bot.github.auth import AppCredentials, InstallationTokens
 
@@ -114,6 +115,7 @@ class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
         self._max_retries = max_retries
         self._max_wait = max_wait
 
+    @override
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
@@ -121,6 +123,7 @@ class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
         self._quota.observe(self._pace_key, response_headers)
         return status, response_headers, response_body
 
+    @override
     async def sleep(self, seconds: float) -> None:
         await self._sleep(seconds)
 
@@ -130,6 +133,7 @@ class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
         """The HTTP exchange itself (aiohttp); tests put scripted answers here."""
         return await super()._request(method, url, headers, body)
 
+    @override
     async def manage_rate_limit(self, *, method: str, url: str) -> None:
         # The quota is used up: wait for its reset if that is soon; else let GitHub refuse,
         # and the delivery is retried later with the dispatcher's backoff.
@@ -141,6 +145,7 @@ class PoliteGitHubAPI(gh_aiohttp.GitHubAPI):
             if wait > 0:
                 await self.sleep(wait)
 
+    @override
     async def handle_rate_limit_error(
         self, *, method: str, url: str, exception: HTTPException, attempt: int
     ) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gidgethub import routing, sansio
+from typing_extensions import override
 
 F = TypeVar("F", bound=Callable[..., Any])
 _NEEDLES = "__orchestrator_payload_mentions__"
@@ -43,6 +44,7 @@ class EventRouter(routing.Router):
         self._handles: dict[tuple[str, str | None], frozenset[Any]] = {}
         super().__init__(*other_routers)
 
+    @override
     def add(self, func: Any, event_type: str, **data_detail: Any) -> None:
         self._handles.clear()
         unsupported = set(data_detail) - {"action"}
