@@ -47,10 +47,10 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     if args.command == "workflows":
         return workflows(args, sys.stdout)
     if args.command == "run":
-        from bot.engine.cli import run_workflow
+        from bot.runs.cli import run_workflow
 
         runs_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
-        return run_workflow(args, runs_dir, sys.stdout)
+        return run_workflow(args, runs_dir, sys.stdout, env)
     if args.command == "demo":
         from bot.demo import demo
 

@@ -64,7 +64,11 @@ class ConfigError(ValueError):
     """The file has problems; the message lists every one, with where it is."""
 
 
-def load_config(repository: Path, environ: Mapping[str, str]) -> AgentsConfig:
+def load_config(
+    repository: Path, environ: Mapping[str, str], *, check_models: bool = True
+) -> AgentsConfig:
+    """The repository's config; `check_models=False` when no model will be called (a replay),
+    so the operator's list of allowed models does not matter."""
     path = repository / CONFIG_PATH
     if not path.is_file():
         return AgentsConfig()
@@ -72,7 +76,7 @@ def load_config(repository: Path, environ: Mapping[str, str]) -> AgentsConfig:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{CONFIG_PATH}: not valid YAML: {exc}") from exc
-    problems = sorted(_problems(data, environ))
+    problems = sorted(_problems(data, environ, check_models))
     if problems:
         raise ConfigError(
             f"{CONFIG_PATH} has {len(problems)} problem(s):\n  " + "\n  ".join(problems)
@@ -88,7 +92,7 @@ def load_config(repository: Path, environ: Mapping[str, str]) -> AgentsConfig:
     )
 
 
-def _problems(data: Any, environ: Mapping[str, str]) -> list[str]:
+def _problems(data: Any, environ: Mapping[str, str], check_models: bool) -> list[str]:
     found = []
     validator = jsonschema.Draft202012Validator(SCHEMA)
     for error in validator.iter_errors(data):
@@ -101,7 +105,7 @@ def _problems(data: Any, environ: Mapping[str, str]) -> list[str]:
                 found.append(f"{at}: unknown key (known keys: {known})")
             continue
         found.append(f"{where}: {error.message}")
-    if isinstance(data, dict) and isinstance(data.get("agents"), dict):
+    if check_models and isinstance(data, dict) and isinstance(data.get("agents"), dict):
         allowed = allowed_models(environ) or []
         for agent, model in data["agents"].items():
             if isinstance(model, str) and re.match(SPEC, model) and model not in allowed:

@@ -18,7 +18,7 @@ from bot.agents.loop import NeedsPerson, work
 from bot.agents.personas import persona_for
 from bot.agents.pool import AgentPool
 from bot.agents.tools import Workspace
-from bot.engine.agent import Reply, Task
+from bot.engine.agent import Escalation, Reply, Task
 from bot.engine.model import Agent
 from bot.llm.metered import Metered
 from bot.llm.task_agent import TaskAgent
@@ -29,6 +29,9 @@ PHASES = (
     ("3-solutioning", "solutioning"),
     ("4-implementation", "implementation"),
 )
+
+#: How a tool loop can end without the agent saying the step is done.
+UNFINISHED = {"iterations": "iteration limit", "tokens": "output-token limit"}
 
 
 class AgentRunner:
@@ -103,6 +106,16 @@ class AgentRunner:
                 "agent-done",
                 {"agent": persona.id, "stopped": result.stopped, "iterations": result.iterations},
             )
+            if result.stopped in UNFINISHED:
+                # Out of room before it said it was done: the step is not done, and what it
+                # wrote so far is not made. A person decides (more room, a narrower step).
+                raise Escalation(
+                    f"{persona.name} stopped before finishing {task.workflow}:{task.step_id}. "
+                    "Go on with this step?",
+                    f"the agent reached its {UNFINISHED[result.stopped]} after "
+                    f"{result.iterations} iteration(s) without calling done",
+                    point="unfinished",
+                )
             return Reply(text=result.text, files=result.files)
 
         return await self.pool.run(

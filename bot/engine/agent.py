@@ -70,12 +70,14 @@ class Reply:
 
 
 class Escalation(Exception):
-    """An agent needs a person: the run pauses at this step with the question."""
+    """An agent needs a person: the run pauses at this step with the question. `point` says
+    what kind of stop it is ("ask": a question; "unfinished": the agent ran out of room)."""
 
-    def __init__(self, question: str, reason: str) -> None:
+    def __init__(self, question: str, reason: str, point: str = "ask") -> None:
         super().__init__(reason)
         self.question = question
         self.reason = reason
+        self.point = point
 
 
 class WorkflowAgent(Protocol):

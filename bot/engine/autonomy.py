@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Awaitable, Callable
 
-from bot.engine.agent import Task, WorkflowAgent
+from bot.engine.agent import Reply, Task
 
 _WAIT = re.compile(
     r"wait(?:ing)? for (?:the )?(?:user(?:'s)? )?(?:input|selection|response|confirmation|reply)"
@@ -43,7 +44,11 @@ class AutonomyPolicy:
     answer_asks: bool = True
     continue_on_wait: bool = True
 
-    async def decide(self, kind: str, task: Task, agent: WorkflowAgent) -> Decision:
+    async def decide(
+        self, kind: str, task: Task, perform: Callable[[Task], Awaitable[Reply]]
+    ) -> Decision:
+        """Decide at a stop for a person; `perform` is the run's own way to ask its agent, so
+        an agent that needs a person (or a model that cannot be had) pauses the run."""
         where, question = f"{task.workflow}:{task.step_id}", task.instruction
         if kind == "menu":
             choice = next((o for o in self.menu_choice if o in task.options), None)
@@ -82,7 +87,7 @@ class AutonomyPolicy:
             )
         if not self.answer_asks:
             return Decision("ask", "escalate", None, "asks go to people", "policy", where, question)
-        reply = await agent.perform(task)
+        reply = await perform(task)
         if reply.answer is not None and reply.confidence >= self.threshold:
             return Decision(
                 "ask",

@@ -28,6 +28,7 @@ from bot.engine.checkpoint import Checkpoint, CheckpointStore, Frame, atomic_wri
 from bot.engine.files import PathRefused, RepoFiles
 from bot.engine.loader import Project
 from bot.engine.model import Instruction, Step, Workflow
+from bot.engine.report import errors_of
 from bot.engine.variables import alternatives, expand
 from bot.llm.errors import BudgetExceeded, LLMError
 
@@ -108,6 +109,13 @@ class Executor:
         if workflow is None:
             known = ", ".join(sorted(w.name for w in self.project.workflows)) or "none"
             raise RunError(f"no workflow {name!r} in {self.project.repository} (known: {known})")
+        errors = errors_of(self.project, workflow)
+        if errors:
+            raise RunError(
+                f"{workflow.name} has {len(errors)} error(s) and is not run; fix them first "
+                "(orchestrator workflows validate shows them all):\n  "
+                + "\n  ".join(str(e) for e in errors)
+            )
         run_id = _run_id(self.project.repository, workflow.name)
         checkpoint = self.store.load(run_id) if resume else None
         if checkpoint is None:
@@ -190,6 +198,8 @@ class Executor:
             step = workflow.steps[frame.step_index]
             frame.step_id = step.id
             key = f"{workflow.name}:{step.id}"
+            if frame.visits.get(step.id, 0) > MAX_VISITS:
+                raise _Escalated(self._loop_escalation(workflow, step, frame))
             if frame.instruction == 0 and self._already_written(workflow, step):
                 self._event(checkpoint, "skipped", step=key, reason="its output has it already")
                 self._advance(frame, workflow, step)
@@ -330,10 +340,7 @@ class Executor:
             answered, self._answered = self._answered, None
             return Decision(kind, "answer", answered, "answered by a person", "person")
         task = self._task(kind, workflow, step, self._expand(text), options=options)
-        try:
-            decision = await self.policy.decide(kind, task, self.agent)
-        except LLMError as exc:
-            raise _Escalated(_model_trouble(task, exc)) from exc
+        decision = await self.policy.decide(kind, task, self._perform)
         self.checkpoint.decisions.append(dataclasses.asdict(decision))
         self._event(self.checkpoint, "decision", **dataclasses.asdict(decision))
         if decision.outcome == "escalate":
@@ -392,7 +399,7 @@ class Executor:
         except Escalation as exc:
             where = f"{task.workflow}:{task.step_id}"
             raise _Escalated(
-                Decision("ask", "escalate", None, exc.reason, "agent", where, exc.question)
+                Decision(exc.point, "escalate", None, exc.reason, "agent", where, exc.question)
             ) from exc
 
     # Step boundaries ---------------------------------------------------------------------
@@ -431,6 +438,24 @@ class Executor:
         frame.step_index, frame.instruction = _next_index(workflow, step), 0
         nxt = workflow.steps[frame.step_index] if frame.step_index < len(workflow.steps) else None
         frame.step_id = nxt.id if nxt else ""
+        if nxt is not None and step.next:  # entered through a step file's link
+            frame.visits[nxt.id] = frame.visits.get(nxt.id, 0) + 1
+
+    def _loop_escalation(self, workflow: Workflow, step: Step, frame: Frame) -> Decision:
+        """Step files that link in a circle would call the model until the budget runs out:
+        past the cap the run pauses for a person, who may let it go round again."""
+        self._event(self.checkpoint, "loop-cap", target=step.id, visits=frame.visits[step.id])
+        frame.visits[step.id] = 0  # answering the escalation allows MAX_VISITS more rounds
+        return Decision(
+            "loop",
+            "escalate",
+            None,
+            f"step {step.id!r} was entered {MAX_VISITS + 1} times through its links: "
+            "the step files go round in a circle",
+            "policy",
+            f"{workflow.name}:{step.id}",
+            f"The run keeps coming back to {step.source}. Go on with it?",
+        )
 
     def _advance(self, frame: Frame, workflow: Workflow, step: Step) -> None:
         self._move_on(frame, workflow, step)

@@ -49,11 +49,16 @@ def list_lines(project: Project) -> list[str]:
     return [summary(project), "", *table(rows)]
 
 
-def _belongs(diagnostic: Diagnostic, workflow: Workflow) -> bool:
+def belongs(diagnostic: Diagnostic, workflow: Workflow) -> bool:
     path = diagnostic.source.path
     return path == workflow.entry.path or (
         bool(workflow.root) and path.startswith(workflow.root.rstrip("/") + "/")
     )
+
+
+def errors_of(project: Project, workflow: Workflow) -> list[Diagnostic]:
+    """The errors found in a workflow's own files: a workflow with any is not run."""
+    return [d for d in project.errors if belongs(d, workflow)]
 
 
 def validate_lines(project: Project, only: Path | None = None) -> tuple[list[str], bool]:
@@ -69,7 +74,7 @@ def validate_lines(project: Project, only: Path | None = None) -> tuple[list[str
         workflows = [w for w in workflows if w.entry.path == relative or w.root == relative]
     rows = [("workflow", "steps", "errors", "warnings", "result")]
     for workflow in sorted(workflows, key=lambda w: w.name):
-        mine = [d for d in project.diagnostics if _belongs(d, workflow)]
+        mine = [d for d in project.diagnostics if belongs(d, workflow)]
         errors = sum(d.severity == "error" for d in mine)
         rows.append(
             (
@@ -83,7 +88,7 @@ def validate_lines(project: Project, only: Path | None = None) -> tuple[list[str
     shown = (
         project.diagnostics
         if only is None
-        else [d for d in project.diagnostics if any(_belongs(d, w) for w in workflows)]
+        else [d for d in project.diagnostics if any(belongs(d, w) for w in workflows)]
     )
     lines = [summary(project), ""]
     if len(rows) > 1:
@@ -96,7 +101,7 @@ def validate_lines(project: Project, only: Path | None = None) -> tuple[list[str
         return lines, False
     total = len(workflows)
     valid = total - sum(
-        1 for w in workflows if any(d.severity == "error" and _belongs(d, w) for d in shown)
+        1 for w in workflows if any(d.severity == "error" and belongs(d, w) for d in shown)
     )
     lines += [
         "",

@@ -52,6 +52,7 @@ def validate(workflow: Workflow, values: Mapping[str, Any], files: RepoFiles) ->
                 found += _goto_problems(workflow, instruction.target, instruction.source)
             if instruction.kind in ("template-output", "invoke") and instruction.target:
                 found += _path_problems(instruction.target, values, files, instruction.source)
+    found += _cycle_problems(workflow)
     for key, raw in workflow.variables.items():
         if isinstance(raw, str) and _PATH_KEYS.search(key):
             where = Source(
@@ -59,6 +60,32 @@ def validate(workflow: Workflow, values: Mapping[str, Any], files: RepoFiles) ->
             )
             found += _path_problems(raw, values, files, where, key)
     return found
+
+
+def _cycle_problems(workflow: Workflow) -> list[Diagnostic]:
+    """Step files hand over through their first link (`nextStepFile`); a chain that comes back
+    to a step it passed never ends (the executor would call the model until the budget runs
+    out), so it is an error."""
+    if workflow.format == "workflow.yaml" or not workflow.steps:
+        return []
+    seen: list[str] = []
+    step = workflow.steps[0]
+    while step.next and step.attrs.get("prose") == "true":
+        seen.append(step.id)
+        following = workflow.step(step.next[0])
+        if following is None:
+            return []
+        if following.id in seen:
+            circle = " → ".join([*seen[seen.index(following.id) :], following.id])
+            return [
+                Diagnostic(
+                    "error",
+                    step.source,
+                    f"the step files link in a circle ({circle}): the run would never end",
+                )
+            ]
+        step = following
+    return []
 
 
 def _goto_problems(workflow: Workflow, target: str, where: Source) -> list[Diagnostic]:

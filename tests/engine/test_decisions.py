@@ -45,17 +45,17 @@ class Unsure:
 async def test_the_policy_continues_chooses_answers_or_escalates():
     task = Task("menu", "w", "1", "g", "Pick", options=("A", "P", "C"))
     policy = AutonomyPolicy()
-    assert (await policy.decide("menu", task, Unsure())).value == "C"
+    assert (await policy.decide("menu", task, Unsure().perform)).value == "C"
     no_continue = Task("menu", "w", "1", "g", "Pick", options=("R", "X"))
-    assert (await policy.decide("menu", no_continue, Unsure())).outcome == "escalate"
+    assert (await policy.decide("menu", no_continue, Unsure().perform)).outcome == "escalate"
     wait = Task("halt", "w", "1", "g", "HALT and wait for user input")
-    assert (await policy.decide("halt", wait, Unsure())).outcome == "continue"
+    assert (await policy.decide("halt", wait, Unsure().perform)).outcome == "continue"
     stop = Task("halt", "w", "1", "g", "HALT - User needs to run sprint-planning")
-    assert (await policy.decide("halt", stop, Unsure())).outcome == "escalate"
+    assert (await policy.decide("halt", stop, Unsure().perform)).outcome == "escalate"
     ask = Task("ask", "w", "1", "g", "Which stack?")
-    unsure = await policy.decide("ask", ask, Unsure())
+    unsure = await policy.decide("ask", ask, Unsure().perform)
     assert unsure.outcome == "escalate" and "0.40 below 0.75" in unsure.reason
-    assert (await AutonomyPolicy(threshold=0.3).decide("ask", ask, Unsure())).value == "maybe"
+    assert (await AutonomyPolicy(threshold=0.3).decide("ask", ask, Unsure().perform)).value == "maybe"
 
 
 async def test_an_invoked_workflow_runs_on_the_stack_and_its_caller_goes_on(tmp_path):

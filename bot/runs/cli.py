@@ -5,83 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.agents.config import load_config
-from bot.agents.decisions import Decider
-from bot.agents.pool import AgentPool
-from bot.agents.runner import AgentRunner
-from bot.engine.agent import ReplayAgent, ReplayMismatch, WorkflowAgent
+from bot.engine.agent import ReplayMismatch
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor, RunError, RunResult
-from bot.engine.loader import Project, load
-from bot.llm.budget import Budget
+from bot.engine.loader import load
 from bot.llm.errors import LLMError
-from bot.llm.factory import make_client, price_file
 from bot.llm.ledger import CostLedger
-from bot.llm.metered import Metered
-from bot.llm.pricing import PriceTable
+from bot.runs.compose import agent_for, config_for, policy_for
 
 
-def agent_for(
-    spec: str | None,
-    environ: Mapping[str, str],
-    ledger: CostLedger,
-    project: Project,
-    data_dir: Path,
-) -> WorkflowAgent:
-    """The agent a `--llm` spec names: a recording, or persona-led agents on that model
-    (each persona's own model where `.github/orchestrator.yml` names one)."""
-    if spec and spec.startswith("replay:"):
-        path = Path(spec.removeprefix("replay:"))
-        if not path.is_file():
-            raise RunError(f"--llm {spec}: no such recording")
-        return ReplayAgent(path)
-    if not spec:
-        raise RunError(
-            "--llm is needed: anthropic:MODEL, openai:MODEL, openai-compatible:MODEL or replay:FILE"
-        )
-    try:
-        config = load_config(project.repository, environ)
-        limit = config.llm_budget_usd or environ.get("ORCHESTRATOR_LLM_BUDGET_USD")
-        budget = Budget(float(limit)) if limit else None
-        prices = PriceTable.load(price_file(environ))
-        clients: dict[str, Metered] = {}
-
-        def llm_for(model: str | None) -> Metered:
-            chosen = model or spec
-            if chosen not in clients:
-                client = make_client(chosen, environ, chosen_by_repository=model is not None)
-                clients[chosen] = Metered(client, prices, ledger, budget=budget)
-            return clients[chosen]
-
-        default = llm_for(None)  # refuses an unknown model before the run starts
-    except (LLMError, ValueError) as exc:
-        raise RunError(f"--llm {spec}: {exc}") from exc
-    pool = AgentPool(per_project=config.max_concurrent_agents)
-    decider = Decider(
-        project.repository,
-        config.onboarding,
-        default,
-        threshold=config.escalation_threshold,
-        log=data_dir / "decisions.jsonl",
-    )
-    return AgentRunner(
-        repository=project.repository,
-        personas=project.agents,
-        config=config,
-        llm_for=llm_for,
-        pool=pool,
-        decider=decider,
-        run_id=str(data_dir),
-        workflow_roots={w.name: w.root for w in project.workflows},
-    )
-
-
-def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
+def run_workflow(
+    args: argparse.Namespace, data_dir: Path, out: TextIO, environ: Mapping[str, str]
+) -> int:
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -110,10 +49,12 @@ def run_workflow(args: argparse.Namespace, data_dir: Path, out: TextIO) -> int:
 
     ledger = CostLedger()
     try:
+        config = config_for(project, environ, args.llm)
         executor = Executor(
             project,
-            agent_for(args.llm, os.environ, ledger, project, data_dir),
+            agent_for(args.llm, environ, ledger, project, data_dir, config),
             CheckpointStore(data_dir / "runs"),
+            policy=policy_for(config),
             overrides=overrides,
             on_event=show,
         )

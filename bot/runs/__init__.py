@@ -1,0 +1,1 @@
+"""Runs: a workflow composed with its agents, models, budget, policy and checkpoints."""
