@@ -55,7 +55,8 @@ async def test_the_policy_continues_chooses_answers_or_escalates():
     ask = Task("ask", "w", "1", "g", "Which stack?")
     unsure = await policy.decide("ask", ask, Unsure().perform)
     assert unsure.outcome == "escalate" and "0.40 below 0.75" in unsure.reason
-    assert (await AutonomyPolicy(threshold=0.3).decide("ask", ask, Unsure().perform)).value == "maybe"
+    lenient = AutonomyPolicy(threshold=0.3)
+    assert (await lenient.decide("ask", ask, Unsure().perform)).value == "maybe"
 
 
 async def test_an_invoked_workflow_runs_on_the_stack_and_its_caller_goes_on(tmp_path):
