@@ -19,6 +19,7 @@ from bot.agents.personas import persona_for
 from bot.agents.pool import AgentPool
 from bot.agents.tools import Workspace
 from bot.engine.agent import Escalation, Reply, Task
+from bot.engine.confine import Confinement
 from bot.engine.model import Agent
 from bot.llm.metered import Metered
 from bot.llm.task_agent import TaskAgent
@@ -48,8 +49,10 @@ class AgentRunner:
         project: str = "",
         workflow_roots: dict[str, str] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        confinement: Confinement | None = None,
     ) -> None:
         self.repository = repository
+        self.confinement = confinement or Confinement(repository)
         self.personas = personas
         self.config = config
         self.llm_for = llm_for
@@ -83,7 +86,7 @@ class AgentRunner:
 
         async def loop() -> Reply:
             before = llm.ledger.total_usd
-            workspace = Workspace(self.repository)
+            workspace = Workspace(self.repository, self.confinement)
             result = await work(
                 llm,
                 persona,

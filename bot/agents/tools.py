@@ -16,15 +16,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from bot.engine.confine import Confinement
+from bot.engine.files import PathRefused
 from bot.llm.types import ToolSpec
 
 MAX_READ_CHARS = 60_000
 MAX_LIST = 500
 MAX_MATCHES = 100
-#: Never shown to an agent, whatever it asks: where credentials and the run's state live.
-HIDDEN = (".git", ".env", ".orchestrator", ".venv", "node_modules")
-#: Readable, never written by an agent.
-PROTECTED = (".github/",)
 
 
 class Refused(Exception):
@@ -60,26 +58,28 @@ TOOLS = (
 
 @dataclasses.dataclass
 class Workspace:
+    """The repository as an agent's tools see it; `confinement` decides every path (the same
+    policy the engine applies to the writes it makes)."""
+
     root: Path
+    confinement: Confinement | None = None
     writes: dict[str, str] = dataclasses.field(default_factory=dict)  # relative -> content
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
+        if self.confinement is None:
+            self.confinement = Confinement(self.root)
+        self._policy: Confinement = self.confinement
 
-    def locate(self, path: str) -> tuple[str, Path]:
+    def locate(self, path: str, *, write: bool = False) -> tuple[str, Path]:
         text = str(path).strip().replace("\\", "/")
-        pure = PurePosixPath(text)
-        if not text or pure.is_absolute() or (len(text) > 1 and text[1] == ":"):
+        if not text or PurePosixPath(text).is_absolute():
             raise Refused(f"{path!r}: only paths inside the workspace, relative to it")
-        if ".." in pure.parts:
-            raise Refused(f"{path!r}: '..' leads outside the workspace")
-        if any(part in HIDDEN or part.startswith(".env") for part in pure.parts):
-            raise Refused(f"{path!r}: not available to agents")
-        full = (self.root / pure).resolve()
-        if not full.is_relative_to(self.root):
-            raise Refused(f"{path!r}: a link that leads outside the workspace")
-        relative = full.relative_to(self.root).as_posix() if full != self.root else "."
-        return relative, full
+        try:
+            relative = (self._policy.check_write if write else self._policy.check_read)(text)
+        except PathRefused as refused:
+            raise Refused(str(refused)) from refused
+        return relative, self.root / relative if relative != "." else self.root
 
     def read(self, path: str) -> str:
         relative, full = self.locate(path)
@@ -100,7 +100,7 @@ class Workspace:
         names = sorted(
             f"{entry.name}/" if entry.is_dir() else entry.name
             for entry in full.iterdir()
-            if entry.name not in HIDDEN and not entry.name.startswith(".env")
+            if self._policy.visible(_join(relative, entry.name))
         )
         pending = sorted(p for p in self.writes if p.rpartition("/")[0] == relative.strip("."))
         return "\n".join(dict.fromkeys([*names, *pending][:MAX_LIST]))
@@ -108,14 +108,15 @@ class Workspace:
     def search(self, text: str) -> str:
         found: list[str] = []
         for folder, dirs, files in os.walk(self.root):
-            dirs[:] = [d for d in dirs if d not in HIDDEN]
+            here = Path(folder).relative_to(self.root).as_posix()
+            dirs[:] = [d for d in dirs if self._policy.visible(_join(here, d))]
             for name in files:
-                if name.startswith(".env"):
+                relative = _join(here, name)
+                if not self._policy.visible(relative):
                     continue
                 path = Path(folder) / name
                 if path.is_symlink() or not path.is_file() or path.stat().st_size > 2**20:
                     continue
-                relative = path.relative_to(self.root).as_posix()
                 content = self.writes.get(relative)
                 if content is None:
                     try:
@@ -130,11 +131,7 @@ class Workspace:
         return "\n".join(found) or "no matches"
 
     def write(self, path: str, content: str) -> str:
-        relative, full = self.locate(path)
-        if relative == ".github" or relative.startswith(PROTECTED):
-            # Actions workflows run with the repository's secrets; the bot's config is the
-            # team's: neither is an agent's to change.
-            raise Refused(f"{path!r}: agents may not change .github/ (workflows, settings)")
+        relative, full = self.locate(path, write=True)
         if full.exists() and not full.is_file():
             raise Refused(f"{path!r}: not a regular file")
         self.writes[relative] = str(content)
@@ -145,6 +142,10 @@ class Workspace:
         if old not in current:
             raise Refused(f"{path!r}: the text to replace is not in the file")
         return self.write(path, current.replace(old, new, 1))
+
+
+def _join(folder: str, name: str) -> str:
+    return name if folder in ("", ".") else f"{folder}/{name}"
 
 
 def run_tool(

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 
 def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +80,62 @@ class Checkpoint:
         return cls(stack=stack, **data)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file and the problem."""
+
+
+STATUSES = ("running", "paused", "done", "failed")
+_TEXTS = {"type": "object", "additionalProperties": {"type": "string"}}
+_STEP = {"type": "integer", "minimum": 0}
+#: The shape of a checkpoint file: checked before anything in it is used.
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["run_id", "workflow", "status", "stack"],
+    "additionalProperties": False,
+    "properties": {
+        "run_id": {"type": "string"},
+        "workflow": {"type": "string"},
+        "status": {"enum": list(STATUSES)},
+        "stack": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["workflow"],
+                "additionalProperties": False,
+                "properties": {
+                    "workflow": {"type": "string"},
+                    "step_index": _STEP,
+                    "step_id": {"type": "string"},
+                    "instruction": _STEP,
+                    "visits": {"type": "object", "additionalProperties": _STEP},
+                    "caller_instruction": _STEP,
+                },
+            },
+        },
+        "completed": {"type": "array", "items": {"type": "string"}},
+        "variables": _TEXTS,
+        "outputs": _TEXTS,
+        "workflow_files": _TEXTS,
+        "decisions": {"type": "array", "items": {"type": "object"}},
+        "escalations": {"type": "array", "items": {"type": "object"}},
+        "events": {"type": "array", "items": {"type": "string"}},
+        "pending_writes": _TEXTS,
+    },
+    # An unfinished run has a position to go on from.
+    "if": {"properties": {"status": {"enum": ["running", "paused"]}}},
+    "then": {"properties": {"stack": {"minItems": 1}}},
+}
+
+
+def _problem(data: Any) -> str | None:
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the top level"
+    return f"at {where}: {error.message}"
+
+
 class CheckpointStore:
     """Checkpoints as JSON files in `<data dir>/runs/`."""
 
@@ -88,10 +146,19 @@ class CheckpointStore:
         return self.folder / f"{run_id}.json"
 
     def load(self, run_id: str) -> Checkpoint | None:
+        """The run's checkpoint, or None; CheckpointError when the file is not one (it is a
+        file on disk: damaged, hand-edited or forged, it is never half-trusted)."""
         path = self.path(run_id)
         if not path.exists():
             return None
-        return Checkpoint.from_json(json.loads(path.read_text()))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: cannot be read as JSON ({exc})") from exc
+        problem = _problem(data)
+        if problem is not None:
+            raise CheckpointError(f"{path}: not a valid checkpoint ({problem})")
+        return Checkpoint.from_json(data)
 
     def save(self, checkpoint: Checkpoint) -> None:
         atomic_write(self.path(checkpoint.run_id), checkpoint.to_json())

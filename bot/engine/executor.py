@@ -24,7 +24,15 @@ from typing import Any
 from bot.engine import conditions, outputs
 from bot.engine.agent import Escalation, Reply, Task, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy, Decision
-from bot.engine.checkpoint import Checkpoint, CheckpointStore, Frame, atomic_write, digest
+from bot.engine.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointStore,
+    Frame,
+    atomic_write,
+    digest,
+)
+from bot.engine.confine import Confinement, confinement_for
 from bot.engine.files import PathRefused, RepoFiles
 from bot.engine.loader import Project
 from bot.engine.model import Instruction, Step, Workflow
@@ -37,8 +45,6 @@ MAX_VISITS = 5
 #: How much of each input document an agent is shown, and how many files an instruction gets.
 MAX_INPUT_CHARS = 20_000
 MAX_DOCUMENTS = 6
-#: Top-level folders no agent reply may write into.
-PROTECTED_TOP = frozenset({".git", ".github"})
 #: Events kept in a checkpoint (the newest); the run prints them all as they happen.
 MAX_EVENTS = 100
 _OPTION = re.compile(r"\[([A-Z0-9]{1,3})\]")
@@ -86,9 +92,12 @@ class Executor:
         policy: AutonomyPolicy | None = None,
         overrides: Mapping[str, str] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        confinement: Confinement | None = None,
     ) -> None:
         self.project = project
         self.files = RepoFiles(project.repository)
+        # What agents may read and write; the run's own state is never among it.
+        self.confinement = confinement or confinement_for(project, hidden=[store.folder])
         self.agent = agent
         self.store = store
         self.policy = policy or AutonomyPolicy()
@@ -117,7 +126,10 @@ class Executor:
                 + "\n  ".join(str(e) for e in errors)
             )
         run_id = _run_id(self.project.repository, workflow.name)
-        checkpoint = self.store.load(run_id) if resume else None
+        try:
+            checkpoint = self.store.load(run_id) if resume else None
+        except CheckpointError as exc:
+            raise RunError(f"{exc}; start the run again without --resume") from exc
         if checkpoint is None:
             checkpoint = Checkpoint(run_id, workflow.name, stack=[Frame(workflow.name)])
             checkpoint.workflow_files = self._hashes(workflow)
@@ -463,7 +475,12 @@ class Executor:
 
     def _finish_pending_writes(self, *, save: bool = True) -> None:
         checkpoint = self.checkpoint
-        for relative, content in checkpoint.pending_writes.items():
+        for logged, content in checkpoint.pending_writes.items():
+            try:  # a checkpoint is a file on disk: its paths are checked again, never trusted
+                relative = self.confinement.check_write(logged)
+            except PathRefused as refused:
+                self._event(checkpoint, "write-refused", path=logged, reason=str(refused))
+                continue
             path = self.files.root / relative
             data = content.encode()
             if digest(path) != _sha(data):
@@ -524,24 +541,21 @@ class Executor:
             self._set_by_run.add(name)
         for reference, content in files.items():
             try:
-                path = self.files.locate(self._expand(reference))
+                relative = self.confinement.check_write(self._expand(reference))
             except PathRefused as refused:
                 self._event(self.checkpoint, "write-refused", path=reference, reason=str(refused))
                 continue
-            relative = self.files.relative(path)
-            if relative.split("/")[0] in PROTECTED_TOP:
-                # Git internals and .github/ (Actions run with the repository's secrets).
-                self._event(
-                    self.checkpoint,
-                    "write-refused",
-                    path=reference,
-                    reason=f"{relative} is not an agent's to change",
-                )
-                continue
-            self._write(path, content)
+            self.writes[relative] = content
 
     def _write(self, path: Path, content: str) -> None:
         self.writes[self.files.relative(path)] = content
+
+    def _readable(self, path: Path) -> bool:
+        try:
+            self.confinement.check_read(path)
+        except PathRefused:
+            return False
+        return True
 
     def _read(self, path: Path) -> str | None:
         relative = self.files.relative(path)
@@ -576,7 +590,7 @@ class Executor:
                 f"give it with --set {missing[0]}=VALUE and --resume"
             )
         try:
-            return self.files.locate(text)
+            return self.files.root / self.confinement.check_write(text)
         except PathRefused as refused:
             raise RunError(f"output {reference!r}: {refused}") from refused
 
@@ -673,7 +687,7 @@ class Executor:
                 continue
             for choice in alternatives(value):
                 try:
-                    path = self.files.locate(choice)
+                    path = self.files.root / self.confinement.check_read(choice)
                 except PathRefused:
                     continue
                 content = self._read(path) if path.suffix else None
@@ -696,9 +710,7 @@ class Executor:
                 root = str(self.files.root)
                 relative = pattern[len(root) + 1 :] if pattern.startswith(root + "/") else pattern
                 matches = sorted(
-                    p
-                    for p in self.files.root.glob(relative)
-                    if p.is_file() and self.files.inside(p)
+                    p for p in self.files.root.glob(relative) if p.is_file() and self._readable(p)
                 )
                 if matches:
                     text = "\n\n".join((self.files.read_text(p) or "") for p in matches)

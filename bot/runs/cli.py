@@ -15,7 +15,7 @@ from bot.engine.executor import Executor, RunError, RunResult
 from bot.engine.loader import load
 from bot.llm.errors import LLMError
 from bot.llm.ledger import CostLedger
-from bot.runs.compose import agent_for, config_for, policy_for
+from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
 
 
 def run_workflow(
@@ -50,13 +50,15 @@ def run_workflow(
     ledger = CostLedger()
     try:
         config = config_for(project, environ, args.llm)
+        confinement = confinement_of(project, data_dir)
         executor = Executor(
             project,
-            agent_for(args.llm, environ, ledger, project, data_dir, config),
+            agent_for(args.llm, environ, ledger, project, data_dir, config, confinement),
             CheckpointStore(data_dir / "runs"),
             policy=policy_for(config),
             overrides=overrides,
             on_event=show,
+            confinement=confinement,
         )
         result = asyncio.run(executor.run(args.workflow, resume=args.resume, answer=args.answer))
     except (RunError, ReplayMismatch, LLMError) as exc:

@@ -14,6 +14,7 @@ from bot.agents.pool import AgentPool
 from bot.agents.runner import AgentRunner
 from bot.engine.agent import ReplayAgent, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy
+from bot.engine.confine import Confinement, confinement_for
 from bot.engine.executor import RunError
 from bot.engine.loader import Project
 from bot.llm.budget import Budget
@@ -36,6 +37,14 @@ def config_for(
         raise RunError(str(exc)) from exc
 
 
+def confinement_of(project: Project, data_dir: Path) -> Confinement:
+    """What the run's agents may touch: never the data dir, wherever it is."""
+    try:
+        return confinement_for(project, hidden=[data_dir])
+    except ValueError as exc:
+        raise RunError(f"--data-dir {data_dir}: {exc}") from exc
+
+
 def policy_for(config: AgentsConfig) -> AutonomyPolicy:
     """One threshold: the repository's `escalation_threshold` decides asks as it decides the
     agents' own questions."""
@@ -49,6 +58,7 @@ def agent_for(
     project: Project,
     data_dir: Path,
     config: AgentsConfig,
+    confinement: Confinement,
 ) -> WorkflowAgent:
     """The agent a `--llm` spec names: a recording, or persona-led agents on that model
     (each persona's own model where `.github/orchestrator.yml` names one)."""
@@ -94,4 +104,5 @@ def agent_for(
         decider=decider,
         run_id=str(data_dir),
         workflow_roots={w.name: w.root for w in project.workflows},
+        confinement=confinement,
     )

@@ -92,7 +92,7 @@ def workspace(tmp_path):
         ("../outside.txt", "'..' leads outside"),
         ("docs/../../outside.txt", "'..' leads outside"),
         ("/etc/passwd", "only paths inside the workspace"),
-        ("C:\\Windows\\win.ini", "only paths inside the workspace"),
+        ("C:\\Windows\\win.ini", "only paths inside the repository"),
         ("docs/link.md", "a link that leads outside"),
         ("environ", "a link that leads outside"),
         ("pipe", "not a regular file"),
@@ -123,5 +123,5 @@ def test_reads_writes_edits_lists_and_searches_inside(workspace):
     assert found == "no matches"  # .env and .git are not searched
     assert run_tool(workspace, "write_file", {"path": "../x", "content": "y"}).startswith("refused")
     workflow = {"path": ".github/workflows/leak.yml", "content": "on: push"}
-    assert "may not change .github/" in run_tool(workspace, "write_file", workflow)
+    assert "may read .github/ but never change it" in run_tool(workspace, "write_file", workflow)
     assert run_tool(workspace, "print_env", {}) == "refused: 'print_env' is not one of your tools"
