@@ -19,6 +19,9 @@ _DOUBLE = re.compile(r"\{\{\s*\.?([A-Za-z_][\w.-]*)\s*\}\}")
 _CONFIG_REF = re.compile(r"^\{config_source\}:([\w.-]+)$")
 #: How deep variables may refer to each other before the rest is left as written.
 MAX_PASSES = 8
+#: The most characters one expanded value may have; a larger one (a variable-expansion bomb,
+#: `v1: "{v0}{v0}…"` nine levels deep) is left as written and reported.
+MAX_VALUE_CHARS = 100_000
 
 
 def system_values(today: datetime.date | None = None) -> dict[str, str]:
@@ -41,7 +44,7 @@ def expand(text: str, values: Mapping[str, Any], *, placeholders: bool = False) 
     result = text
     for _ in range(MAX_PASSES):
         expanded = _SINGLE.sub(single, result)
-        if expanded == result:
+        if expanded == result or len(expanded) > MAX_VALUE_CHARS:
             break
         result = expanded
     if placeholders:
@@ -60,16 +63,20 @@ def resolve(
     declared: Mapping[str, Any],
     config: Mapping[str, Any],
     base: Mapping[str, Any],
+    *,
+    oversized: set[str] | None = None,
 ) -> dict[str, Any]:
     """A workflow's variables with config references, system values and each other filled.
 
     `base` holds what the engine knows before the workflow speaks (`project-root`,
     `installed_path`, `skill-root`, system values, config values). A variable that refers to
-    itself, directly or in a cycle, keeps the reference as written.
+    itself, directly or in a cycle, keeps the reference as written; so does one whose value
+    would grow past `MAX_VALUE_CHARS`, and its name goes into `oversized`.
     """
     # Config values refer to each other (`implementation_artifacts: "{output_folder}/…"`) in
     # the config's own scope, before a workflow redeclares one of those names.
-    scope = _resolve_scope({**config, **base})
+    too_large = oversized if oversized is not None else set()
+    scope = _resolve_scope({**config, **base}, too_large)
     raw: dict[str, Any] = dict(scope)
     nested = declared.get("variables")  # early alphas group some under `variables:`
     if isinstance(nested, Mapping):
@@ -85,10 +92,10 @@ def resolve(
                 raw[key] = base.get(key) or base.get("date")
                 continue
         raw[key] = value
-    return _resolve_scope(raw)
+    return _resolve_scope(raw, too_large)
 
 
-def _resolve_scope(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _resolve_scope(raw: Mapping[str, Any], oversized: set[str]) -> dict[str, Any]:
     done: dict[str, Any] = {}
 
     def value_of(key: str, visiting: set[str]) -> Any:
@@ -109,6 +116,9 @@ def _resolve_scope(raw: Mapping[str, Any]) -> dict[str, Any]:
             return str(found) if scalar else match.group(0)
 
         result = _SINGLE.sub(fill, value)
+        if len(result) > MAX_VALUE_CHARS:
+            oversized.add(key)
+            result = value
         visiting.discard(key)
         done[key] = result
         return result
