@@ -209,3 +209,74 @@ def test_a_variable_expansion_bomb_is_bounded_and_reported(tmp_path, capsys):
         f"_bmad/bmm/workflows/make-notes/workflow.yaml:{line}: error: variable 'v5' would "
         "expand to more than 100,000 characters" in out
     )
+
+
+ANCHORED = """\
+<workflow>
+  <step n="1" goal="Find the story">
+    <check if="a story path is given">
+      <goto anchor="task_check" />
+    </check>
+    <action>Find the next story</action>
+    <anchor id="task_check" />
+    <action>Parse the story's tasks</action>
+    <check if="every task is done"><goto step="step_3" /></check>
+  </step>
+  <step n="2" goal="Implement"><action>Implement the next task</action></step>
+  <step n="3" id="step_3" goal="Finish"><action>Mark the story done</action></step>
+</workflow>
+"""
+
+
+def test_anchors_and_step_ids_are_goto_targets(tmp_path):
+    folder = "_bmad/bmm/workflows/make-notes"
+    repo = bmad(tmp_path, **{f"{folder}/instructions.xml": ANCHORED})
+    project = load(repo)
+    workflow = project.workflow("make-notes")
+    assert [(s.id, s.source.line) for s in workflow.steps] == [
+        ("1", 2),
+        ("task_check", 7),
+        ("2", 11),
+        ("3", 12),
+    ]
+    assert workflow.steps[1].instructions[0].text == "Parse the story's tasks"
+    gotos = [i.target for s in workflow.steps for i in s.all_instructions() if i.kind == "goto"]
+    assert gotos == ["task_check", "step_3"]
+    assert [workflow.goto_target(t).id for t in gotos] == ["task_check", "3"]
+    assert project.diagnostics == []
+
+
+WORKFLOW_XML = """\
+<task id="_bmad/core/tasks/workflow.xml" name="Execute Workflow">
+  <flow>
+    <step n="1" title="Load"><action>Load the workflow</action></step>
+    <step n="2" title="Run"><invoke-protocol name="discover_inputs" /></step>
+    <step n="3" title="Complete"><action>Confirm completion</action></step>
+  </flow>
+  <protocols>
+    <protocol name="discover_inputs" desc="Find the input files">
+      <flow>
+        <step n="1" title="Parse patterns"><action>Read input_file_patterns</action></step>
+        <step n="2" title="Load files"><action>Load each pattern's files</action></step>
+      </flow>
+    </protocol>
+  </protocols>
+</task>
+"""
+
+
+def test_a_protocols_steps_are_its_own_not_the_flows(tmp_path):
+    repo = bmad(
+        tmp_path,
+        **{
+            "_bmad/core/tasks/workflow.xml": WORKFLOW_XML,
+            "_bmad/_config/manifest.yaml": ROOT_MANIFEST,
+            "_bmad/_config/task-manifest.csv": "name,description,module,path\n"
+            '"workflow","Execute Workflow","core","_bmad/core/tasks/workflow.xml"\n',
+        },
+    )
+    project = load(repo)
+    task = project.workflow("workflow")
+    assert [s.id for s in task.steps] == ["1", "2", "3"]
+    assert [i.text for s in task.steps for i in s.instructions][2] == "Confirm completion"
+    assert not any("appears 2 times" in d.message for d in project.diagnostics)
