@@ -280,3 +280,30 @@ def test_a_protocols_steps_are_its_own_not_the_flows(tmp_path):
     assert [s.id for s in task.steps] == ["1", "2", "3"]
     assert [i.text for s in task.steps for i in s.instructions][2] == "Confirm completion"
     assert not any("appears 2 times" in d.message for d in project.diagnostics)
+
+
+def test_step_files_of_one_name_in_two_folders_are_two_steps(tmp_path):
+    folder = "_bmad/bmm/workflows/edit-doc"
+    repo = bmad(
+        tmp_path,
+        **{
+            f"{folder}/workflow.md": "---\nname: edit-doc\ndescription: Edit, then validate\n"
+            "---\n# Edit\nRead fully and follow: `./steps-e/step-01-load-target.md`\n",
+            f"{folder}/steps-e/step-01-load-target.md": "---\nnextStepFile: './step-02-edit.md'"
+            "\n---\n# Load the document to edit\n",
+            f"{folder}/steps-e/step-02-edit.md": "---\n"
+            "nextStepFile: '../steps-v/step-01-load-target.md'\n---\n# Edit it\n",
+            f"{folder}/steps-v/step-01-load-target.md": "---\nnextStepFile: './step-02-check.md'"
+            "\n---\n# Load the document to validate\n",
+            f"{folder}/steps-v/step-02-check.md": "# Check it\n",
+        },
+    )
+    project = load(repo)
+    workflow = project.workflow("edit-doc")
+    assert [(s.id, s.next, s.goal) for s in workflow.steps] == [
+        ("steps-e/step-01-load-target", ("step-02-edit",), "Load the document to edit"),
+        ("step-02-edit", ("steps-v/step-01-load-target",), "Edit it"),
+        ("steps-v/step-01-load-target", ("step-02-check",), "Load the document to validate"),
+        ("step-02-check", (), "Check it"),
+    ]
+    assert [d for d in project.diagnostics if "edit-doc" in d.source.path] == []
