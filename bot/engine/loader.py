@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ from bot.engine.tags import read_instructions
 from bot.engine.validate import validate
 from bot.engine.variables import MAX_VALUE_CHARS, expand, resolve, system_values
 
+#: "Follow the instructions in ./workflow.md": a 6.2-6.4 skill that is its workflow file.
+_DELEGATES = re.compile(
+    r"\bfollow the instructions in\s+[`'\"]?((?:\./)?[\w./-]+\.(?:md|ya?ml))", re.IGNORECASE
+)
 #: A workflow as read, with its own resolved variables.
 Loaded = tuple[Workflow, dict[str, Any]]
 
@@ -377,12 +382,27 @@ class _Loader:
         outputs: list[str] = []
         first = self._first_step(path, fields, body, values)
         own = sections(body, relative, first_line)
+        aliases: dict[str, str] = {}
         if first is not None:
             steps = read_chain(self.files, first, values, outputs)
             critical = [dataclasses.replace(i, kind="critical") for i in own if i.kind == "act"]
+        elif (delegated := self._delegated(path, body, module)) is not None:
+            workflow, inner = delegated
+            self._entry_values[path] = {**inner, **values}
+            return dataclasses.replace(
+                workflow,
+                name=name,
+                description=str(fields.get("description") or workflow.description),
+                format="skill",
+                entry=self.files.source(path),
+                variables={**workflow.variables, **fields, **declared},
+            )
         else:
-            steps = [_whole(fields, body, relative, first_line, step_id="main", prose=True)]
-            critical = []
+            parsed = read_instructions(body, relative, first_line - 1)  # 6.5: XML in SKILL.md
+            steps = parsed.steps or [
+                _whole(fields, body, relative, first_line, step_id="main", prose=True)
+            ]
+            critical, aliases = (parsed.critical, parsed.aliases) if parsed.steps else ([], {})
         return Workflow(
             name=name,
             description=str(fields.get("description") or ""),
@@ -394,7 +414,26 @@ class _Loader:
             outputs=tuple(outputs),
             critical=tuple(critical),
             root=self.files.relative(folder),
+            aliases=aliases,
         )
+
+    def _delegated(self, path: Path, body: str, module: str | None) -> Loaded | None:
+        """The workflow a 6.2-6.4 skill hands over to ("Follow the instructions in
+        ./workflow.md"), read with its steps, and its variables."""
+        found = _DELEGATES.search(body)
+        if found is None:
+            return None
+        try:
+            target = self.files.locate(found.group(1), base=path.parent)
+        except PathRefused as refused:
+            self.files.error(path, 1, str(refused))
+            return None
+        if not target.is_file() or target == path:
+            self.files.error(path, 1, f"hands over to {found.group(1)!r}, which is not installed")
+            return None
+        read = self._workflow_yaml if target.suffix in (".yaml", ".yml") else self._workflow_md
+        workflow = read(target, module)
+        return None if workflow is None else (workflow, self._entry_values.pop(target, {}))
 
 
 def _whole(

@@ -307,3 +307,59 @@ def test_step_files_of_one_name_in_two_folders_are_two_steps(tmp_path):
         ("step-02-check", (), "Check it"),
     ]
     assert [d for d in project.diagnostics if "edit-doc" in d.source.path] == []
+
+
+DELEGATING_SKILL = "---\nname: {name}\ndescription: '{description}'\n---\n\n" + (
+    "Follow the instructions in ./workflow.md.\n"
+)
+STORY_WORKFLOW = """\
+# Create Story Workflow
+
+**Goal:** Create a story file.
+
+<workflow>
+  <step n="1" goal="Determine target story"><action>Read {sprint_status}</action></step>
+  <step n="2" goal="Write the story">
+    <template-output file="{default_output_file}">story</template-output>
+  </step>
+</workflow>
+"""
+
+
+def test_skills_that_hand_over_to_their_workflow_file_load_its_steps(tmp_path):
+    skills = ".claude/skills"
+    repo = write(
+        tmp_path,
+        {
+            f"{skills}/bmad-create-story/SKILL.md": DELEGATING_SKILL.format(
+                name="bmad-create-story", description="Creates a story file"
+            ),
+            f"{skills}/bmad-create-story/workflow.md": "---\nsprint_status: 'docs/sprint.yaml'\n"
+            "default_output_file: 'docs/story.md'\n---\n" + STORY_WORKFLOW,
+            f"{skills}/bmad-edit-prd/SKILL.md": DELEGATING_SKILL.format(
+                name="bmad-edit-prd", description="Edit a PRD"
+            ),
+            f"{skills}/bmad-edit-prd/workflow.md": "# PRD Edit\n\n## Route\n"
+            "Then read fully and follow: `./steps-e/step-e-01-discovery.md`\n",
+            f"{skills}/bmad-edit-prd/steps-e/step-e-01-discovery.md": "---\n"
+            "nextStepFile: './step-e-02-edit.md'\n---\n# Discovery\n",
+            f"{skills}/bmad-edit-prd/steps-e/step-e-02-edit.md": "# Edit\n",
+            # 6.5: the workflow's XML steps in SKILL.md itself
+            f"{skills}/bmad-dev-story/SKILL.md": "---\nname: bmad-dev-story\ndescription: Dev"
+            "\n---\n" + STORY_WORKFLOW,
+        },
+    )
+    project = load(repo)
+    story = project.workflow("bmad-create-story")
+    assert (story.format, story.description) == ("skill", "Creates a story file")
+    assert story.entry.path == f"{skills}/bmad-create-story/SKILL.md"
+    assert [(s.id, s.goal) for s in story.steps] == [
+        ("1", "Determine target story"),
+        ("2", "Write the story"),
+    ]
+    assert project.variables["bmad-create-story"]["sprint_status"] == "docs/sprint.yaml"
+    edit = project.workflow("bmad-edit-prd")
+    assert [s.id for s in edit.steps] == ["step-e-01-discovery", "step-e-02-edit"]
+    dev = project.workflow("bmad-dev-story")
+    assert [s.id for s in dev.steps] == ["1", "2"]
+    assert project.errors == []
