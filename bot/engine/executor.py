@@ -25,6 +25,7 @@ from bot.engine import conditions, outputs
 from bot.engine.agent import Escalation, Reply, Task, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy, Decision
 from bot.engine.checkpoint import Checkpoint, CheckpointStore, Frame, atomic_write, digest
+from bot.engine.excerpts import excerpt
 from bot.engine.files import PathRefused, RepoFiles
 from bot.engine.loader import Project
 from bot.engine.model import Instruction, Step, Workflow
@@ -33,8 +34,7 @@ from bot.llm.errors import BudgetExceeded, LLMError
 
 #: A step entered more often than this by gotos is a loop: the goto is reported and skipped.
 MAX_VISITS = 5
-#: How much of each input document an agent is shown, and how many files an instruction gets.
-MAX_INPUT_CHARS = 20_000
+#: How many files an instruction gets.
 MAX_DOCUMENTS = 6
 #: Top-level folders no agent reply may write into.
 PROTECTED_TOP = frozenset({".git", ".github"})
@@ -653,7 +653,7 @@ class Executor:
                     continue
                 content = self._read(path) if path.suffix else None
                 if content is not None:
-                    found[self.files.relative(path)] = content[:MAX_INPUT_CHARS]
+                    found[self.files.relative(path)] = excerpt(content, [self.files.relative(path)])
                     break
         return found
 
@@ -677,7 +677,7 @@ class Executor:
                 )
                 if matches:
                     text = "\n\n".join((self.files.read_text(p) or "") for p in matches)
-                    found[name] = text[:MAX_INPUT_CHARS]
+                    found[name] = excerpt(text, [self.files.relative(p) for p in matches])
                     self.values[f"{name}_content"] = found[name]
                     break
         self._inputs = found
