@@ -107,7 +107,8 @@ class _Loader:
                     self.files.error(
                         entry.path, 1, f"could not be read: {type(exc).__name__}: {exc}"
                     )
-                from_manifest += entry.listed and len(self.loaded) > before
+                if entry.listed and len(self.loaded) > before:
+                    from_manifest += 1
             if found.listed and not from_manifest:
                 self.files.error(
                     manifest_file(self.files, self.installation, found.kinds[0]),
