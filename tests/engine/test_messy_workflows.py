@@ -19,7 +19,7 @@ ANCHORED = """\
     <action>Parse the story's tasks</action>
     <check if="every task is done"><goto step="step_3" /></check>
   </step>
-  <step n="2" goal="Implement"><action>Implement the next task</action></step>
+  <step n="2" goal="Implement"><action>Implement the next task, then GOTO step_3</action></step>
   <step n="3" id="step_3" goal="Finish"><action>Mark the story done</action></step>
 </workflow>
 """
@@ -38,8 +38,8 @@ def test_anchors_and_step_ids_are_goto_targets(tmp_path):
     ]
     assert workflow.steps[1].instructions[0].text == "Parse the story's tasks"
     gotos = [i.target for s in workflow.steps for i in s.all_instructions() if i.kind == "goto"]
-    assert gotos == ["task_check", "step_3"]
-    assert [workflow.goto_target(t).id for t in gotos] == ["task_check", "3"]
+    assert gotos == ["task_check", "step_3", "step_3"]
+    assert [workflow.goto_target(t).id for t in gotos] == ["task_check", "3", "3"]
     assert project.diagnostics == []
 
 
