@@ -21,6 +21,7 @@ from bot.engine.prose import read_chain, sections, step_references
 from bot.engine.tags import read_instructions
 from bot.engine.variables import expand
 
+_XML_FLOW = re.compile(r"<(?:workflow|step)\b")
 #: A workflow as read, with its own resolved variables.
 Loaded = tuple[Workflow, dict[str, Any]]
 #: (entry file, module, its folder, what it declares) -> its resolved variables
@@ -131,6 +132,8 @@ class Readers:
             parsed = read_instructions(body, relative, first_line - 1)
             steps = parsed.steps or [_whole(fields, body, relative, first_line)]
             critical, aliases = parsed.critical, parsed.aliases
+            if parsed.steps:
+                critical = [*_preamble(body, relative, first_line), *critical]
         workflow = Workflow(
             name=name,
             description=str(fields.get("description") or ""),
@@ -232,7 +235,10 @@ class Readers:
             steps = parsed.steps or [
                 _whole(fields, body, relative, first_line, step_id="main", prose=True)
             ]
-            critical, aliases = (parsed.critical, parsed.aliases) if parsed.steps else ([], {})
+            critical, aliases = [], {}
+            if parsed.steps:
+                critical = [*_preamble(body, relative, first_line), *parsed.critical]
+                aliases = parsed.aliases
         workflow = Workflow(
             name=name,
             description=str(fields.get("description") or ""),
@@ -264,6 +270,14 @@ class Readers:
             return None
         read = self.workflow_yaml if target.suffix in (".yaml", ".yml") else self.workflow_md
         return read(target, module)
+
+
+def _preamble(body: str, relative: str, first_line: int) -> list[Instruction]:
+    """The prose before a file's XML steps (its goal, role, paths): rules for every step."""
+    start = _XML_FLOW.search(body)
+    before = body[: start.start()] if start else ""
+    found = sections(before, relative, first_line)
+    return [dataclasses.replace(i, kind="critical") for i in found if i.kind == "act"]
 
 
 def _whole(

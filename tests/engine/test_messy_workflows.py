@@ -155,6 +155,10 @@ def test_skills_that_hand_over_to_their_workflow_file_load_its_steps(tmp_path):
         ("2", "Write the story"),
     ]
     assert project.variables["bmad-create-story"]["sprint_status"] == "docs/sprint.yaml"
+    # the prose before the steps holds for every step, as a step-file skill's SKILL.md does
+    assert [c.text for c in story.critical] == [
+        "# Create Story Workflow\n\n**Goal:** Create a story file."
+    ]
     edit = project.workflow("bmad-edit-prd")
     assert [s.id for s in edit.steps] == ["step-e-01-discovery", "step-e-02-edit"]
     dev = project.workflow("bmad-dev-story")
