@@ -170,6 +170,11 @@ def test_agent_skills_without_customize_toml_are_personas_listed_once(tmp_path):
                 "pm.agent", "dev.agent"
             ),
             ".claude/skills/bmad-agent-pm/SKILL.md": AGENT_SKILL,
+            # what SKILL.md does not say, the agent manifest does
+            ".claude/skills/bmad-agent-analyst/SKILL.md": "# Mary\n\n## Identity\n\nAnalyst.\n",
+            "_bmad/_config/manifest.yaml": ROOT_MANIFEST,
+            "_bmad/_config/agent-manifest.csv": "name,displayName,title,module,canonicalId\n"
+            '"analyst","Mary","Business Analyst","bmm","bmad-agent-analyst"\n',
             # a 6.2 launcher: loads the compiled agent, is no persona of its own
             ".claude/skills/bmad-agent-bmm-dev/SKILL.md": "---\nname: bmad-agent-bmm-dev\n"
             "description: dev\n---\n1. LOAD the FULL agent file from "
@@ -178,10 +183,12 @@ def test_agent_skills_without_customize_toml_are_personas_listed_once(tmp_path):
     )
     project = load(tmp_path)
     assert [(a.id, a.name) for a in project.agents] == [
+        ("bmad-agent-analyst", "Mary"),
         ("bmad-agent-pm", "John"),
         ("dev", "Amelia"),
     ]
-    pm = project.agents[0]
+    analyst, pm = project.agents[:2]
+    assert (analyst.title, analyst.module) == ("Business Analyst", "bmm")
     assert pm.title == "Product Manager"
     assert pm.identity == "Product management veteran with 8+ years launching products."
     assert pm.communication_style == 'Asks "WHY?" relentlessly.'
