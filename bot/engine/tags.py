@@ -214,7 +214,6 @@ class _Reader:
             if anchor:
                 steps.append(Step(part_id, goal, tuple(part), self.source(part_line), attrs=attrs))
                 part_id, part_line, part = anchor, child.line, []
-                attrs = {**attrs, "part_of": step_id}
                 continue
             part += self._instructions(child, part_id)
         steps.append(Step(part_id, goal, tuple(part), self.source(part_line), attrs=attrs))
