@@ -104,7 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd = commands.add_parser(
         "run", help="run a BMAD workflow on a local repository, step by step, resumable"
     )
-    run_cmd.add_argument("workflow", help="the workflow's name (see `orchestrator workflows list`)")
+    run_cmd.add_argument(
+        "workflow",
+        help="the workflow's name, or MODULE:NAME where two modules ship one "
+        "(see `orchestrator workflows list`)",
+    )
     run_cmd.add_argument("--repo", default=".", help="the repository (default: here)")
     run_cmd.add_argument(
         "--llm", default=None, help="the agent's model: replay:FILE (recorded exchanges)"

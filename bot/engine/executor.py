@@ -33,6 +33,7 @@ from bot.engine.checkpoint import (
     digest,
 )
 from bot.engine.confine import Confinement, confinement_for
+from bot.engine.excerpts import excerpt
 from bot.engine.files import PathRefused, RepoFiles
 from bot.engine.loader import Project
 from bot.engine.model import Instruction, Step, Workflow
@@ -42,8 +43,7 @@ from bot.llm.errors import BudgetExceeded, LLMError
 
 #: A step entered more often than this by gotos is a loop: the goto is reported and skipped.
 MAX_VISITS = 5
-#: How much of each input document an agent is shown, and how many files an instruction gets.
-MAX_INPUT_CHARS = 20_000
+#: How many files an instruction gets.
 MAX_DOCUMENTS = 6
 #: Events kept in a checkpoint (the newest); the run prints them all as they happen.
 MAX_EVENTS = 100
@@ -692,7 +692,7 @@ class Executor:
                     continue
                 content = self._read(path) if path.suffix else None
                 if content is not None:
-                    found[self.files.relative(path)] = content[:MAX_INPUT_CHARS]
+                    found[self.files.relative(path)] = excerpt(content, [self.files.relative(path)])
                     break
         return found
 
@@ -714,7 +714,7 @@ class Executor:
                 )
                 if matches:
                     text = "\n\n".join((self.files.read_text(p) or "") for p in matches)
-                    found[name] = text[:MAX_INPUT_CHARS]
+                    found[name] = excerpt(text, [self.files.relative(p) for p in matches])
                     self.values[f"{name}_content"] = found[name]
                     break
         self._inputs = found

@@ -81,6 +81,7 @@ class Workflow:
     critical: tuple[Instruction, ...] = ()  # workflow-wide rules
     root: str = ""  # the workflow's folder (installed_path / skill-root), repository-relative
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)  # substep -> its step
+    copies: tuple[str, ...] = ()  # other folders the same skill is installed in
 
     def step(self, step_id: str) -> Step | None:
         wanted = self.aliases.get(step_id, step_id)

@@ -9,6 +9,8 @@ the paths their text names; every link becomes an edge, branches included.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -69,28 +71,62 @@ def read_chain(
 ) -> list[Step]:
     """The step files reachable from `first`, each once: `first`, then the rest in the order
     BMAD numbers them (`step-01b-…` after `step-01-…`, a folder's steps together); the flow
-    itself is in each step's `next` and branches."""
-    steps: dict[Path, Step] = {}
+    itself is in each step's `next` and branches. A step is its file: two files of one name
+    in different folders (`steps-e/step-01-x.md`, `steps-v/step-01-x.md`) are two steps."""
+    read: dict[Path, _Read] = {}
     pending: list[Path] = [first]
     while pending:
         path = pending.pop()
-        if path in steps:
+        if path in read:
             continue
-        step, links = _read_step(files, path, values, outputs)
-        if step is None:
+        found = _read_step(files, path, values, outputs)
+        if found is None:
             continue
-        steps[path] = step
-        pending.extend(reversed([t for t in links if t not in steps]))
-    rest = sorted((p for p in steps if p != first), key=lambda p: (p.parent.as_posix(), p.name))
-    return [steps[p] for p in [first, *rest] if p in steps]
+        read[path] = found
+        pending.extend(reversed([t for t in found.links if t not in read]))
+    rest = sorted((p for p in read if p != first), key=lambda p: (p.parent.as_posix(), p.name))
+    ids = _step_ids([first, *rest] if first in read else rest)
+    steps = []
+    for path, id_ in ids.items():
+        step, found = read[path].step, read[path]
+        attrs = dict(step.attrs)
+        if found.branches:
+            attrs["branches"] = ",".join(ids[t] for t in found.branches)
+        steps.append(
+            dataclasses.replace(
+                step, id=id_, next=tuple(ids[t] for t in found.handover), attrs=attrs
+            )
+        )
+    return steps
+
+
+def _step_ids(paths: list[Path]) -> dict[Path, str]:
+    """A step file's id: its name without `.md`, or where two share a name, its path from the
+    folder they have in common (`steps-e/step-01-load-target`)."""
+    stems: dict[str, int] = {}
+    for path in paths:
+        stems[path.stem] = stems.get(path.stem, 0) + 1
+    common = Path(os.path.commonpath([p.parent for p in paths])) if paths else Path()
+    return {
+        p: p.stem if stems[p.stem] == 1 else p.with_suffix("").relative_to(common).as_posix()
+        for p in paths
+    }
+
+
+@dataclasses.dataclass
+class _Read:
+    step: Step
+    handover: list[Path]  # the step files it hands over to
+    branches: list[Path]
+    links: list[Path]  # every step file it leads to
 
 
 def _read_step(
     files: RepoFiles, path: Path, values: Mapping[str, Any], outputs: list[str]
-) -> tuple[Step | None, list[Path]]:
+) -> _Read | None:
     text = files.read_text(path)
     if text is None:
-        return None, []
+        return None
     fields, body, first_line = files.front_matter(path, text)
     main, branches, named = _links(files, path, fields, body, values)
     # Workflows share step files (create, edit and validate a PRD): read each once per load.
@@ -113,17 +149,10 @@ def _read_step(
         "prose": "true",
         **{f"fm.{k}": str(v) for k, v in fields.items() if isinstance(v, (str, int, float, bool))},
     }
-    if branches:
-        attrs["branches"] = ",".join(t.stem for t in branches)
     step = Step(
-        path.stem,
-        _goal(fields, body),
-        tuple(instructions),
-        files.source(path, 1),
-        next=tuple(t.stem for t in handover),
-        attrs=attrs,
+        path.stem, _goal(fields, body), tuple(instructions), files.source(path, 1), attrs=attrs
     )
-    return step, [*main, *branches, *named]
+    return _Read(step, handover, branches, [*main, *branches, *named])
 
 
 def _goal(fields: Mapping[str, Any], body: str) -> str:

@@ -43,7 +43,8 @@ def list_lines(project: Project) -> list[str]:
                 workflow.format,
                 str(len(workflow.steps)),
                 _agent_name(project, workflow),
-                workflow.entry.path,
+                workflow.entry.path
+                + (f" (also in {', '.join(workflow.copies)})" if workflow.copies else ""),
             )
         )
     return [summary(project), "", *table(rows)]

@@ -42,14 +42,19 @@ STRUCTURE = frozenset(
         "if",
         "note",
         "i",
+        "anchor",
+        "protocol",
     }
 )
 _RULES = frozenset({"critical", "mandate", "llm"})
 _NOT_NESTED = frozenset({"step", "workflow"})
+#: A scope of its own: `workflow.xml`'s `<protocol>`s have steps that are not the flow's.
+_SCOPES = frozenset({"protocol"})
 #: Deeper nesting is read as text: no file can exhaust the reader's stack.
 MAX_DEPTH = 48
 _GOTO_TEXT = re.compile(
-    r"\b(?:GOTO|go to|goto|jump to|continue (?:to|with)) step\s+([\w.]+)", re.IGNORECASE
+    r"\b(?:GOTO|go to|goto|jump to|continue (?:to|with)) (?:step\s+([\w.]+)|(step_[\w.]+))",
+    re.IGNORECASE,
 )
 _HALT_TEXT = re.compile(r"^\s*(HALT|STOP and wait|WAIT for user)", re.IGNORECASE)
 _RAW_TEXT_TAGS = re.compile(r"<(/?)(script|style|textarea|title)\b", re.IGNORECASE)
@@ -116,7 +121,8 @@ class _TreeBuilder(HTMLParser):
         if not self.known(tag) or len(self.stack) > MAX_DEPTH:
             self._text(self.get_starttag_text() or "")
             return
-        if tag in _NOT_NESTED and any(n.tag == tag for n in self.stack):
+        scope = max((i for i, n in enumerate(self.stack) if n.tag in _SCOPES), default=0)
+        if tag in _NOT_NESTED and any(n.tag == tag for n in self.stack[scope:]):
             while self.stack[-1].tag != tag:  # an unclosed step ends where the next begins
                 self.stack.pop()
             self.stack.pop()
@@ -189,7 +195,9 @@ class _Reader:
             if not isinstance(child, Node):
                 continue
             if child.tag == "step":
-                self.result.steps.append(self._step(child))
+                self.result.steps.extend(self._step(child))
+            elif child.tag in _SCOPES:
+                continue  # invoked by name (`invoke-protocol`), never reached by the flow
             elif child.tag in _RULES:
                 self.result.critical.append(
                     Instruction("critical", child.text(), self.source(child.line), tag=child.tag)
@@ -197,17 +205,26 @@ class _Reader:
             else:
                 self._visit(child)
 
-    def _step(self, node: Node) -> Step:
+    def _step(self, node: Node) -> list[Step]:
+        """A step; one with `<anchor id="x"/>` among its instructions continues, from the
+        anchor on, as step `x`, so that `<goto anchor="x"/>` lands there."""
         step_id = (node.attrs.get("n") or node.attrs.get("id") or str(node.line)).strip()
-        instructions = [i for c in node.children for i in self._instructions(c, step_id)]
+        if node.attrs.get("n") and node.attrs.get("id"):
+            self.result.aliases[node.attrs["id"].strip()] = step_id  # `goto step_3`
+        goal = node.attrs.get("goal", "").strip()
         attrs = {k: v for k, v in node.attrs.items() if k not in ("n", "goal")}
-        return Step(
-            step_id,
-            node.attrs.get("goal", "").strip(),
-            tuple(instructions),
-            self.source(node.line),
-            attrs=attrs,
-        )
+        steps: list[Step] = []
+        part: list[Instruction] = []
+        part_id, part_line = step_id, node.line
+        for child in node.children:
+            anchor = _anchor_id(child)
+            if anchor:
+                steps.append(Step(part_id, goal, tuple(part), self.source(part_line), attrs=attrs))
+                part_id, part_line, part = anchor, child.line, []
+                continue
+            part += self._instructions(child, part_id)
+        steps.append(Step(part_id, goal, tuple(part), self.source(part_line), attrs=attrs))
+        return steps
 
     def _nested(self, node: Node, step_id: str) -> tuple[Instruction, ...]:
         return tuple(i for c in node.children for i in self._instructions(c, step_id))
@@ -218,6 +235,10 @@ class _Reader:
             return [Instruction("act", text, self.source(child.line))] if text else []
         tag, attrs, where = child.tag, child.attrs, self.source(child.line)
         condition = attrs.get("if") or None
+        if tag == "anchor":  # deeper than a step's own instructions: the step holds it
+            if attrs.get("id"):
+                self.result.aliases.setdefault(attrs["id"].strip(), step_id)
+            return []
         if tag in ("substep", "iterate", "for-each-item", "if", "flow", "step"):
             if tag in ("substep", "step") and attrs.get("n"):
                 self.result.aliases[attrs["n"].strip()] = step_id
@@ -242,7 +263,7 @@ class _Reader:
             ]
         text = child.text()
         if tag == "goto":
-            target = (attrs.get("step") or attrs.get("n") or text).strip()
+            target = (attrs.get("step") or attrs.get("anchor") or attrs.get("n") or text).strip()
             return [
                 Instruction(
                     "goto", text or f"go to step {target}", where, condition, target=target, tag=tag
@@ -273,7 +294,12 @@ class _Reader:
             if goto := _GOTO_TEXT.search(text):
                 return [
                     Instruction(
-                        "goto", text, where, condition, target=goto.group(1).rstrip("."), tag=tag
+                        "goto",
+                        text,
+                        where,
+                        condition,
+                        target=(goto.group(1) or goto.group(2)).rstrip("."),
+                        tag=tag,
                     )
                 ]
             kind = "halt" if _HALT_TEXT.match(text) else "act"
@@ -283,3 +309,9 @@ class _Reader:
         if tag in _RULES:
             return [Instruction("critical", text, where, condition, tag=tag)]
         return [Instruction("act", text, where, condition, tag=tag)] if text else []
+
+
+def _anchor_id(child: Node | Text) -> str:
+    if isinstance(child, Node) and child.tag == "anchor":
+        return child.attrs.get("id", "").strip()
+    return ""

@@ -9,9 +9,10 @@ the ones it knows and never fails on the rest. (The design's first implementatio
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _SINGLE = re.compile(r"(?<!\{)\{([A-Za-z_][\w.-]*)\}(?!\})")
@@ -19,6 +20,37 @@ _DOUBLE = re.compile(r"\{\{\s*\.?([A-Za-z_][\w.-]*)\s*\}\}")
 _CONFIG_REF = re.compile(r"^\{config_source\}:([\w.-]+)$")
 #: How deep variables may refer to each other before the rest is left as written.
 MAX_PASSES = 8
+#: How many characters expanding may add to a text; beyond that (a variable-expansion bomb,
+#: `v1: "{v0}{v0}…"` nine levels deep) a variable is left as written and reported.
+MAX_VALUE_CHARS = 100_000
+#: How many characters filling a text (an instruction, a template) may add in one pass: room
+#: for the input documents it names, never gigabytes.
+MAX_TEXT_GROWTH = 1_000_000
+
+
+class _TooLarge(Exception):
+    """Expanding would grow a text past its bound."""
+
+
+def _bounded_sub(
+    pattern: re.Pattern[str],
+    fill: Callable[[re.Match[str]], str],
+    text: str,
+    limit: int = MAX_VALUE_CHARS,
+) -> str:
+    """`pattern.sub(fill, text)`, stopped (`_TooLarge`) as soon as it has grown the text by
+    more than `limit` characters, before the result is built."""
+    grown = 0
+
+    def counted(match: re.Match[str]) -> str:
+        nonlocal grown
+        replacement = fill(match)
+        grown += len(replacement) - len(match.group(0))
+        if grown > limit:
+            raise _TooLarge
+        return replacement
+
+    return pattern.sub(counted, text)
 
 
 def system_values(today: datetime.date | None = None) -> dict[str, str]:
@@ -40,7 +72,10 @@ def expand(text: str, values: Mapping[str, Any], *, placeholders: bool = False) 
 
     result = text
     for _ in range(MAX_PASSES):
-        expanded = _SINGLE.sub(single, result)
+        try:
+            expanded = _bounded_sub(_SINGLE, single, result, MAX_TEXT_GROWTH)
+        except _TooLarge:
+            break  # what is left stays as written
         if expanded == result:
             break
         result = expanded
@@ -52,7 +87,8 @@ def expand(text: str, values: Mapping[str, Any], *, placeholders: bool = False) 
                 match.group(0) if value is None or isinstance(value, (dict, list)) else str(value)
             )
 
-        result = _DOUBLE.sub(double, result)
+        with contextlib.suppress(_TooLarge):
+            result = _bounded_sub(_DOUBLE, double, result, MAX_TEXT_GROWTH)
     return result
 
 
@@ -60,16 +96,20 @@ def resolve(
     declared: Mapping[str, Any],
     config: Mapping[str, Any],
     base: Mapping[str, Any],
+    *,
+    oversized: set[str] | None = None,
 ) -> dict[str, Any]:
     """A workflow's variables with config references, system values and each other filled.
 
     `base` holds what the engine knows before the workflow speaks (`project-root`,
     `installed_path`, `skill-root`, system values, config values). A variable that refers to
-    itself, directly or in a cycle, keeps the reference as written.
+    itself, directly or in a cycle, keeps the reference as written; so does one that would
+    grow by more than `MAX_VALUE_CHARS`, and its name goes into `oversized`.
     """
     # Config values refer to each other (`implementation_artifacts: "{output_folder}/…"`) in
     # the config's own scope, before a workflow redeclares one of those names.
-    scope = _resolve_scope({**config, **base})
+    too_large = oversized if oversized is not None else set()
+    scope = _resolve_scope({**config, **base}, too_large)
     raw: dict[str, Any] = dict(scope)
     nested = declared.get("variables")  # early alphas group some under `variables:`
     if isinstance(nested, Mapping):
@@ -85,10 +125,10 @@ def resolve(
                 raw[key] = base.get(key) or base.get("date")
                 continue
         raw[key] = value
-    return _resolve_scope(raw)
+    return _resolve_scope(raw, too_large)
 
 
-def _resolve_scope(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _resolve_scope(raw: Mapping[str, Any], oversized: set[str]) -> dict[str, Any]:
     done: dict[str, Any] = {}
 
     def value_of(key: str, visiting: set[str]) -> Any:
@@ -108,7 +148,11 @@ def _resolve_scope(raw: Mapping[str, Any]) -> dict[str, Any]:
             scalar = found is not None and not isinstance(found, (dict, list))
             return str(found) if scalar else match.group(0)
 
-        result = _SINGLE.sub(fill, value)
+        try:
+            result = _bounded_sub(_SINGLE, fill, value)
+        except _TooLarge:
+            oversized.add(key)
+            result = value
         visiting.discard(key)
         done[key] = result
         return result

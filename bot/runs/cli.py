@@ -30,6 +30,13 @@ def run_workflow(
         overrides[key.strip()] = value
     repository = Path(args.repo)
     project = load(repository)
+    if choices := project.choices(args.workflow):
+        print(
+            f"orchestrator: more than one module installs {args.workflow!r}; "
+            f"name one of: {', '.join(choices)}",
+            file=out,
+        )
+        return 2
     if project.errors and project.workflow(args.workflow) is None:
         for problem in project.errors:
             print(problem, file=out)

@@ -12,8 +12,13 @@ from tests.engine.conftest import install_path
 from tests.engine.summaries import summarize
 
 PICKS = {
-    "6.0.4": ["create-story", "sprint-planning", "create-prd", "create-architecture"],
-    "6.12.0": ["bmad-create-epics-and-stories", "bmad-prd", "bmad-code-review"],
+    "6.0.4": ["create-story", "sprint-planning", "create-prd", "create-architecture", "dev-story"],
+    "6.12.0": [
+        "bmad-create-epics-and-stories",
+        "bmad-prd",
+        "bmad-code-review",
+        "bmad-correct-course",
+    ],
     "6.0.0-alpha.22": ["create-story", "workflow-status"],
 }
 

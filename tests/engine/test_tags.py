@@ -117,3 +117,15 @@ def test_variables_referring_to_each_other_and_in_cycles():
     assert resolved["loop"] == "{loop}/again"
     assert {resolved["x"], resolved["y"]} <= {"{x}", "{y}"}
     assert resolved["who"] == "Ada" and resolved["when"] == "2026-11-24"
+
+
+def test_a_wide_expansion_is_stopped_before_it_is_built():
+    """One value naming a long one 50,000 times would be 4.5 GB: it is stopped at the bound,
+    left as written and named, and expanding text with it stays bounded too."""
+    declared = {"v0": "x" * 90_000, "v1": "{v0}" * 50_000, "v2": "{v0}{v0}"}
+    oversized: set[str] = set()
+    values = resolve(declared, {}, {}, oversized=oversized)
+    assert oversized == {"v1", "v2"}
+    assert values["v1"] == declared["v1"] and values["v0"] == declared["v0"]
+    text = expand("{v1} " * 10 + "{{v0}}" * 20, values, placeholders=True)
+    assert len(text) < 3_000_000  # each pass adds at most 1,000,000 characters
