@@ -35,13 +35,15 @@ class CgroupPlace:
         return f"cgroup v{self.version} ({where})"
 
 
-def find_place(configured: Path | None = None, mounts: Path = Path("/proc/self/mounts")) -> (
-    CgroupPlace | str
-):
+def find_place(
+    configured: Path | None = None, mounts: Path = Path("/proc/self/mounts")
+) -> CgroupPlace | str:
     """A writable place for per-run cgroups, or the reason there is none."""
     if configured is not None:
-        return _v2_place(configured) if (configured / "cgroup.controllers").exists() else (
-            f"{configured} is not a cgroup v2 directory"
+        return (
+            _v2_place(configured)
+            if (configured / "cgroup.controllers").exists()
+            else (f"{configured} is not a cgroup v2 directory")
         )
     reasons: list[str] = []
     table = _mounts(mounts)
@@ -51,7 +53,11 @@ def find_place(configured: Path | None = None, mounts: Path = Path("/proc/self/m
             return found
         reasons.append(found)
     v1 = {
-        c: p for p, (kind, opts) in table.items() if kind == "cgroup" for c in opts if c in CONTROLLERS
+        c: p
+        for p, (kind, opts) in table.items()
+        if kind == "cgroup"
+        for c in opts
+        if c in CONTROLLERS
     }
     if "pids" in v1:
         bases: dict[str, Path] = {}

@@ -76,7 +76,9 @@ class Sandbox:
         if mode is Mode.UNSAFE_HOST:
             return cls(mode, limits, tuple(toolchain), cgroups=cgroups, cgroup_reason=reason)
         bwrap = shutil.which("bwrap")
-        refusal = "bubblewrap (bwrap) is not installed" if bwrap is None else probe(bwrap, toolchain)
+        refusal = (
+            "bubblewrap (bwrap) is not installed" if bwrap is None else probe(bwrap, toolchain)
+        )
         if refusal:
             log.error("sandbox refuses repository code", extra={"reason": refusal})
         return cls(mode, limits, tuple(toolchain), bwrap, refusal, cgroups, reason)
@@ -102,6 +104,7 @@ class Sandbox:
         if self.refusal is not None:
             raise SandboxRefused(self.refusal)
         limits = limits or self.limits
+        worktree = await asyncio.to_thread(worktree.resolve)
         group = RunGroup(self.cgroups, f"orchestrator-{uuid.uuid4().hex}") if self.cgroups else None
         scratch = None if self.bwrap else Path(tempfile.mkdtemp(prefix="sandbox-home-"))
         try:
@@ -127,7 +130,7 @@ class Sandbox:
             env = environment()
             argv = bwrap_argv(
                 self.bwrap,
-                worktree.resolve(),
+                worktree,
                 ["/bin/sh", "-c", command],
                 toolchain=self.toolchain,
                 env=env,
