@@ -81,6 +81,9 @@ def bwrap_argv(
         "--bind",
         str(worktree),
         WORKSPACE,
+        # The root bubblewrap builds is a tmpfs: read-only, so /etc/x or /x cannot be made.
+        "--remount-ro",
+        "/",
         "--chdir",
         WORKSPACE,
         "--clearenv",
