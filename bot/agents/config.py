@@ -41,7 +41,7 @@ SCHEMA: dict[str, Any] = {
         "review_rounds": {"type": "integer", "minimum": 0, "maximum": 10},
         "sandbox": {
             "type": "object",
-            "description": "repository commands, run in the sandbox: setup with network, test without",
+            "description": "commands run in the sandbox: setup (with network), test (without)",
             "additionalProperties": False,
             "properties": {
                 "setup": {"type": "string", "minLength": 1},

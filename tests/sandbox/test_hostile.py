@@ -3,6 +3,7 @@ leaves nothing running."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import socket
@@ -62,7 +63,9 @@ async def test_reading_the_parents_environ_shows_no_secret(sandbox, server):
 
 async def test_reading_the_apps_private_key_fails(sandbox, server):
     key = server.key_path
-    script = f"cat {key}; cat /workspace/../..{key}; cat $GITHUB_PRIVATE_KEY_PATH; ls -la {key.parent}"
+    script = (
+        f"cat {key}; cat /workspace/../..{key}; cat $GITHUB_PRIVATE_KEY_PATH; ls -la {key.parent}"
+    )
     result = await attack(sandbox, server, script)
     assert result.exit_code != 0
     assert b"No such file or directory" in result.output
@@ -93,7 +96,7 @@ async def test_connecting_to_a_listener_on_localhost_fails(sandbox, server):
     with Listener() as listener:
         script = f"bash -c 'echo hello > /dev/tcp/127.0.0.1/{listener.port}' && echo connected"
         result = await attack(sandbox, server, script)
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     assert b"connected" not in result.output
     assert result.exit_code != 0
     assert listener.accepted == 0
@@ -141,12 +144,16 @@ async def test_output_is_capped_head_and_tail_kept(sandbox, server):
 
 
 async def test_the_worktree_is_writable_and_nothing_else_is(sandbox, server):
-    script = "echo made > made.txt; touch /usr/x /etc/x /x 2>&1; echo done"
+    script = (
+        "echo made > made.txt; touch ~/x /tmp/y && echo scratch-ok; touch /usr/x /etc/x /x 2>&1"
+    )
     result = await attack(sandbox, server, script)
     assert (server.worktree / "made.txt").read_text() == "made\n"
-    assert result.output.count(b"Read-only file system") + result.output.count(
-        b"Permission denied"
-    ) == 3, result.output
+    assert b"scratch-ok" in result.output
+    assert (
+        result.output.count(b"Read-only file system") + result.output.count(b"Permission denied")
+        == 3
+    ), result.output
 
 
 async def test_setup_gets_the_network_but_still_no_secret(sandbox, server):
