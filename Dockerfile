@@ -1,12 +1,17 @@
 # Agent Orchestrator server:
-#   docker build -t orchestrator . && docker run -e GITHUB_WEBHOOK_SECRET=... -v orchestrator:/data -p 8080:8080 orchestrator
+#   docker build -t orchestrator . && docker run -e GITHUB_WEBHOOK_SECRET=... -v orchestrator:/data -p 8080:8080 \
+#     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+#     --security-opt systempaths=unconfined orchestrator
+#   (the sandbox needs user namespaces and a fresh /proc; README: "Running repository code")
 FROM python:3.11-slim
 
-# git: the worktree manager drives it through GitPython. Unpinned on purpose: Debian's
-# security updates replace the exact version, and a pin would break the build.
+# git: the worktree manager drives it through GitPython. bubblewrap: the sandbox that runs a
+# repository's own tests and setup (see the README for the `docker run` options it needs).
+# Unpinned on purpose: Debian's security updates replace the exact version, and a pin would
+# break the build.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git \
+ && apt-get install -y --no-install-recommends git bubblewrap \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 orchestrator \
  && mkdir /data && chown 10001 /data

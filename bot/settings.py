@@ -36,6 +36,18 @@ class Settings:
     app_id: str | None = None
     private_key: str | None = dataclasses.field(default=None, repr=False)
     private_key_path: str | None = None
+    # Running repository code: "bubblewrap", or the explicitly unsafe "unsafe-host".
+    sandbox_mode: str = "bubblewrap"
+    sandbox_toolchain: tuple[str, ...] = ()  # read-only paths; empty: the sandbox's default
+    sandbox_cgroup: str | None = None  # a delegated cgroup v2 directory; None: find one
+    sandbox_timeout_seconds: float = 900.0
+    sandbox_memory_mb: int = 4096
+    sandbox_max_processes: int = 512
+    sandbox_cpus: float = 1.0
+    sandbox_output_kb: int = 1024
+    sandbox_file_mb: int = 2048
+    worktree_cap_gb: float = 20.0
+    worktree_maintenance_seconds: float = 600.0
 
     @property
     def journal_path(self) -> Path:
@@ -135,6 +147,29 @@ class Settings:
             app_id=app_id,
             private_key=environ.get("GITHUB_PRIVATE_KEY") or None,
             private_key_path=environ.get("GITHUB_PRIVATE_KEY_PATH", "").strip() or None,
+        )
+        sandbox_mode = read("ORCHESTRATOR_SANDBOX", str.lower, defaults.sandbox_mode)
+        if sandbox_mode not in {"bubblewrap", "unsafe-host"}:
+            problems.append(f"ORCHESTRATOR_SANDBOX={sandbox_mode!r} is not bubblewrap/unsafe-host")
+        toolchain = environ.get("ORCHESTRATOR_SANDBOX_TOOLCHAIN", "")
+
+        def number(field: str, kind: Callable[[str], T]) -> T:
+            default: T = getattr(defaults, field)
+            return read(f"ORCHESTRATOR_{field.upper()}", positive(kind), default, "positive number")
+
+        settings = dataclasses.replace(
+            settings,
+            sandbox_mode=sandbox_mode,
+            sandbox_toolchain=tuple(p for p in toolchain.split(":") if p),
+            sandbox_cgroup=environ.get("ORCHESTRATOR_SANDBOX_CGROUP", "").strip() or None,
+            sandbox_timeout_seconds=number("sandbox_timeout_seconds", float),
+            sandbox_memory_mb=number("sandbox_memory_mb", int),
+            sandbox_max_processes=number("sandbox_max_processes", int),
+            sandbox_cpus=number("sandbox_cpus", float),
+            sandbox_output_kb=number("sandbox_output_kb", int),
+            sandbox_file_mb=number("sandbox_file_mb", int),
+            worktree_cap_gb=number("worktree_cap_gb", float),
+            worktree_maintenance_seconds=number("worktree_maintenance_seconds", float),
         )
         if problems:
             raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -39,6 +39,15 @@ SCHEMA: dict[str, Any] = {
             "properties": {phase: {"enum": ["auto", "approve"]} for phase in PHASES},
         },
         "review_rounds": {"type": "integer", "minimum": 0, "maximum": 10},
+        "sandbox": {
+            "type": "object",
+            "description": "commands run in the sandbox: setup (with network), test (without)",
+            "additionalProperties": False,
+            "properties": {
+                "setup": {"type": "string", "minLength": 1},
+                "test": {"type": "string", "minLength": 1},
+            },
+        },
     },
 }
 
@@ -52,6 +61,8 @@ class AgentsConfig:
     onboarding: tuple[str, ...] = ()
     phase_gates: Mapping[str, str] = dataclasses.field(default_factory=dict)
     review_rounds: int = 2
+    setup_command: str | None = None
+    test_command: str | None = None
 
     def model_for(self, agent_id: str, persona: str, fallback: str | None) -> str | None:
         for key in (agent_id, persona.lower(), "default"):
@@ -89,6 +100,8 @@ def load_config(
         onboarding=tuple(data.get("onboarding") or ()),
         phase_gates=dict(data.get("phase_gates") or {}),
         review_rounds=int(data.get("review_rounds", 2)),
+        setup_command=(data.get("sandbox") or {}).get("setup"),
+        test_command=(data.get("sandbox") or {}).get("test"),
     )
 
 

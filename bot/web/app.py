@@ -29,6 +29,7 @@ from bot.settings import Settings
 from bot.web.health import healthz, readyz
 from bot.web.keys import DISPATCHER, GITHUB, JOURNAL, JSON_PARSER, SETTINGS
 from bot.web.webhooks import MAX_BODY_BYTES, receive_webhook
+from bot.web.workspaces import workspaces
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def create_app(
         )
     if credentials is not None:
         app.cleanup_ctx.append(_github(settings, credentials))
+    app.cleanup_ctx.append(workspaces(settings))
     app.cleanup_ctx.append(_intake(settings, router))
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import simdjson
 from aiohttp import web
 
+from bot.git.clones import Clones
+from bot.git.disk import Maintenance
 from bot.github.client import GitHubClients
 from bot.intake.dispatcher import Dispatcher
 from bot.intake.journal import Journal
+from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,3 +18,6 @@ JOURNAL = web.AppKey("journal", Journal)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 JSON_PARSER = web.AppKey("json_parser", simdjson.Parser)
 GITHUB = web.AppKey("github", GitHubClients)
+SANDBOX = web.AppKey("sandbox", Sandbox)
+CLONES = web.AppKey("clones", Clones)
+WORKTREES = web.AppKey("worktrees", Maintenance)

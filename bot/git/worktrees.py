@@ -1,0 +1,189 @@
+"""One worktree per story, on branch `story/<key>`, in the repository's clone in the data dir.
+
+Blocking git (GitPython over the git binary) runs in a thread: the public methods are async.
+A crash leaves nothing `ensure` cannot reuse or repair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator, Collection
+from pathlib import Path
+
+import git
+
+from bot.git.locks import clear_stale_locks
+
+log = logging.getLogger(__name__)
+
+KEY = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$")
+USED_MARK = "orchestrator-last-used"
+_INITIALIZING = "initializing"  # the lock reason `git worktree add` writes until it is done
+
+
+def repository_dirs(data_dir: Path, full_name: str) -> tuple[Path, Path]:
+    """(the clone, its worktree directory) for `owner/name` in the data dir."""
+    return data_dir / "repos" / full_name, data_dir / "worktrees" / full_name
+
+
+def worktree_root(data_dir: Path) -> Path:
+    return data_dir / "worktrees"
+
+
+class Worktrees:
+    """The story worktrees of one clone; hold one instance per clone (it serializes git)."""
+
+    def __init__(self, clone: Path, root: Path, *, lock_grace_s: float = 10.0) -> None:
+        self.clone = clone.resolve()
+        self.root = root.resolve()
+        self.lock_grace_s = lock_grace_s
+        self.repo = git.Repo(clone)
+        self.git_dir = Path(self.repo.git_dir)
+        self.busy: set[str] = set()
+        self._mutex = threading.Lock()
+
+    def path_for(self, key: str) -> Path:
+        if not KEY.match(key) or ".." in key:
+            raise ValueError(f"not a story key: {key!r}")
+        return self.root / key
+
+    async def ensure(self, key: str, base: str) -> Path:
+        """The story's worktree, made from `base` (the default branch's tip) when it is new."""
+        return await asyncio.to_thread(self.ensure_blocking, key, base)
+
+    async def remove(self, key: str) -> bool:
+        """Remove the worktree and its local branch (the story's PR was merged or closed)."""
+        return await asyncio.to_thread(self.remove_blocking, key, True)
+
+    async def sweep(self, owned: Collection[str]) -> list[str]:
+        """Remove every worktree (and branch) no story in `owned` claims; busy ones stay."""
+        return await asyncio.to_thread(self.sweep_blocking, owned)
+
+    @contextlib.asynccontextmanager
+    async def leased(self, key: str, base: str) -> AsyncIterator[Path]:
+        """The worktree, marked busy (never evicted or swept) while the block runs."""
+        self.busy.add(key)
+        try:
+            yield await self.ensure(key, base)
+        finally:
+            self.busy.discard(key)
+            with contextlib.suppress(FileNotFoundError):
+                self._mark_used(self.path_for(key))
+
+    def stories(self) -> list[str]:
+        """Story keys with a worktree (registered or left on disk)."""
+        on_disk = {p.name for p in self.root.iterdir()} if self.root.is_dir() else set()
+        registered = {p.name for p in self._registered() if p.parent == self.root}
+        return sorted(on_disk | registered)
+
+    def last_used(self, key: str) -> float:
+        admin = self._admin_dir(self.path_for(key))
+        for candidate in ((admin / USED_MARK) if admin else None, self.path_for(key)):
+            if candidate is not None:
+                with contextlib.suppress(OSError):
+                    return candidate.stat().st_mtime
+        return 0.0
+
+    def is_dirty(self, key: str) -> bool:
+        with self._mutex:
+            return git.Repo(self.path_for(key)).is_dirty(untracked_files=True)
+
+    def ensure_blocking(self, key: str, base: str) -> Path:
+        path = self.path_for(key)
+        branch = f"story/{key}"
+        with self._mutex:
+            clear_stale_locks(self.git_dir, self.lock_grace_s)
+            self._repair(path)
+            if path not in self._registered():
+                self.root.mkdir(parents=True, exist_ok=True)
+                if self._has_branch(branch):
+                    self.repo.git.worktree("add", str(path), branch)
+                else:
+                    self.repo.git.worktree("add", "-b", branch, str(path), base)
+                log.info("worktree created", extra={"story": key, "path": str(path), "base": base})
+            self._mark_used(path)
+        return path
+
+    def remove_blocking(self, key: str, with_branch: bool) -> bool:
+        path = self.path_for(key)
+        branch = f"story/{key}"
+        with self._mutex:
+            clear_stale_locks(self.git_dir, self.lock_grace_s)
+            found = self._drop_worktree(path)
+            if with_branch and self._has_branch(branch):
+                self.repo.git.branch("-D", branch)
+                found = True
+        if found:
+            log.info("worktree removed", extra={"story": key, "branch_too": with_branch})
+        return found
+
+    def sweep_blocking(self, owned: Collection[str]) -> list[str]:
+        orphans = [k for k in self.stories() if k not in owned and k not in self.busy]
+        for key in orphans:
+            self.remove_blocking(key, True)
+        if orphans:
+            log.info("swept orphan worktrees", extra={"stories": orphans, "clone": str(self.clone)})
+        return orphans
+
+    def _repair(self, path: Path) -> None:
+        """Undo what a crash can leave: a half-made worktree, a lost checkout or admin dir."""
+        self.repo.git.worktree("prune")  # registered, but the directory is gone
+        admin = self._admin_dir(path)
+        locked = admin / "locked" if admin else None
+        if locked is not None and locked.is_file() and locked.read_text().strip() == _INITIALIZING:
+            log.warning("repairing an interrupted worktree add", extra={"path": str(path)})
+            self._drop_worktree(path)
+        elif path.exists() and path not in self._registered():
+            # Its admin dir is gone (or it points elsewhere): `repair` relinks when it can.
+            with contextlib.suppress(git.GitCommandError):
+                self.repo.git.worktree("repair", str(path))
+            if path not in self._registered():
+                log.warning(
+                    "removing an unregistered worktree directory", extra={"path": str(path)}
+                )
+                shutil.rmtree(path)
+
+    def _drop_worktree(self, path: Path) -> bool:
+        found = False
+        if path in self._registered():
+            self.repo.git.worktree("remove", "--force", "--force", str(path))
+            found = True
+        if path.exists():
+            shutil.rmtree(path)
+            found = True
+        self.repo.git.worktree("prune")
+        return found
+
+    def _registered(self) -> set[Path]:
+        listing = self.repo.git.worktree("list", "--porcelain")
+        return {
+            Path(line.removeprefix("worktree "))
+            for line in listing.splitlines()
+            if line.startswith("worktree ")
+        }
+
+    def _admin_dir(self, path: Path) -> Path | None:
+        """`.git/worktrees/<name>` of the worktree at `path` (the name may differ from the key)."""
+        for gitdir in self.git_dir.glob("worktrees/*/gitdir"):
+            with contextlib.suppress(OSError):
+                if Path(gitdir.read_text().strip()) == path / ".git":
+                    return gitdir.parent
+        return None
+
+    def _has_branch(self, branch: str) -> bool:
+        try:
+            self.repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{branch}")
+        except git.GitCommandError:
+            return False
+        return True
+
+    def _mark_used(self, path: Path) -> None:
+        admin = self._admin_dir(path)
+        if admin is not None:
+            (admin / USED_MARK).write_text(f"{time.time():.3f}\n")

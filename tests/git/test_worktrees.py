@@ -1,0 +1,141 @@
+"""Story worktrees on a real clone: made from the default branch, reused or repaired after a
+crash, removed with their branch, orphans swept; git runs off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+
+import pytest
+
+from bot.git.worktrees import Worktrees
+from tests.git.conftest import git
+
+BASE = "origin/main"
+
+
+async def test_a_story_gets_a_worktree_on_its_branch_from_the_default_tip(worktrees: Worktrees):
+    path = await worktrees.ensure("1-1-login", BASE)
+    assert path == worktrees.root / "1-1-login"
+    assert git(path, "branch", "--show-current") == "story/1-1-login"
+    assert git(path, "rev-parse", "HEAD") == git(worktrees.clone, "rev-parse", BASE)
+    assert (path / "src/0/f0.txt").read_text() == "file 0\n"
+    assert worktrees.stories() == ["1-1-login"]
+
+
+async def test_an_existing_worktree_is_reused_with_its_work(worktrees: Worktrees):
+    path = await worktrees.ensure("1-1-login", BASE)
+    (path / "wip.txt").write_text("uncommitted")
+    git(path, "commit", "-q", "--allow-empty", "-m", "story work")
+    head = git(path, "rev-parse", "HEAD")
+    assert await worktrees.ensure("1-1-login", BASE) == path
+    assert (path / "wip.txt").read_text() == "uncommitted"
+    assert git(path, "rev-parse", "HEAD") == head
+
+
+@pytest.mark.parametrize(
+    "lock",
+    [
+        "index.lock",
+        "HEAD.lock",
+        "config.lock",
+        "packed-refs.lock",
+        "refs/heads/story/1-1-login.lock",
+        "worktrees/1-1-login/index.lock",
+        "worktrees/1-1-login/HEAD.lock",
+    ],
+)
+async def test_stale_locks_left_by_a_crash_are_cleared(worktrees: Worktrees, lock):
+    path = await worktrees.ensure("1-1-login", BASE)
+    stale = worktrees.git_dir / lock
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert await worktrees.ensure("1-1-login", BASE) == path
+    assert not stale.exists()
+    (path / "new.txt").write_text("x")
+    git(path, "add", "new.txt")  # the index is usable again
+    git(path, "commit", "-q", "-m", "after the crash")
+
+
+async def test_a_fresh_lock_is_waited_out_before_it_is_cleared(worktrees: Worktrees):
+    lock = worktrees.git_dir / "index.lock"
+    lock.write_text("")
+    started = time.monotonic()
+    path = await worktrees.ensure("1-1-login", BASE)
+    assert time.monotonic() - started >= worktrees.lock_grace_s * 0.9
+    assert not lock.exists() and path.is_dir()
+
+
+async def test_a_lost_checkout_is_made_again_and_its_commits_kept(worktrees: Worktrees):
+    path = await worktrees.ensure("1-1-login", BASE)
+    git(path, "commit", "-q", "--allow-empty", "-m", "story work")
+    head = git(path, "rev-parse", "HEAD")
+    shutil.rmtree(path)
+    assert await worktrees.ensure("1-1-login", BASE) == path
+    assert git(path, "rev-parse", "HEAD") == head
+
+
+async def test_a_checkout_whose_admin_dir_is_gone_is_replaced(worktrees: Worktrees):
+    path = await worktrees.ensure("1-1-login", BASE)
+    shutil.rmtree(worktrees.git_dir / "worktrees" / "1-1-login")
+    assert await worktrees.ensure("1-1-login", BASE) == path
+    assert git(path, "branch", "--show-current") == "story/1-1-login"
+    assert git(path, "status", "--porcelain") == ""
+
+
+async def test_an_interrupted_worktree_add_is_repaired(worktrees: Worktrees):
+    # What `git worktree add` leaves when killed mid-checkout: still locked "initializing",
+    # part of the files, no index.
+    path = await worktrees.ensure("1-1-login", BASE)
+    (worktrees.git_dir / "worktrees" / "1-1-login" / "locked").write_text("initializing")
+    (worktrees.git_dir / "worktrees" / "1-1-login" / "index").unlink()
+    shutil.rmtree(path / "src")
+    assert await worktrees.ensure("1-1-login", BASE) == path
+    assert (path / "src/0/f0.txt").is_file()
+    assert git(path, "status", "--porcelain") == ""
+    assert not (worktrees.git_dir / "worktrees" / "1-1-login" / "locked").exists()
+
+
+async def test_removing_a_story_removes_its_worktree_and_branch(worktrees: Worktrees):
+    path = await worktrees.ensure("1-1-login", BASE)
+    (path / "wip.txt").write_text("dirty")
+    assert await worktrees.remove("1-1-login") is True
+    assert not path.exists()
+    assert "story/1-1-login" not in git(worktrees.clone, "branch", "--list")
+    assert str(path) not in git(worktrees.clone, "worktree", "list")
+    assert await worktrees.remove("1-1-login") is False  # twice is harmless
+
+
+async def test_the_sweep_removes_what_no_story_owns(worktrees: Worktrees):
+    for key in ("1-1-owned", "1-2-orphan", "1-3-busy"):
+        await worktrees.ensure(key, BASE)
+    (worktrees.root / "2-1-leftover").mkdir()  # a directory git does not know
+    async with worktrees.leased("1-3-busy", BASE):
+        swept = await worktrees.sweep({"1-1-owned"})
+    assert sorted(swept) == ["1-2-orphan", "2-1-leftover"]
+    assert worktrees.stories() == ["1-1-owned", "1-3-busy"]
+    assert "story/1-2-orphan" not in git(worktrees.clone, "branch", "--list")
+
+
+async def test_git_runs_off_the_event_loop(worktrees: Worktrees):
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    await worktrees.ensure("1-1-login", BASE)
+    ticker.cancel()
+    assert ticks > 0
+
+
+def test_story_keys_cannot_leave_the_worktree_root(worktrees: Worktrees):
+    for key in ("../escape", "a/b", ".hidden", ""):
+        with pytest.raises(ValueError):
+            worktrees.path_for(key)
