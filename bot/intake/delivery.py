@@ -95,3 +95,19 @@ def describe(payload: JSONObject) -> tuple[str | None, str | None, int | None, s
         inst_id,
         key,
     )
+
+
+class Unparseable(ValueError):
+    """A journaled body that is not a JSON object: it will never parse, so it is not retried."""
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    """A payload as Python objects, by the same parser (simdjson) and rules the web edge
+    used to accept it: a body acknowledged there always parses here."""
+    try:
+        payload = simdjson.loads(body)
+    except (ValueError, RuntimeError) as exc:  # syntax and encoding; depth, big numbers
+        raise Unparseable(f"payload is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise Unparseable("payload is not a JSON object")
+    return payload

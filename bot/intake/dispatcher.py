@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from gidgethub import sansio
 
-from bot.intake.delivery import Delivery
+from bot.intake.delivery import Delivery, Unparseable, parse_payload
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
 
@@ -181,13 +180,14 @@ class Dispatcher:
                         if body is None:  # purged by an operator meanwhile
                             self._tracked.discard(delivery.seq)
                             return
-                    await self._handle(delivery, orjson.loads(body), attempts + 1)
+                    await self._handle(delivery, parse_payload(body), attempts + 1)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any handler failure becomes a retry
                 attempts += 1
                 error = _describe(exc)
-                dead = attempts >= self._retry.max_attempts
+                # A payload that cannot be parsed never will be: dead at once, lane free.
+                dead = attempts >= self._retry.max_attempts or isinstance(exc, Unparseable)
                 wait = self._retry.delay(attempts)
                 try:
                     if dead:

@@ -26,8 +26,10 @@ from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
 from bot.settings import Settings
+from bot.web.client_faults import quiet_client_faults
 from bot.web.health import healthz, readyz
-from bot.web.keys import DISPATCHER, GITHUB, JOURNAL, JSON_PARSER, SETTINGS
+from bot.web.keys import DISPATCHER, GITHUB, JOURNAL, JSON_PARSER, SETTINGS, UNVERIFIED
+from bot.web.unverified import Unverified
 from bot.web.webhooks import MAX_BODY_BYTES, receive_webhook
 from bot.web.workspaces import workspaces
 
@@ -50,8 +52,10 @@ def create_app(
         raise ValueError("a webhook secret is required to serve webhooks")
     # Leave room above GitHub's limit so an oversized body is answered 413 by our handler.
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+    quiet_client_faults()
     app[SETTINGS] = settings
     app[JSON_PARSER] = simdjson.Parser()
+    app[UNVERIFIED] = Unverified()
     router = EventRouter(*(default_routers() if routers is None else routers))
     if credentials is None and settings.has_app_identity:
         credentials = AppCredentials.load(

@@ -12,6 +12,7 @@ from bot.intake.dispatcher import Dispatcher
 from bot.intake.journal import Journal
 from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
+from bot.web.unverified import Unverified
 
 SETTINGS = web.AppKey("settings", Settings)
 JOURNAL = web.AppKey("journal", Journal)
@@ -21,3 +22,4 @@ GITHUB = web.AppKey("github", GitHubClients)
 SANDBOX = web.AppKey("sandbox", Sandbox)
 CLONES = web.AppKey("clones", Clones)
 WORKTREES = web.AppKey("worktrees", Maintenance)
+UNVERIFIED = web.AppKey("unverified", Unverified)
