@@ -161,6 +161,8 @@ def ensure_dev_secret(path: Path) -> tuple[str, bool]:
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.github.auth import AppCredentials, CredentialsError
+    from bot.intake.preflight import JournalUnusable
+    from bot.intake.preflight import check as check_journal
     from bot.logs import configure_logging
     from bot.web.app import create_app
 
@@ -198,9 +200,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             flush=True,
         )
     configure_logging(settings.log_level, secrets=secrets)
-    url = f"http://{settings.host}:{settings.port}{settings.webhook_path}"
-    print(f"Agent Orchestrator is receiving webhooks at {url}", flush=True)
-    run_server(create_app(settings, credentials=credentials), settings)
+    try:
+        check_journal(settings.journal_path)
+        app = create_app(settings, credentials=credentials)
+        url = f"http://{settings.host}:{settings.port}{settings.webhook_path}"
+        print(f"Agent Orchestrator is receiving webhooks at {url}", flush=True)
+        run_server(app, settings)
+    except JournalUnusable as exc:
+        log.error("not started", extra={"journal": str(settings.journal_path), "error": str(exc)})
+        print(f"orchestrator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -293,6 +302,11 @@ def deliveries(settings: Settings, args: argparse.Namespace, out: TextIO) -> int
             return _deliveries(conn, args, out)
     except FileNotFoundError as exc:
         print(f"orchestrator: {exc} (set ORCHESTRATOR_DATA_DIR or --data-dir)", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        from bot.intake.preflight import explain
+
+        print(f"orchestrator: {explain(settings.journal_path, exc)}", file=sys.stderr)
         return 1
 
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from bot.intake import store
 from bot.intake.delivery import Delivery, Incoming
+from bot.intake.preflight import JournalUnusable, explain
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -52,7 +53,10 @@ class Journal:
 
     async def open(self) -> None:
         """Open the database and start accepting operations."""
-        self._conn = await asyncio.to_thread(store.connect, self.path)
+        try:
+            self._conn = await asyncio.to_thread(store.connect, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalUnusable(explain(self.path, exc)) from exc
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="journal-commit")
         self._closing = False
         self._writer = asyncio.create_task(self._write_forever(), name="journal-writer")

@@ -5,6 +5,8 @@ The async journal runs these on its writer thread; the operator CLI runs them di
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -48,6 +50,7 @@ _DELIVERY_COLUMNS = (
 def connect(path: Path) -> sqlite3.Connection:
     """Open the journal durably: WAL, and every commit fsynced (`synchronous=FULL`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
     # Small pages: a lone delivery commits a few KiB, not a few large pages.
@@ -68,6 +71,19 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.executescript(_SCHEMA)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return conn
+
+
+def _private(path: Path) -> None:
+    """The journal holds payloads: only its owner may read it. SQLite gives the -wal and -shm
+    files the database file's mode, so creating that one 0600 covers all three."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with contextlib.suppress(PermissionError):  # not ours: the open below will say so
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+    else:
+        os.close(fd)
 
 
 def pragmas(conn: sqlite3.Connection) -> dict[str, str]:
