@@ -14,6 +14,7 @@ import dataclasses
 import json
 import secrets
 import signal
+import os
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -89,8 +90,9 @@ def free_port() -> int:
 
 
 def rest_description_cache() -> tuple[Path, Path] | None:
-    """GitHub's descriptions, if the test cache has them (scripts/prefetch-npm)."""
-    cache = Path.cwd() / ".cache" / "npm"
+    """GitHub's descriptions, if the test cache has them (scripts/prefetch-npm puts them in
+    $ORCHESTRATOR_TEST_CACHE, by default ./.cache/npm)."""
+    cache = Path(os.environ.get("ORCHESTRATOR_TEST_CACHE") or Path.cwd() / ".cache" / "npm")
     rest = cache / "@octokit__openapi@23.0.2" / "generated" / "api.github.com.json"
     hooks = cache / "@octokit__openapi-webhooks@12.1.0" / "generated" / "api.github.com.json"
     return (rest, hooks) if rest.is_file() and hooks.is_file() else None
