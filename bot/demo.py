@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import secrets
 import signal
-import os
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
