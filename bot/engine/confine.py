@@ -14,25 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from bot.engine.files import PathRefused
-from bot.engine.installation import MANIFEST_FOLDERS
+from bot.engine.installation import BMAD_FOLDERS, MANIFEST_FOLDERS, SKILL_FOLDERS
 from bot.engine.loader import Project
 
 #: Never shown to an agent, at any depth: where credentials, the run's state and other
 #: programs' files live.
 HIDDEN_NAMES = frozenset({".git", ".orchestrator", ".venv", "node_modules"})
 #: The BMAD install and the editors' skill folders: read, never written by an agent.
-INSTALL_FOLDERS = (
-    "_bmad",
-    ".bmad",
-    "bmad",
-    ".claude/skills",
-    ".github/skills",
-    ".opencode/skills",
-    ".agents/skills",
-    ".cursor/skills",
-    ".windsurf/skills",
-    ".gemini/skills",
-)
+INSTALL_FOLDERS = (*BMAD_FOLDERS, *SKILL_FOLDERS)
 READ_ONLY_FOLDERS = (".github",)
 
 
