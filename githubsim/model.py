@@ -132,6 +132,7 @@ class Repository:
     issues: dict[int, Issue] = dataclasses.field(default_factory=dict)
     comments: dict[int, Comment] = dataclasses.field(default_factory=dict)
     roles: dict[str, str] = dataclasses.field(default_factory=dict)  # login (lower) -> role
+    pushed_at: datetime.datetime | None = None
 
     @property
     def full_name(self) -> str:
@@ -595,16 +596,22 @@ class GitHubState:
             **extra,
         )
 
+    def announce(
+        self, name: str, action: str | None, repository: Repository, sender: User, **fields: Any
+    ) -> None:
+        """Send the webhook for a change made elsewhere (git, pull requests, checks)."""
+        self._emit(name, action, repository, None, sender, **fields)
+
     def _emit(
         self,
         name: str,
-        action: str,
+        action: str | None,
         repository: Repository | None,
         installation: Installation | None,
         sender: User,
         **fields: Any,
     ) -> None:
-        payload: dict[str, Any] = {"action": action, **fields}
+        payload: dict[str, Any] = {"action": action, **fields} if action else dict(fields)
         if repository is not None:
             payload["repository"] = self.render.repository(repository, webhook=True)
         if installation is not None:

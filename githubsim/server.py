@@ -27,12 +27,17 @@ from cryptography.hazmat.primitives import serialization
 from githubsim.auth import Authenticator, AuthError
 from githubsim.conformance import RestDescription, Violation, WebhookDescription
 from githubsim.deliveries import WebhookFaults, WebhookSender
+from githubsim.git_http import GitHttp, Protection
+from githubsim.git_store import GitStore
 from githubsim.http import ApiFaults, error
-from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository
+from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository, User
+from githubsim.people_git import push_files
+from githubsim.pushes import announce_push
 from githubsim.render import Renderer
 from githubsim.routes import RestApi, Route
 
 SIM_PREFIX = "/_sim"
+GIT_ROUTE = "git-smart-http"
 
 
 def manifest_permissions(manifest: Path) -> tuple[dict[str, str], list[str]]:
@@ -65,8 +70,10 @@ class GitHubSim:
         webhook_faults: WebhookFaults | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        git_root: Path | None = None,
     ) -> None:
         self.state = GitHubState()
+        self.git = GitStore(git_root)  # each repository's bare git repository
         self.auth = Authenticator(self.state, token_lifetime=token_lifetime)
         self.rest_description = rest
         self.violations: list[Violation] = []
@@ -85,6 +92,7 @@ class GitHubSim:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.rest: RestApi | None = None
+        self.git_http = GitHttp(self.state, self.auth, self.git, self._pushed)
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -102,6 +110,12 @@ class GitHubSim:
             if route.path.startswith("/repos/{owner}/{repo}"):
                 alias = "/repositories/{repository_id}" + route.path[len("/repos/{owner}/{repo}") :]
                 app.router.add_route(route.method, alias, self._by_id(self.rest.wrap(route)))
+        app.router.add_route(
+            "*",
+            "/{owner}/{repo}/{tail:info/refs|git-upload-pack|git-receive-pack}",
+            self.git_http.handle,
+            name=GIT_ROUTE,
+        )
         app.router.add_get(SIM_PREFIX + "/", self._web_index)
         app.router.add_get(SIM_PREFIX + "/{owner}/{repo}/issues/{number}", self._web_issue)
         self._runner = web.AppRunner(app, access_log=None)
@@ -114,6 +128,7 @@ class GitHubSim:
         await self.webhooks.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        self.git.close()
 
     async def __aenter__(self) -> GitHubSim:
         await self.start()
@@ -151,6 +166,11 @@ class GitHubSim:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         if request.path.startswith(SIM_PREFIX):
+            return await handler(request)
+        if request.match_info.route.name == GIT_ROUTE:  # git, not REST: only faults apply
+            status = self.faults.take(request.method, request.path)
+            if status is not None:
+                return web.Response(status=status, text="The remote end hung up.\n")
             return await handler(request)
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
@@ -382,6 +402,49 @@ class GitHubSim:
             self.state.remove_label(
                 repository, self.state.user(by), repository.issues[number], label
             )
+
+    async def push(
+        self,
+        repository: Repository,
+        *,
+        by: str,
+        files: dict[str, str | bytes | None],
+        branch: str | None = None,
+        from_branch: str | None = None,
+        message: str = "Update files",
+        force: bool = False,
+    ) -> str:
+        """`by` commits `files` (None deletes a path) and pushes with their own token, over
+        HTTP as `git push` does; the new commit's sha. Refused pushes raise PushRefused."""
+        return await push_files(
+            self.git,
+            self.url,
+            repository,
+            self.state.user(by),
+            self.user_token(by),
+            files=files,
+            branch=branch or repository.default_branch,
+            from_branch=from_branch,
+            message=message,
+            force=force,
+        )
+
+    def protect_branch(
+        self, repository: Repository, branch: str, *, enforce_admins: bool = True
+    ) -> Protection:
+        """Protect `branch`: no direct pushes, changes go through a reviewed pull request."""
+        rule = Protection(branch, enforce_admins=enforce_admins)
+        self.git_http.protections[(repository.id, branch)] = rule
+        return rule
+
+    def revoke(self, token: str) -> None:
+        """Revoke a token, as `DELETE /installation/token` or a person revoking a PAT does."""
+        self.auth.tokens.pop(token, None)
+
+    async def _pushed(
+        self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
+    ) -> None:
+        await announce_push(self.state, self.git, repository, pusher, before, after)
 
     def user_token(self, login: str) -> str:
         """A personal access token for `login`, to call the REST API as that person."""
