@@ -42,14 +42,17 @@ async def push_files(
     message: str,
     force: bool = False,
 ) -> str:
-    """Commit `files` (None deletes a path) on top of `from_branch` (or `branch`, or nothing
-    for a first commit) and push the commit to `branch` with the person's token; its sha."""
+    """Commit `files` (None deletes a path) on top of `from_branch` (or `branch`, or the
+    default branch, or nothing for a first commit) and push it to `branch` with the person's
+    token; its sha."""
     url = authenticated_url(server, repository, person.login, token)
     folder = Path(tempfile.mkdtemp(prefix="githubsim-person-"))
     env = identity_env({"name": person.login, "email": noreply_email(person)})
     try:
         await run_git("init", "--quiet", f"--initial-branch={branch}", str(folder))
         start = from_branch or branch
+        if not await store.resolve(repository, f"refs/heads/{start}"):
+            start = repository.default_branch  # a new branch starts from the default one
         if await store.resolve(repository, f"refs/heads/{start}"):
             await run_git("fetch", "--quiet", url, f"refs/heads/{start}", cwd=folder)
             await run_git("checkout", "--quiet", "-B", branch, "FETCH_HEAD", cwd=folder)

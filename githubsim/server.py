@@ -28,6 +28,7 @@ from githubsim.auth import Authenticator, AuthError
 from githubsim.conformance import RestDescription, Violation, WebhookDescription
 from githubsim.deliveries import WebhookFaults, WebhookSender
 from githubsim.git_http import GitHttp, Protection
+from githubsim.git_rest import GitRest
 from githubsim.git_store import GitStore
 from githubsim.http import ApiFaults, error
 from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository, User
@@ -38,6 +39,7 @@ from githubsim.routes import RestApi, Route
 
 SIM_PREFIX = "/_sim"
 GIT_ROUTE = "git-smart-http"
+RAW_MEDIA = ("application/vnd.github.raw", "application/vnd.github.v3.raw")
 
 
 def manifest_permissions(manifest: Path) -> tuple[dict[str, str], list[str]]:
@@ -104,6 +106,8 @@ class GitHubSim:
         self.url = f"http://{self._host}:{sock.getsockname()[1]}"
         self.state.render = Renderer(self.url)
         self.rest = RestApi(self.state, self.auth, self.state.render)
+        self.git_rest = GitRest(self.state, self.git, self.git_http, self._pushed)
+        self.rest.extra.extend(self.git_rest.routes())
         app = web.Application(middlewares=[self._middleware], client_max_size=30 * 2**20)
         for route in self.rest.routes():
             app.router.add_route(route.method, route.path, self.rest.wrap(route))
@@ -157,6 +161,13 @@ class GitHubSim:
             repository_id, _, tail = rest.partition("/")
             if repository_id.isdigit() and (r := self.state.repository_by_id(int(repository_id))):
                 return f"/repos/{r.full_name}/{tail}".rstrip("/")
+        values = request.match_info
+        resource = values.route.resource
+        if resource is not None and any("/" in v for v in values.values()):
+            # a ref or a path with slashes: one parameter, as GitHub's description has it
+            return resource.canonical.format_map(
+                {k: v.replace("/", "%2F") for k, v in values.items()}
+            )
         return path
 
     # Around every REST call ---------------------------------------------------------------
@@ -299,6 +310,8 @@ class GitHubSim:
         """2xx answers always; an error only where the operation documents that status."""
         if self.rest_description is None or not isinstance(response, web.Response):
             return
+        if response.content_type.startswith(RAW_MEDIA):
+            return  # a raw file (GitHub's raw media type): the description has no schema for it
         if response.status == 304 or (
             response.status >= 300 and not self._documents(request.method, path, response.status)
         ):
