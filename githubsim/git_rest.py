@@ -70,9 +70,11 @@ class GitRest:
         *,
         expected: str | None = None,
         force: bool = True,
+        merging: bool = False,
     ) -> None:
-        """Point `ref` at `new` (None deletes it) if it still is `expected`; announce it."""
-        if ref in self.git_http.protected_refs(repository, actor):
+        """Point `ref` at `new` (None deletes it) if it still is `expected`; announce it.
+        Only a pull request's merge (`merging`) moves a protected branch."""
+        if not merging and ref in self.git_http.protected_refs(repository, actor):
             raise Refusal(
                 409,
                 f"Protected branch update failed for {ref}. "

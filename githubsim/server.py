@@ -33,8 +33,11 @@ from githubsim.git_store import GitStore
 from githubsim.http import ApiFaults, error
 from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository, User
 from githubsim.people_git import push_files
+from githubsim.pulls_model import PullRequest, Pulls
+from githubsim.pulls_rest import PullsRest
 from githubsim.pushes import announce_push
 from githubsim.render import Renderer
+from githubsim.render_pulls import PullRenderer
 from githubsim.routes import RestApi, Route
 
 SIM_PREFIX = "/_sim"
@@ -95,6 +98,9 @@ class GitHubSim:
         self.url = ""
         self.rest: RestApi | None = None
         self.git_http = GitHttp(self.state, self.auth, self.git, self._pushed)
+        self.git_rest = GitRest(self.state, self.git, self.git_http, self._pushed)
+        self.pulls = Pulls(self.state, self.git, self._merge_move)
+        self.pulls.render = PullRenderer(self.state)
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -106,8 +112,8 @@ class GitHubSim:
         self.url = f"http://{self._host}:{sock.getsockname()[1]}"
         self.state.render = Renderer(self.url)
         self.rest = RestApi(self.state, self.auth, self.state.render)
-        self.git_rest = GitRest(self.state, self.git, self.git_http, self._pushed)
         self.rest.extra.extend(self.git_rest.routes())
+        self.rest.extra.extend(PullsRest(self.pulls, self.git_rest, self.pulls.render).routes())
         app = web.Application(middlewares=[self._middleware], client_max_size=30 * 2**20)
         for route in self.rest.routes():
             app.router.add_route(route.method, route.path, self.rest.wrap(route))
@@ -458,6 +464,47 @@ class GitHubSim:
         self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
     ) -> None:
         await announce_push(self.state, self.git, repository, pusher, before, after)
+        await self.pulls.pushed(repository, pusher, before, after)
+
+    async def _merge_move(
+        self, repository: Repository, actor: User, ref: str, new: str, expected: str
+    ) -> None:
+        await self.git_rest.move(repository, actor, ref, new, expected=expected, merging=True)
+
+    async def open_pull_request(
+        self,
+        repository: Repository,
+        *,
+        by: str,
+        head: str,
+        base: str | None = None,
+        title: str = "A change",
+        body: str | None = None,
+        draft: bool = False,
+    ) -> PullRequest:
+        """`by` opens a pull request from `head` into `base` (the default branch)."""
+        return await self.pulls.open(
+            repository,
+            self.state.user(by),
+            title=title,
+            head=head,
+            base=base or repository.default_branch,
+            body=body,
+            draft=draft,
+        )
+
+    async def merge(
+        self, repository: Repository, number: int, *, by: str, method: str = "merge"
+    ) -> str:
+        """`by` merges pull request `number` (merge, squash or rebase); the new base sha."""
+        pull = self.pulls.get(repository, number)
+        assert pull is not None, f"no pull request #{number}"
+        return await self.pulls.merge(repository, pull, self.state.user(by), method=method)
+
+    def ready_for_review(self, repository: Repository, number: int, *, by: str) -> None:
+        pull = self.pulls.get(repository, number)
+        assert pull is not None, f"no pull request #{number}"
+        self.pulls.ready_for_review(repository, pull, self.state.user(by))
 
     def user_token(self, login: str) -> str:
         """A personal access token for `login`, to call the REST API as that person."""
