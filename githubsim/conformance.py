@@ -56,6 +56,7 @@ class RestDescription:
         self.source = path
         self.document: dict[str, Any] = json.loads(path.read_text())
         _allow_null_in_nullable_enums(self.document)
+        _read_ambiguous_unions_leniently(self.document)
         self._api = OpenAPI.from_dict(self.document, config=Config(spec_validator_cls=None))  # type: ignore[arg-type]
 
     def check_request(
@@ -131,6 +132,37 @@ def _allow_null_in_nullable_enums(node: Any) -> None:
                 and None not in item["enum"]
             ):
                 item["enum"].append(None)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _read_ambiguous_unions_leniently(document: dict[str, Any]) -> None:
+    """Two unions in GitHub's description no answer can satisfy as openapi-core reads them.
+
+    - A `discriminator` on `type` over a `oneOf` with an array member (the contents route: a
+      directory is a list): a list has no `type` property, so the discriminator is dropped.
+    - A `oneOf` of error schemas with no required fields (`basic-error` and
+      `repository-rule-violation-error` on 409s): every error body matches both, so `oneOf`
+      always fails; it is read as `anyOf`, which is what clients do.
+    """
+    schemas = document.get("components", {}).get("schemas", {})
+
+    def is_array(member: Any) -> bool:
+        ref = member.get("$ref", "") if isinstance(member, dict) else ""
+        return bool(schemas.get(ref.rsplit("/", 1)[-1], {}).get("type") == "array")
+
+    stack: list[Any] = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            members = item.get("oneOf")
+            if isinstance(members, list):
+                refs = {m.get("$ref", "") for m in members if isinstance(m, dict)}
+                if "discriminator" in item and any(is_array(m) for m in members):
+                    del item["discriminator"]
+                if "#/components/schemas/basic-error" in refs and len(refs) == len(members):
+                    item["anyOf"] = item.pop("oneOf")
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)

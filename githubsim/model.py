@@ -11,7 +11,10 @@ import dataclasses
 import datetime
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from githubsim.pulls_model import PullRequest
 
 #: The labels GitHub gives every new repository (name, colour, description).
 DEFAULT_LABELS = (
@@ -117,6 +120,8 @@ class Issue:
     comment_ids: list[int] = dataclasses.field(default_factory=list)
     via_app: App | None = None
     reactions: list[Reaction] = dataclasses.field(default_factory=list)
+    pull: PullRequest | None = None  # set when this issue is a pull request's
+    assignees: list[User] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -132,6 +137,7 @@ class Repository:
     issues: dict[int, Issue] = dataclasses.field(default_factory=dict)
     comments: dict[int, Comment] = dataclasses.field(default_factory=dict)
     roles: dict[str, str] = dataclasses.field(default_factory=dict)  # login (lower) -> role
+    pushed_at: datetime.datetime | None = None
 
     @property
     def full_name(self) -> str:
@@ -178,6 +184,10 @@ class GitHubState:
         self.listeners: list[Callable[[Event], None]] = []
         # Renderers are attached by the server, which knows its own address.
         self.render: Any = None
+        # A change to a pull request's issue is announced as `pull_request` by this hook.
+        self.announce_pull: (
+            Callable[[str, Repository, Issue, User, dict[str, Any]], None] | None
+        ) = None
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -405,6 +415,10 @@ class GitHubState:
 
     # Issues ---------------------------------------------------------------------------
 
+    def next_number(self, repository: Repository) -> int:
+        """Issues and pull requests share one sequence of numbers."""
+        return 1 + max(repository.issues, default=0)
+
     def create_issue(
         self,
         repository: Repository,
@@ -416,7 +430,7 @@ class GitHubState:
         via_app: App | None = None,
     ) -> Issue:
         now = self.clock()
-        number = 1 + max(repository.issues, default=0)
+        number = self.next_number(repository)
         issue = Issue(self.next_id(), number, title, body, sender, now, now, via_app=via_app)
         repository.issues[number] = issue
         self._emit_issue("opened", repository, issue, sender)
@@ -565,6 +579,9 @@ class GitHubState:
     def _emit_issue(
         self, action: str, repository: Repository, issue: Issue, sender: User, **extra: Any
     ) -> None:
+        if issue.pull is not None and self.announce_pull is not None:
+            self.announce_pull(action, repository, issue, sender, extra)
+            return
         self._emit(
             "issues",
             action,
@@ -595,16 +612,22 @@ class GitHubState:
             **extra,
         )
 
+    def announce(
+        self, name: str, action: str | None, repository: Repository, sender: User, **fields: Any
+    ) -> None:
+        """Send the webhook for a change made elsewhere (git, pull requests, checks)."""
+        self._emit(name, action, repository, None, sender, **fields)
+
     def _emit(
         self,
         name: str,
-        action: str,
+        action: str | None,
         repository: Repository | None,
         installation: Installation | None,
         sender: User,
         **fields: Any,
     ) -> None:
-        payload: dict[str, Any] = {"action": action, **fields}
+        payload: dict[str, Any] = {"action": action, **fields} if action else dict(fields)
         if repository is not None:
             payload["repository"] = self.render.repository(repository, webhook=True)
         if installation is not None:

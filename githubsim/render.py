@@ -143,10 +143,10 @@ class Renderer:
             **{key: api + suffix for key, suffix in _REPOSITORY_URLS.items()},
             "created_at": when(repository.created_at),
             "updated_at": when(repository.created_at),
-            "pushed_at": when(repository.created_at),
+            "pushed_at": when(repository.pushed_at or repository.created_at),
             "git_url": f"git://sim/{repository.full_name}.git",
             "ssh_url": f"git@sim:{repository.full_name}.git",
-            "clone_url": f"{html}.git",
+            "clone_url": f"{self.api}/{repository.full_name}.git",
             "svn_url": html,
             "mirror_url": None,
             "homepage": None,
@@ -247,8 +247,8 @@ class Renderer:
             "labels": [self.label(repository, repository.labels[i]) for i in issue.labels],
             "state": issue.state,
             "locked": issue.locked,
-            "assignee": None,
-            "assignees": [],
+            "assignee": self.user(issue.assignees[0]) if issue.assignees else None,
+            "assignees": [self.user(u) for u in issue.assignees],
             "milestone": None,
             "comments": len(issue.comment_ids),
             "created_at": when(issue.created_at),
@@ -263,6 +263,15 @@ class Renderer:
             "performed_via_github_app": self.app(issue.via_app) if issue.via_app else None,
             "state_reason": issue.state_reason,
         }
+        if issue.pull is not None:
+            html = f"{self.web}/{repository.full_name}/pull/{issue.number}"
+            data["pull_request"] = {
+                "url": f"{api}/pulls/{issue.number}",
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": when(issue.pull.merged_at),
+            }
         if webhook:
             del data["closed_by"]
         return data

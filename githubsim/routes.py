@@ -69,6 +69,7 @@ class Route:
 class RestApi:
     def __init__(self, state: GitHubState, auth: Authenticator, render: Renderer) -> None:
         self.state, self.auth, self.render = state, auth, render
+        self.extra: list[Route] = []  # routes other modules serve (git, pulls, checks)
 
     # Authorisation ------------------------------------------------------------------
 
@@ -128,7 +129,9 @@ class RestApi:
             try:
                 caller, repository = self.authorize(route, request)
                 body = (
-                    await read_json(request) if request.method in ("POST", "PATCH", "PUT") else None
+                    await read_json(request)
+                    if request.method in ("POST", "PATCH", "PUT", "DELETE")
+                    else None
                 )
                 return await route.handler(Call(request, caller, repository, body))
             except Refusal as refusal:
@@ -142,6 +145,7 @@ class RestApi:
         r = Route
         repo = "/repos/{owner}/{repo}"
         return [
+            *self.extra,
             r("GET", "/app", self.get_app, "app"),
             r("GET", "/app/installations", self.list_installations, "app"),
             r("GET", "/app/installations/{installation_id}", self.get_installation, "app"),

@@ -27,12 +27,22 @@ from cryptography.hazmat.primitives import serialization
 from githubsim.auth import Authenticator, AuthError
 from githubsim.conformance import RestDescription, Violation, WebhookDescription
 from githubsim.deliveries import WebhookFaults, WebhookSender
+from githubsim.git_http import GitHttp, Protection
+from githubsim.git_rest import GitRest
+from githubsim.git_store import GitStore
 from githubsim.http import ApiFaults, error
-from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository
+from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository, User
+from githubsim.people_git import push_files
+from githubsim.pulls_model import PullRequest, Pulls
+from githubsim.pulls_rest import PullsRest
+from githubsim.pushes import announce_push
 from githubsim.render import Renderer
+from githubsim.render_pulls import PullRenderer
 from githubsim.routes import RestApi, Route
 
 SIM_PREFIX = "/_sim"
+GIT_ROUTE = "git-smart-http"
+RAW_MEDIA = ("application/vnd.github.raw", "application/vnd.github.v3.raw")
 
 
 def manifest_permissions(manifest: Path) -> tuple[dict[str, str], list[str]]:
@@ -65,8 +75,10 @@ class GitHubSim:
         webhook_faults: WebhookFaults | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        git_root: Path | None = None,
     ) -> None:
         self.state = GitHubState()
+        self.git = GitStore(git_root)  # each repository's bare git repository
         self.auth = Authenticator(self.state, token_lifetime=token_lifetime)
         self.rest_description = rest
         self.violations: list[Violation] = []
@@ -85,6 +97,10 @@ class GitHubSim:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.rest: RestApi | None = None
+        self.git_http = GitHttp(self.state, self.auth, self.git, self._pushed)
+        self.git_rest = GitRest(self.state, self.git, self.git_http, self._pushed)
+        self.pulls = Pulls(self.state, self.git, self._merge_move)
+        self.pulls.render = PullRenderer(self.state)
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -96,12 +112,20 @@ class GitHubSim:
         self.url = f"http://{self._host}:{sock.getsockname()[1]}"
         self.state.render = Renderer(self.url)
         self.rest = RestApi(self.state, self.auth, self.state.render)
+        self.rest.extra.extend(self.git_rest.routes())
+        self.rest.extra.extend(PullsRest(self.pulls, self.git_rest, self.pulls.render).routes())
         app = web.Application(middlewares=[self._middleware], client_max_size=30 * 2**20)
         for route in self.rest.routes():
             app.router.add_route(route.method, route.path, self.rest.wrap(route))
             if route.path.startswith("/repos/{owner}/{repo}"):
                 alias = "/repositories/{repository_id}" + route.path[len("/repos/{owner}/{repo}") :]
                 app.router.add_route(route.method, alias, self._by_id(self.rest.wrap(route)))
+        app.router.add_route(
+            "*",
+            "/{owner}/{repo}/{tail:info/refs|git-upload-pack|git-receive-pack}",
+            self.git_http.handle,
+            name=GIT_ROUTE,
+        )
         app.router.add_get(SIM_PREFIX + "/", self._web_index)
         app.router.add_get(SIM_PREFIX + "/{owner}/{repo}/issues/{number}", self._web_issue)
         self._runner = web.AppRunner(app, access_log=None)
@@ -114,6 +138,7 @@ class GitHubSim:
         await self.webhooks.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        self.git.close()
 
     async def __aenter__(self) -> GitHubSim:
         await self.start()
@@ -142,6 +167,13 @@ class GitHubSim:
             repository_id, _, tail = rest.partition("/")
             if repository_id.isdigit() and (r := self.state.repository_by_id(int(repository_id))):
                 return f"/repos/{r.full_name}/{tail}".rstrip("/")
+        values = request.match_info
+        resource = values.route.resource
+        if resource is not None and any("/" in v for v in values.values()):
+            # a ref or a path with slashes: one parameter, as GitHub's description has it
+            return resource.canonical.format_map(
+                {k: v.replace("/", "%2F") for k, v in values.items()}
+            )
         return path
 
     # Around every REST call ---------------------------------------------------------------
@@ -151,6 +183,11 @@ class GitHubSim:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         if request.path.startswith(SIM_PREFIX):
+            return await handler(request)
+        if request.match_info.route.name == GIT_ROUTE:  # git, not REST: only faults apply
+            status = self.faults.take(request.method, request.path)
+            if status is not None:
+                return web.Response(status=status, text="The remote end hung up.\n")
             return await handler(request)
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
@@ -279,6 +316,8 @@ class GitHubSim:
         """2xx answers always; an error only where the operation documents that status."""
         if self.rest_description is None or not isinstance(response, web.Response):
             return
+        if response.content_type.startswith(RAW_MEDIA):
+            return  # a raw file (GitHub's raw media type): the description has no schema for it
         if response.status == 304 or (
             response.status >= 300 and not self._documents(request.method, path, response.status)
         ):
@@ -382,6 +421,90 @@ class GitHubSim:
             self.state.remove_label(
                 repository, self.state.user(by), repository.issues[number], label
             )
+
+    async def push(
+        self,
+        repository: Repository,
+        *,
+        by: str,
+        files: dict[str, str | bytes | None],
+        branch: str | None = None,
+        from_branch: str | None = None,
+        message: str = "Update files",
+        force: bool = False,
+    ) -> str:
+        """`by` commits `files` (None deletes a path) and pushes with their own token, over
+        HTTP as `git push` does; the new commit's sha. Refused pushes raise PushRefused."""
+        return await push_files(
+            self.git,
+            self.url,
+            repository,
+            self.state.user(by),
+            self.user_token(by),
+            files=files,
+            branch=branch or repository.default_branch,
+            from_branch=from_branch,
+            message=message,
+            force=force,
+        )
+
+    def protect_branch(
+        self, repository: Repository, branch: str, *, enforce_admins: bool = True
+    ) -> Protection:
+        """Protect `branch`: no direct pushes, changes go through a reviewed pull request."""
+        rule = Protection(branch, enforce_admins=enforce_admins)
+        self.git_http.protections[(repository.id, branch)] = rule
+        return rule
+
+    def revoke(self, token: str) -> None:
+        """Revoke a token, as `DELETE /installation/token` or a person revoking a PAT does."""
+        self.auth.tokens.pop(token, None)
+
+    async def _pushed(
+        self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
+    ) -> None:
+        await announce_push(self.state, self.git, repository, pusher, before, after)
+        await self.pulls.pushed(repository, pusher, before, after)
+
+    async def _merge_move(
+        self, repository: Repository, actor: User, ref: str, new: str, expected: str
+    ) -> None:
+        await self.git_rest.move(repository, actor, ref, new, expected=expected, merging=True)
+
+    async def open_pull_request(
+        self,
+        repository: Repository,
+        *,
+        by: str,
+        head: str,
+        base: str | None = None,
+        title: str = "A change",
+        body: str | None = None,
+        draft: bool = False,
+    ) -> PullRequest:
+        """`by` opens a pull request from `head` into `base` (the default branch)."""
+        return await self.pulls.open(
+            repository,
+            self.state.user(by),
+            title=title,
+            head=head,
+            base=base or repository.default_branch,
+            body=body,
+            draft=draft,
+        )
+
+    async def merge(
+        self, repository: Repository, number: int, *, by: str, method: str = "merge"
+    ) -> str:
+        """`by` merges pull request `number` (merge, squash or rebase); the new base sha."""
+        pull = self.pulls.get(repository, number)
+        assert pull is not None, f"no pull request #{number}"
+        return await self.pulls.merge(repository, pull, self.state.user(by), method=method)
+
+    def ready_for_review(self, repository: Repository, number: int, *, by: str) -> None:
+        pull = self.pulls.get(repository, number)
+        assert pull is not None, f"no pull request #{number}"
+        self.pulls.ready_for_review(repository, pull, self.state.user(by))
 
     def user_token(self, login: str) -> str:
         """A personal access token for `login`, to call the REST API as that person."""

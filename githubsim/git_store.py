@@ -1,0 +1,191 @@
+"""Each repository's bare git repository on disk, and git itself run off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from githubsim.model import Repository
+
+#: The all-zero object id git uses for "no such ref" (a created or deleted ref).
+ZERO = "0" * 40
+
+#: The pre-receive hook every repository gets. The server tells it, per push, which refs the
+#: pusher may not update (`SIM_PROTECTED`, GitHub's branch protection) and whether to refuse
+#: the push outright (`SIM_REFUSE`, a fault on demand); git shows its stderr as `remote:` lines.
+PRE_RECEIVE = """#!/bin/sh
+status=0
+if [ -n "$SIM_REFUSE" ]; then
+  echo "error: $SIM_REFUSE" >&2
+  exit 1
+fi
+while read -r old new ref; do
+  case ",$SIM_PROTECTED," in
+    *",$ref,"*)
+      echo "error: GH006: Protected branch update failed for $ref." >&2
+      echo "error: $SIM_PROTECTED_REASON" >&2
+      status=1
+      ;;
+  esac
+done
+exit $status
+"""
+
+#: Who the stand-in's own commits (merges, contents API) are by when no one is named.
+SIM_IDENTITY = {"name": "GitHub", "email": "noreply@github.com"}
+
+
+class GitError(Exception):
+    """A git command failed; `stderr` says why, `status` is its exit status."""
+
+    def __init__(self, args: tuple[str, ...], status: int, stderr: str) -> None:
+        super().__init__(f"git {' '.join(args[:3])} failed ({status}): {stderr.strip()[:500]}")
+        self.status, self.stderr = status, stderr
+
+
+def identity_env(
+    author: Mapping[str, str] | None, committer: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """GIT_AUTHOR_* and GIT_COMMITTER_* for a commit made by the stand-in."""
+    author = author or SIM_IDENTITY
+    committer = committer or author
+    return {
+        "GIT_AUTHOR_NAME": author["name"],
+        "GIT_AUTHOR_EMAIL": author["email"],
+        "GIT_COMMITTER_NAME": committer["name"],
+        "GIT_COMMITTER_EMAIL": committer["email"],
+    }
+
+
+def base_env() -> dict[str, str]:
+    """The environment git runs in: no user or system config, no prompts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+            "LC_ALL": "C",
+        }
+    )
+    return env
+
+
+async def run_git(
+    *args: str,
+    cwd: Path | None = None,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    ok: tuple[int, ...] = (0,),
+) -> tuple[int, bytes]:
+    """Run git without blocking the loop; (status, stdout). Raises GitError outside `ok`."""
+    process = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**base_env(), **(env or {})},
+    )
+    out, err = await process.communicate(input)
+    status = process.returncode or 0
+    if status not in ok:
+        raise GitError(args, status, err.decode(errors="replace"))
+    return status, out
+
+
+class GitStore:
+    """Bare repositories under `root`, one per repository, made on first use."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self._owned = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="githubsim-git-")) if root is None else root
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def close(self) -> None:
+        if self._owned:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def path(self, repository: Repository) -> Path:
+        return self.root / repository.owner.login.lower() / f"{repository.name.lower()}.git"
+
+    def lock(self, repository: Repository) -> asyncio.Lock:
+        """Held while refs change, so a push's before and after are its own."""
+        return self._locks.setdefault(repository.id, asyncio.Lock())
+
+    async def ensure(self, repository: Repository) -> Path:
+        path = self.path(repository)
+        if (path / "HEAD").exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await run_git(
+            "init", "--quiet", "--bare", f"--initial-branch={repository.default_branch}", str(path)
+        )
+        await self.git(repository, "config", "receive.advertisePushOptions", "true")
+        hook = path / "hooks" / "pre-receive"
+        hook.write_text(PRE_RECEIVE)
+        hook.chmod(0o755)
+        return path
+
+    async def git(
+        self,
+        repository: Repository,
+        *args: str,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        ok: tuple[int, ...] = (0,),
+    ) -> str:
+        _, out = await run_git(
+            "--git-dir", str(self.path(repository)), *args, input=input, env=env, ok=ok
+        )
+        return out.decode(errors="replace")
+
+    async def succeeds(self, repository: Repository, *args: str) -> bool:
+        """Whether a yes-or-no git command (exit 0 or 1) said yes."""
+        status, _ = await run_git("--git-dir", str(self.path(repository)), *args, ok=(0, 1))
+        return status == 0
+
+    async def refs(self, repository: Repository) -> dict[str, str]:
+        """Every branch and tag: ref name -> object id."""
+        await self.ensure(repository)
+        out = await self.git(
+            repository,
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/heads",
+            "refs/tags",
+        )
+        return dict(line.split(" ", 1) for line in out.splitlines() if line)
+
+    async def resolve(self, repository: Repository, revision: str) -> str | None:
+        """The commit a branch, tag or sha names, or None."""
+        await self.ensure(repository)
+        if revision.startswith("-"):
+            return None
+        status, out = await run_git(
+            "--git-dir",
+            str(self.path(repository)),
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            f"{revision}^{{commit}}",
+            ok=(0, 1, 128),
+        )
+        return out.decode().strip() if status == 0 else None
+
+    @asynccontextmanager
+    async def worktree(self, repository: Repository, commit: str) -> AsyncIterator[Path]:
+        """A temporary checkout of `commit` (detached), removed afterwards."""
+        folder = Path(tempfile.mkdtemp(prefix="githubsim-wt-")) / "work"
+        await self.git(repository, "worktree", "add", "--quiet", "--detach", str(folder), commit)
+        try:
+            yield folder
+        finally:
+            await self.git(repository, "worktree", "remove", "--force", str(folder), ok=(0, 128))
+            shutil.rmtree(folder.parent, ignore_errors=True)

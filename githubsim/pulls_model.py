@@ -1,0 +1,318 @@
+"""Pull requests: their state, opening, following pushes, mergeability and merges by git.
+
+A pull request is an issue (same number sequence, comments, labels) with a head and a base
+branch. `mergeable` is null after every change to either branch and computed on the next
+read (`git merge-tree`), as GitHub computes it in the background. Merges are git's own:
+`merge-tree --write-tree` for merge and squash commits, `git rebase` in a temporary worktree
+for rebase merges (git 2.39 has no `git replay`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from githubsim import git_objects as objects
+from githubsim.git_store import GitError, GitStore, identity_env, run_git
+from githubsim.model import Conflict, GitHubState, Issue, Repository, User
+from githubsim.pushes import noreply_email
+
+#: Moves a ref and announces the push: (repository, actor, ref, new sha, expected sha).
+MoveRef = Callable[[Repository, User, str, str, str], Awaitable[None]]
+MERGE_METHODS = ("merge", "squash", "rebase")
+
+
+class NotMergeable(Exception):
+    """GitHub answers 405 (or 409 for a moved head) with this message."""
+
+    def __init__(self, message: str, status: int = 405) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclasses.dataclass
+class PullRequest:
+    id: int
+    issue: Issue
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    base_sha: str
+    draft: bool = False
+    merged_at: datetime.datetime | None = None
+    merged_by: User | None = None
+    merge_commit_sha: str | None = None
+    mergeable: bool | None = None
+    maintainer_can_modify: bool = False
+    stats: dict[str, int] = dataclasses.field(default_factory=dict)
+    requested_reviewers: list[User] = dataclasses.field(default_factory=list)
+    reviews: list[Any] = dataclasses.field(default_factory=list)  # githubsim.reviews.Review
+    review_comments: list[Any] = dataclasses.field(default_factory=list)  # ReviewComment
+
+    @property
+    def number(self) -> int:
+        return self.issue.number
+
+    @property
+    def state(self) -> str:
+        return self.issue.state
+
+
+class Pulls:
+    """Every pull request, and the changes GitHub allows on them."""
+
+    def __init__(self, state: GitHubState, store: GitStore, move: MoveRef) -> None:
+        self.state, self.store, self.move = state, store, move
+        self.render: Any = None  # the PullRenderer, attached by the server
+        state.announce_pull = self._announce_issue_change
+
+    def of(self, repository: Repository) -> list[PullRequest]:
+        return [i.pull for i in repository.issues.values() if i.pull is not None]
+
+    def get(self, repository: Repository, number: int) -> PullRequest | None:
+        issue = repository.issues.get(number)
+        return issue.pull if issue is not None else None
+
+    # Announcing --------------------------------------------------------------------------
+
+    def announce(
+        self, action: str, repository: Repository, pull: PullRequest, sender: User, **extra: Any
+    ) -> None:
+        self.state.announce(
+            "pull_request",
+            action,
+            repository,
+            sender,
+            number=pull.number,
+            pull_request=self.render.pull(repository, pull, webhook=True),
+            **extra,
+        )
+
+    def _announce_issue_change(
+        self, action: str, repository: Repository, issue: Issue, sender: User, extra: dict[str, Any]
+    ) -> None:
+        assert issue.pull is not None
+        self.announce(action, repository, issue.pull, sender, **extra)
+
+    # Opening and editing -----------------------------------------------------------------
+
+    async def open(
+        self,
+        repository: Repository,
+        sender: User,
+        *,
+        title: str,
+        head: str,
+        base: str,
+        body: str | None = None,
+        draft: bool = False,
+        via_app: Any = None,
+    ) -> PullRequest:
+        head = head.split(":", 1)[-1]
+        head_sha = await self.store.resolve(repository, f"refs/heads/{head}")
+        base_sha = await self.store.resolve(repository, f"refs/heads/{base}")
+        for field, value in (("head", head_sha), ("base", base_sha)):
+            if value is None:
+                raise Conflict(
+                    "Validation Failed",
+                    [{"resource": "PullRequest", "field": field, "code": "invalid"}],
+                )
+        assert head_sha is not None and base_sha is not None
+        if not await objects.log(self.store, repository, [head_sha, "--not", base_sha]):
+            raise Conflict(
+                "Validation Failed",
+                [
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"No commits between {base} and {head}",
+                    }
+                ],
+            )
+        for other in self.of(repository):
+            if other.state == "open" and (other.head_ref, other.base_ref) == (head, base):
+                raise Conflict(
+                    "Validation Failed",
+                    [
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": "A pull request already exists for "
+                            f"{repository.owner.login}:{head}.",
+                        }
+                    ],
+                )
+        now = self.state.clock()
+        number = self.state.next_number(repository)
+        issue = Issue(self.state.next_id(), number, title, body, sender, now, now, via_app=via_app)
+        pull = PullRequest(self.state.next_id(), issue, head, head_sha, base, base_sha, draft)
+        issue.pull = pull
+        await self.refresh_stats(repository, pull)
+        repository.issues[number] = issue
+        self.announce("opened", repository, pull, sender)
+        return pull
+
+    def ready_for_review(self, repository: Repository, pull: PullRequest, sender: User) -> None:
+        if pull.draft:
+            pull.draft = False
+            pull.issue.updated_at = self.state.clock()
+            self.announce("ready_for_review", repository, pull, sender)
+
+    def change_base(
+        self, repository: Repository, pull: PullRequest, base: str, sender: User
+    ) -> None:
+        before = pull.base_ref
+        pull.base_ref, pull.mergeable = base, None
+        pull.issue.updated_at = self.state.clock()
+        self.announce(
+            "edited",
+            repository,
+            pull,
+            sender,
+            changes={"base": {"ref": {"from": before}, "sha": {"from": pull.base_sha}}},
+        )
+
+    # Following pushes -------------------------------------------------------------------
+
+    async def pushed(
+        self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
+    ) -> list[PullRequest]:
+        """Open pull requests whose branches moved: synchronize (head) or recompute (base)."""
+        moved = []
+        for pull in self.of(repository):
+            if pull.state != "open":
+                continue
+            head, base = f"refs/heads/{pull.head_ref}", f"refs/heads/{pull.base_ref}"
+            if before.get(base) != after.get(base) and after.get(base):
+                pull.base_sha, pull.mergeable = after[base], None
+            if before.get(head) != after.get(head) and after.get(head):
+                old, pull.head_sha, pull.mergeable = pull.head_sha, after[head], None
+                pull.issue.updated_at = self.state.clock()
+                await self.refresh_stats(repository, pull)
+                self.announce(
+                    "synchronize", repository, pull, pusher, before=old, after=pull.head_sha
+                )
+                moved.append(pull)
+        return moved
+
+    async def refresh_stats(self, repository: Repository, pull: PullRequest) -> None:
+        base = await self.merge_base(repository, pull)
+        files = await objects.changes(self.store, repository, base, pull.head_sha)
+        commits = await objects.log(self.store, repository, [pull.head_sha, "--not", pull.base_sha])
+        pull.stats = {
+            "additions": sum(f.additions for f in files),
+            "deletions": sum(f.deletions for f in files),
+            "changed_files": len(files),
+            "commits": len(commits),
+        }
+
+    async def merge_base(self, repository: Repository, pull: PullRequest) -> str:
+        out = await self.store.git(repository, "merge-base", pull.base_sha, pull.head_sha)
+        return out.strip()
+
+    # Mergeability and merging -------------------------------------------------------------
+
+    async def compute_mergeable(self, repository: Repository, pull: PullRequest) -> bool:
+        tree = await self._merge_tree(repository, pull.base_sha, pull.head_sha)
+        pull.mergeable = tree is not None
+        return pull.mergeable
+
+    async def _merge_tree(self, repository: Repository, base: str, head: str) -> str | None:
+        """The merged tree of two commits, or None when they conflict."""
+        try:
+            out = await self.store.git(
+                repository, "merge-tree", "--write-tree", base, head, ok=(0,)
+            )
+        except GitError as exc:
+            if exc.status == 1:
+                return None
+            raise
+        return out.split()[0]
+
+    async def merge(
+        self,
+        repository: Repository,
+        pull: PullRequest,
+        sender: User,
+        *,
+        method: str = "merge",
+        sha: str | None = None,
+        title: str | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Merge as GitHub does: move the base branch, close the pull request; the new sha."""
+        if pull.state != "open" or pull.merged_at is not None:
+            raise NotMergeable("Pull Request is not mergeable")
+        if sha is not None and sha != pull.head_sha:
+            raise NotMergeable("Head branch was modified. Review and try the merge again.", 409)
+        if pull.draft:
+            raise NotMergeable("Pull Request is still a draft")
+        who = {"name": sender.login, "email": noreply_email(sender)}
+        base = pull.base_sha
+        if method == "rebase":
+            new = await self._rebase(repository, pull, who)
+        else:
+            tree = await self._merge_tree(repository, base, pull.head_sha)
+            if tree is None:
+                raise NotMergeable("Pull Request is not mergeable")
+            if method == "squash":
+                text = f"{title or pull.issue.title} (#{pull.number})\n\n{message or ''}"
+                parents = ["-p", base]
+            else:
+                head = f"{repository.owner.login}/{pull.head_ref}"
+                text = f"{title or f'Merge pull request #{pull.number} from {head}'}\n\n"
+                text += message if message is not None else pull.issue.title
+                parents = ["-p", base, "-p", pull.head_sha]
+            new = (
+                await self.store.git(
+                    repository,
+                    "commit-tree",
+                    tree,
+                    *parents,
+                    input=text.strip().encode() + b"\n",
+                    env=identity_env(who),
+                )
+            ).strip()
+        await self.move(repository, sender, f"refs/heads/{pull.base_ref}", new, base)
+        now = self.state.clock()
+        pull.merged_at, pull.merged_by, pull.merge_commit_sha = now, sender, new
+        issue = pull.issue
+        issue.state, issue.closed_at, issue.closed_by, issue.updated_at = "closed", now, sender, now
+        self.announce("closed", repository, pull, sender)
+        return new
+
+    async def _rebase(self, repository: Repository, pull: PullRequest, who: dict[str, str]) -> str:
+        committer = {"GIT_COMMITTER_NAME": who["name"], "GIT_COMMITTER_EMAIL": who["email"]}
+        async with self.store.worktree(repository, pull.head_sha) as work:
+            try:
+                await run_git("rebase", "--quiet", pull.base_sha, cwd=work, env=committer)
+            except GitError as exc:
+                await run_git("rebase", "--abort", cwd=work, ok=(0, 128))
+                raise NotMergeable("This branch can't be rebased") from exc
+            _, out = await run_git("rev-parse", "HEAD", cwd=work)
+            return out.decode().strip()
+
+    async def update_branch(self, repository: Repository, pull: PullRequest, sender: User) -> str:
+        """Merge the base into the head (`PUT …/update-branch`); the head's new sha."""
+        tree = await self._merge_tree(repository, pull.head_sha, pull.base_sha)
+        if tree is None:
+            raise NotMergeable("merge conflict between base and head", 422)
+        text = f"Merge branch '{pull.base_ref}' into {pull.head_ref}\n"
+        who = {"name": sender.login, "email": noreply_email(sender)}
+        new = (
+            await self.store.git(
+                repository,
+                "commit-tree",
+                tree,
+                "-p",
+                pull.head_sha,
+                "-p",
+                pull.base_sha,
+                input=text.encode(),
+                env=identity_env(who),
+            )
+        ).strip()
+        await self.move(repository, sender, f"refs/heads/{pull.head_ref}", new, pull.head_sha)
+        return new
