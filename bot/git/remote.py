@@ -1,0 +1,191 @@
+"""The App's git against GitHub: one clone per repository, fetched and pushed with a fresh
+installation token for every operation, handed over by a credential helper.
+
+The token is never in a URL, `.git/config`, a log line or an agent's environment: each git
+command gets `-c credential.helper=…` on its command line (after an empty one, which drops
+any helper a system or user config names, so nothing stores it) and the token in the
+environment of that one process, built from scratch. Hooks are off. Git runs as an asyncio
+subprocess rather than through GitPython, which always passes the server's whole environment
+on: here the environment is exactly what git needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Asks for the token for each operation (tokens last an hour; runs can last longer).
+TokenSource = Callable[[], Awaitable[str]]
+#: The credential helper git runs: answers `get` with the token from its own environment.
+HELPER = (
+    '!f() { test "$1" = get || exit 0; echo username=x-access-token; '
+    'echo "password=$AO_GIT_TOKEN"; }; f'
+)
+_KEEP = ("PATH", "LANG", "TZ")
+_SAFE_REF = re.compile(r"[^a-z0-9._-]+")
+
+
+class GitFailed(Exception):
+    """A git command failed; the message has git's own words (never a token)."""
+
+    def __init__(self, args: tuple[str, ...], status: int, stderr: str) -> None:
+        shown = " ".join(a for a in args[:4] if not a.startswith("credential.helper"))
+        super().__init__(f"git {shown} failed ({status}): {stderr.strip()[-800:]}")
+        self.status = status
+        self.stderr = stderr
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Who commits: the App's bot user, as GitHub shows commits made by an App."""
+
+    name: str
+    email: str
+
+    @classmethod
+    def for_app(cls, slug: str, bot_user_id: int) -> Identity:
+        login = f"{slug}[bot]"
+        return cls(login, f"{bot_user_id}+{login}@users.noreply.github.com")
+
+
+def environment(token: str | None = None, identity: Identity | None = None) -> dict[str, str]:
+    """The environment of one git process: no user or system config, no prompts, nothing of
+    the server's own environment but the path and locale."""
+    env = {k: os.environ[k] for k in _KEEP if k in os.environ}
+    env |= {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "HOME": "/nonexistent",
+        "LC_ALL": "C",
+    }
+    if token is not None:
+        env["AO_GIT_TOKEN"] = token
+    if identity is not None:
+        env |= {
+            "GIT_AUTHOR_NAME": identity.name,
+            "GIT_AUTHOR_EMAIL": identity.email,
+            "GIT_COMMITTER_NAME": identity.name,
+            "GIT_COMMITTER_EMAIL": identity.email,
+        }
+    return env
+
+
+async def git(
+    *args: str,
+    cwd: Path | None = None,
+    token: str | None = None,
+    identity: Identity | None = None,
+) -> str:
+    """Run one git command off the event loop; its stdout, or GitFailed."""
+    config = ["-c", "core.hooksPath=/dev/null", "-c", "credential.helper="]
+    if token is not None:
+        config += ["-c", f"credential.helper={HELPER}"]
+    process = await asyncio.create_subprocess_exec(
+        "git",
+        *config,
+        *args,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment(token, identity),
+    )
+    out, err = await process.communicate()
+    if process.returncode:
+        raise GitFailed(args, process.returncode, err.decode(errors="replace"))
+    return out.decode(errors="replace")
+
+
+class Remote:
+    """One repository's clone in the data dir and what the App does with GitHub's copy."""
+
+    def __init__(self, clone: Path, clone_url: str, token: TokenSource) -> None:
+        self.clone = clone
+        self.clone_url = clone_url
+        self._token = token
+        self._lock = asyncio.Lock()  # one network operation on a clone at a time
+
+    async def _network(self, *args: str, cwd: Path | None = None) -> str:
+        token = await self._token()  # fresh for each operation
+        return await git(*args, cwd=cwd or self.clone, token=token)
+
+    async def sync(self) -> None:
+        """Clone on first use, else fetch: the clone mirrors GitHub's branches as origin/*."""
+        async with self._lock:
+            if not (self.clone / "HEAD").is_file():
+                self.clone.parent.mkdir(parents=True, exist_ok=True)
+                await self._network(
+                    "clone", "--bare", "--quiet", self.clone_url, str(self.clone), cwd=Path("/")
+                )
+                await git(
+                    "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*",
+                    cwd=self.clone,
+                )  # fmt: skip
+            await self._network("fetch", "--quiet", "--prune", "origin")
+
+    async def branches(self, prefix: str = "") -> list[str]:
+        """GitHub's branch names (as of now, not of the last fetch) that start with `prefix`."""
+        out = await self._network("ls-remote", "--heads", "origin", f"refs/heads/{prefix}*")
+        return sorted(
+            line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line
+        )
+
+    async def worktree(self, path: Path, branch: str, base: str) -> Path:
+        """A worktree on `branch`: GitHub's copy of it when it exists there (a run continued
+        from its branch alone), else a new branch from `base` (origin's default branch)."""
+        if (path / ".git").exists():
+            return path
+        remote_tip = f"refs/remotes/origin/{branch}"
+        start = remote_tip if await self._has(remote_tip) else f"refs/remotes/origin/{base}"
+        await git("worktree", "prune", cwd=self.clone)
+        await git(
+            "worktree", "add", "--quiet", "--no-track", "-B", branch, str(path), start,
+            cwd=self.clone,
+        )  # fmt: skip
+        return path
+
+    async def commit(self, worktree: Path, message: str, identity: Identity) -> str | None:
+        """Commit everything changed in the worktree; its sha, or None when nothing changed."""
+        await git("add", "--all", cwd=worktree)
+        if not (await git("status", "--porcelain", cwd=worktree)).strip():
+            return None
+        await git(
+            "commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, identity=identity
+        )
+        return (await git("rev-parse", "HEAD", cwd=worktree)).strip()
+
+    async def push(self, worktree: Path, branch: str) -> None:
+        async with self._lock:
+            await self._network(
+                "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=worktree
+            )
+
+    async def _has(self, ref: str) -> bool:
+        try:
+            await git("rev-parse", "--verify", "--quiet", ref, cwd=self.clone)
+        except GitFailed:
+            return False
+        return True
+
+
+def run_branch(issue: int, workflow: str, taken: Iterable[str]) -> str:
+    """`ao/<issue>-<workflow>`, named from what survives the data dir; a later run of the
+    same workflow from the same issue takes the next free suffix among GitHub's branches."""
+    slug = _SAFE_REF.sub("-", workflow.lower()).strip("-.") or "run"
+    base = f"ao/{issue}-{slug}"
+    existing = set(taken)
+    if base not in existing:
+        return base
+    n = 2
+    while f"{base}-{n}" in existing:
+        n += 1
+    return f"{base}-{n}"

@@ -1,0 +1,158 @@
+"""The App's git against the local GitHub over HTTP: a clone per repository, run branches,
+commits by the App, pushes with a fresh installation token each time, and the token nowhere
+it could leak."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import shutil
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.git.remote import GitFailed, Identity, Remote, git, run_branch
+from bot.github.auth import AppCredentials
+from bot.github.client import GitHubClients, WritePacing
+from tests.support import APP_ID, MANIFEST
+
+BOT = Identity.for_app("agent-orchestrator", 41898282)
+
+
+@pytest.fixture
+async def world(make_sim, app_private_key, tmp_path):
+    """The local GitHub with the App installed on a repository @mona pushed to, and the
+    App's own clients (tokens cached, as the server has them). Tokens expire in 3 s."""
+    sim = await make_sim(token_lifetime=datetime.timedelta(seconds=3))
+    app = sim.register_app(
+        app_id=APP_ID, private_key=app_private_key, webhook_url=None,
+        webhook_secret="s", manifest=MANIFEST,
+    )  # fmt: skip
+    repository = sim.create_repository("octo-org/hello")
+    installation = sim.install(app, [repository], by="octo-admin")
+    sim.grant(repository, "mona", "write")
+    await sim.push(repository, by="mona", files={"README.md": "hello\n"}, message="First")
+    async with aiohttp.ClientSession() as session:
+        clients = GitHubClients(
+            session, api_url=sim.url,
+            credentials=AppCredentials(str(APP_ID), app_private_key), pacing=WritePacing(0.0),
+        )  # fmt: skip
+        issued: list[str] = []
+
+        async def token() -> str:
+            value = await clients.tokens.token(clients.app(), installation.id)
+            issued.append(value)
+            return value
+
+        clone_url = f"{sim.url}/{repository.full_name}.git"
+        yield (
+            sim,
+            repository,
+            Remote(tmp_path / "data/repos/octo-org/hello", clone_url, token),
+            issued,
+        )
+
+
+def files_under(root: Path) -> str:
+    return "".join(p.read_bytes().decode(errors="replace") for p in root.rglob("*") if p.is_file())
+
+
+async def test_a_run_branch_is_committed_by_the_app_and_pushed(world, tmp_path, caplog):
+    sim, repository, remote, issued = world
+    caplog.set_level(logging.DEBUG)
+    await remote.sync()
+    branch = run_branch(7, "create-prd", await remote.branches("ao/7-"))
+    assert branch == "ao/7-create-prd"
+    work = await remote.worktree(tmp_path / "data/worktrees/run-1", branch, "main")
+    (work / "docs").mkdir()
+    (work / "docs/prd.md").write_text("# PRD\n")
+    sha = await remote.commit(work, "create-prd: step 1 — Write the vision", BOT)
+    assert sha is not None
+    assert await remote.commit(work, "nothing", BOT) is None  # nothing changed, no commit
+    await remote.push(work, branch)
+
+    # What a person sees on GitHub: the branch, the file, the App's commit.
+    assert branch in await remote.branches("ao/")
+    shown = await sim.git.git(repository, "log", "-1", "--format=%an <%ae>|%s", branch)
+    author, subject = shown.strip().split("|")
+    assert (
+        author
+        == "agent-orchestrator[bot] <41898282+agent-orchestrator[bot]@users.noreply.github.com>"
+    )
+    assert subject == "create-prd: step 1 — Write the vision"
+
+    # A fresh token for every network operation (clone, fetch, ls-remote twice, push) ...
+    assert len(issued) == 5 and len(set(issued)) >= 1
+    # ... and none of them anywhere it could leak.
+    on_disk = files_under(tmp_path / "data")
+    logged = caplog.text
+    for token in set(issued):
+        assert token not in on_disk and token not in logged
+    assert "credential" not in (remote.clone / "config").read_text()
+
+
+async def test_tokens_that_expire_every_few_seconds_do_not_stop_the_work(world, tmp_path):
+    sim, _repository, remote, issued = world
+    now = [datetime.datetime.now(datetime.UTC)]
+    sim.state.clock = lambda: now[0]
+    await remote.sync()
+    work = await remote.worktree(tmp_path / "w", "ao/1-long", "main")
+    for n in range(3):
+        (work / f"part-{n}.md").write_text(f"part {n}\n")
+        await remote.commit(work, f"long: step {n + 1}", BOT)
+        now[0] += datetime.timedelta(seconds=4)  # every token issued so far has expired
+        await remote.push(work, "ao/1-long")
+    assert len(set(issued)) >= 4  # a new token each time the old one had expired
+    assert "ao/1-long" in await remote.branches("ao/")
+
+
+async def test_a_run_goes_on_from_its_branch_alone(world, tmp_path):
+    _sim, _repository, remote, _issued = world
+    await remote.sync()
+    work = await remote.worktree(tmp_path / "first", "ao/3-brief", "main")
+    (work / "brief.md").write_text("---\nstepsCompleted: [1]\n---\n# Brief\n")
+    await remote.commit(work, "brief: step 1", BOT)
+    await remote.push(work, "ao/3-brief")
+    shutil.rmtree(tmp_path / "data")  # the data dir is gone (another machine, a new disk)
+    again = Remote(remote.clone, remote.clone_url, remote._token)
+    await again.sync()
+    resumed = await again.worktree(tmp_path / "second", "ao/3-brief", "main")
+    assert (resumed / "brief.md").read_text().startswith("---\nstepsCompleted: [1]")
+    assert run_branch(3, "brief", await again.branches("ao/3-")) == "ao/3-brief-2"
+
+
+async def test_a_refused_token_fails_with_gits_words_and_no_secret(world, tmp_path):
+    sim, _repository, remote, issued = world
+    await remote.sync()
+    work = await remote.worktree(tmp_path / "w", "ao/9-x", "main")
+    (work / "x.md").write_text("x\n")
+    await remote.commit(work, "x: step 1", BOT)
+    for token in set(issued):
+        sim.revoke(token)
+
+    async def revoked() -> str:
+        return issued[-1]
+
+    refused = Remote(remote.clone, remote.clone_url, revoked)
+    with pytest.raises(GitFailed) as failure:
+        await refused.push(work, "ao/9-x")
+    assert "Authentication failed" in str(failure.value) or "401" in str(failure.value)
+    assert issued[-1] not in str(failure.value)
+
+
+def test_run_branches_are_named_from_the_issue_and_the_workflow():
+    assert run_branch(12, "bmm:create-story", []) == "ao/12-bmm-create-story"
+    taken = ["ao/12-create-prd", "ao/12-create-prd-2"]
+    assert run_branch(12, "create-prd", taken) == "ao/12-create-prd-3"
+    assert run_branch(5, "../../etc", []) == "ao/5-etc"
+
+
+async def test_git_runs_without_the_servers_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", "-----BEGIN very secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    await git("init", "-q", str(tmp_path))
+    # `git var` shows what a hook or helper would inherit: the keys are not there.
+    shown = await git("-c", "alias.env=!env", "env", cwd=tmp_path)
+    assert "very secret" not in shown and "sk-ant-secret" not in shown
+    assert "GIT_CONFIG_GLOBAL=/dev/null" in shown
