@@ -1,0 +1,170 @@
+"""One job's run in its own process: `python -m bot.runs.worker QUEUE JOB DATA_DIR PARENT`.
+
+The runner starts a worker per job, so a run's file I/O, CPU and memory never touch the
+server's event loop. The worker reads its job from the queue, composes the run as
+`orchestrator run` does (bot/runs/compose.py), goes on from the job's checkpoint, stops at a
+step boundary when the job is cancelled, and reports on stdout, one JSON object a line:
+`{"event": "step", ...}` as steps start, then `{"outcome": {...}}`. It never writes the
+queue: the runner records the outcome under its lease. It dies with the runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import dataclasses
+import logging
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bot.engine.agent import ReplayMismatch
+from bot.engine.checkpoint import CheckpointError, CheckpointStore
+from bot.engine.executor import Executor, RunError, RunResult
+from bot.engine.loader import load
+from bot.llm.errors import LLMError
+from bot.llm.ledger import CostLedger
+from bot.runs import jobstore
+from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
+from bot.runs.jobs import Job, Outcome
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+
+
+class Cancelled(Exception):
+    """The job was cancelled; raised at a step boundary."""
+
+
+def job_dir(data_dir: Path, job_id: int) -> Path:
+    """Where a job's checkpoints and decision log live (inside the data dir, so hidden)."""
+    return data_dir / "jobs" / str(job_id)
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: be SIGKILLed when the runner dies, so a restarted runner never finds this
+    worker still writing the checkpoint it takes over."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the runner died before the line above
+        os._exit(1)
+
+
+def emit(record: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(record, default=str) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def settled_before(store: CheckpointStore, answer: str | None) -> Outcome | None:
+    """The outcome an earlier attempt reached but never got recorded (done, or paused with
+    no answer since), or None when the run has to go on."""
+    found = sorted(store.folder.glob("*.json")) if store.folder.is_dir() else []
+    for path in found:
+        checkpoint = store.load(path.stem)
+        if checkpoint is None:
+            continue
+        if checkpoint.status == "done":
+            return Outcome("done")
+        if checkpoint.status == "paused" and answer is None:
+            pending = [e for e in checkpoint.escalations if "answer" not in e]
+            return Outcome("paused", None, pending[-1] if pending else None)
+    return None
+
+
+def run_job(job: Job, data_dir: Path, environ: Mapping[str, str], queue: Path) -> Outcome:
+    """Run the job's workflow from its checkpoint; the outcome in words a person can act on."""
+    checkout = Path(job.checkout)
+    if not checkout.is_dir():
+        return Outcome("failed", f"the checkout {checkout} does not exist; start the run again")
+    project = load(checkout)
+    if choices := project.choices(job.workflow):
+        return Outcome(
+            "failed",
+            f"more than one module installs {job.workflow!r}; name one of: {', '.join(choices)}",
+        )
+    here = job_dir(data_dir, job.id)
+    store = CheckpointStore(here / "runs")
+    settled = settled_before(store, job.answer)
+    if settled is not None:
+        return settled
+    monitor = sqlite3.connect(queue, timeout=5)
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if kind != "step":
+            return
+        # A step boundary: the previous step's writes are made and checkpointed.
+        if jobstore.cancel_requested(monitor, job.id):
+            raise Cancelled
+        emit({"event": "step", "step": data.get("step"), "goal": data.get("goal")})
+
+    try:
+        config = config_for(project, environ, job.llm)
+        confinement = confinement_of(project, data_dir)
+        agent = agent_for(job.llm, environ, CostLedger(), project, here, config, confinement)
+        executor = Executor(
+            project,
+            agent,
+            store,
+            policy=policy_for(config),
+            overrides=job.overrides,
+            on_event=on_event,
+            confinement=confinement,
+        )
+        result = asyncio.run(executor.run(job.workflow, resume=True, answer=job.answer))
+    except Cancelled:
+        return Outcome("cancelled", "cancelled by an operator at a step boundary")
+    except RunError as exc:
+        return Outcome("failed", str(exc))
+    except (ReplayMismatch, LLMError) as exc:
+        return Outcome("failed", f"the model could not be used: {exc}")
+    finally:
+        monitor.close()
+    return outcome_of(result)
+
+
+def outcome_of(result: RunResult) -> Outcome:
+    if result.status == "paused":
+        pending = [e for e in result.escalations if "answer" not in e]
+        return Outcome("paused", None, pending[-1] if pending else None, result.steps_run)
+    return Outcome("done", None, None, result.steps_run)
+
+
+def main(argv: list[str]) -> int:
+    queue, job_id, data_dir, parent = Path(argv[0]), int(argv[1]), Path(argv[2]), int(argv[3])
+    die_with_parent(parent)
+    from bot.logs import configure_logging
+
+    secrets = [v for k, v in os.environ.items() if k.endswith(("_KEY", "_SECRET", "_TOKEN"))]
+    configure_logging(os.environ.get("ORCHESTRATOR_LOG_LEVEL", "INFO"), secrets=secrets)
+    conn = sqlite3.connect(queue, timeout=5)
+    try:
+        job = jobstore.find(conn, job_id)
+    finally:
+        conn.close()
+    if job is None:
+        emit({"outcome": dataclasses.asdict(Outcome("failed", f"no job {job_id} in {queue}"))})
+        return 1
+    try:
+        outcome = run_job(job, data_dir, os.environ, queue)
+    except CheckpointError as exc:
+        outcome = Outcome("failed", f"{exc}; cancel this job and start the workflow again")
+    except Exception as exc:  # the worker's boundary: whatever it is, the job must say so
+        log.exception("run crashed", extra={"job": job_id, "workflow": job.workflow})
+        outcome = Outcome(
+            "failed",
+            f"internal error ({type(exc).__name__}: {exc}); the server log has the"
+            " traceback: report it, then start the workflow again",
+        )
+    emit({"outcome": dataclasses.asdict(outcome)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
