@@ -230,13 +230,22 @@ def finish(conn: sqlite3.Connection, job_id: int, token: str, outcome: Outcome, 
     return cur.rowcount == 1
 
 
-def retry(conn: sqlite3.Connection, job_id: int, token: str, error: str, not_before: float) -> bool:
-    """Queue a job again after its worker died; the checkpoint lets it go on where it was."""
+def retry(
+    conn: sqlite3.Connection,
+    job_id: int,
+    token: str,
+    error: str,
+    not_before: float,
+    *,
+    counted: bool = True,
+) -> bool:
+    """Queue a job again after its worker died; the checkpoint lets it go on where it was.
+    An attempt the server itself cut short (a shutdown) is not `counted` against the job."""
     cur = conn.execute(
         "UPDATE jobs SET state = 'queued', error = ?, not_before = ?, lease_token = NULL,"
-        " lease_expires = NULL, worker_pid = NULL"
+        " lease_expires = NULL, worker_pid = NULL, attempts = attempts - ?"
         " WHERE id = ? AND lease_token = ? AND state = 'running'",
-        (error, not_before, job_id, token),
+        (error, not_before, 0 if counted else 1, job_id, token),
     )
     return cur.rowcount == 1
 

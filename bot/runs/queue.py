@@ -106,9 +106,13 @@ class JobQueue:
             lambda conn: jobstore.finish(conn, job_id, token, outcome, now)
         )
 
-    async def retry(self, job_id: int, token: str, error: str, delay_s: float) -> bool:
+    async def retry(
+        self, job_id: int, token: str, error: str, delay_s: float, *, counted: bool = True
+    ) -> bool:
         at = self.clock() + delay_s
-        return await self.transaction(lambda conn: jobstore.retry(conn, job_id, token, error, at))
+        return await self.transaction(
+            lambda conn: jobstore.retry(conn, job_id, token, error, at, counted=counted)
+        )
 
     async def cancel(self, job_id: int) -> Job:
         now = self.clock()

@@ -173,7 +173,7 @@ class Runner:
                 return
             if outcome is None and self._stopping:
                 note = "the server stopped mid-run; the run goes on from its checkpoint"
-                await self.queue.retry(job.id, held.token, note, 0.0)
+                await self.queue.retry(job.id, held.token, note, 0.0, counted=False)
                 return
             if outcome is None:
                 outcome = await self._after_crash(held, code)

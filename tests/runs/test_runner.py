@@ -82,5 +82,5 @@ async def test_a_killed_worker_is_retried_and_the_run_goes_on(slow_model, make_r
     assert done.state == "done" and done.attempts == 2
     report = (repo / "docs/report.md").read_text()
     assert steps_completed(report) == [1, 2, 3, 4, 5, 6]
-    assert all(report.count(f"written for step step-{n:02d}-part") == 1 for n in range(1, 7))
+    assert all(report.count(f"Tenfold: write part {n}.") == 1 for n in range(1, 7))
     assert 6 <= len(slow_model.requests) <= 7  # at most the step under way was asked again
