@@ -70,7 +70,7 @@ def _jobs(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -> in
         for key, value in as_dict(job).items():
             if isinstance(value, dict):
                 value = orjson.dumps(value).decode() if value else ""
-            out.write(f"{key:>12}: {'' if value is None else value}\n")
+            out.write(f"{key:>16}: {'' if value is None else value}\n")
         return 0
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -117,10 +117,19 @@ def as_dict(job: Job) -> dict[str, Any]:
     }
 
 
+def _detail(job: Job) -> str:
+    """What a person wants to know first: the error, the question, or the step at work."""
+    if job.state in ("failed", "cancelled"):
+        return job.error or ""
+    if job.state == "paused" and job.escalation:
+        return f"waiting for a person: {job.escalation.get('question') or job.escalation}"
+    return job.progress or ""
+
+
 def _table(found: list[Job]) -> str:
     if not found:
         return "no jobs\n"
-    header = ["ID", "REPOSITORY", "WORKFLOW", "STATE", "TRIES", "CREATED (UTC)", "STEP / ERROR"]
+    header = ["ID", "REPOSITORY", "WORKFLOW", "STATE", "TRIES", "CREATED (UTC)", "DETAIL"]
     rows = [header] + [
         [
             str(job.id),
@@ -130,7 +139,7 @@ def _table(found: list[Job]) -> str:
             + (" (cancelling)" if job.cancel_requested and job.state == "running" else ""),
             str(job.attempts),
             _when(job.created_at) or "",
-            ((job.error if job.state == "failed" else job.progress) or "")[:60],
+            _detail(job)[:70],
         ]
         for job in found
     ]
