@@ -285,9 +285,14 @@ def answer(conn: sqlite3.Connection, job_id: int, text: str) -> Job:
     return dataclasses.replace(job, state="queued", answer=text)
 
 
-def cancel_requested(conn: sqlite3.Connection, job_id: int) -> bool:
-    row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return bool(row and row[0])
+def should_stop(conn: sqlite3.Connection, job_id: int, token: str) -> str | None:
+    """Why a worker holding `token` must stop at this step boundary, or None to go on."""
+    row = conn.execute(
+        "SELECT cancel_requested, lease_token FROM jobs WHERE id = ?", (job_id,)
+    ).fetchone()
+    if row is None or row[1] != token:
+        return "lease lost"
+    return "cancelled" if row[0] else None
 
 
 def find(conn: sqlite3.Connection, ref: str | int) -> Job | None:

@@ -54,6 +54,7 @@ class _Held:
     process: asyncio.subprocess.Process | None = None
     progress: str | None = None
     lost: bool = False
+    task: asyncio.Task[None] | None = None
 
 
 class Runner:
@@ -133,8 +134,14 @@ class Runner:
             if job is None:
                 return
             assert job.lease_token is not None
-            self._held[job.id] = _Held(job, job.lease_token)
-            task = asyncio.create_task(self._supervise(job.id), name=f"job {job.id}")
+            # Our own lease ran out (heartbeats failed) and we took the job again: the old
+            # worker must be gone before the new one starts.
+            previous = self._held.get(job.id)
+            if previous is not None:
+                self._lose(job.id)
+            held = self._held[job.id] = _Held(job, job.lease_token)
+            task = asyncio.create_task(self._supervise(held, previous), name=f"job {job.id}")
+            held.task = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -162,9 +169,10 @@ class Runner:
         if held.process is not None and held.process.returncode is None:
             held.process.kill()
 
-    async def _supervise(self, job_id: int) -> None:
-        held = self._held[job_id]
+    async def _supervise(self, held: _Held, previous: _Held | None) -> None:
         job = held.job
+        if previous is not None and previous.task is not None:
+            await asyncio.gather(previous.task, return_exceptions=True)
         extra = {"job": job.id, "repository": job.repository, "workflow": job.workflow}
         log.info("job started", extra={**extra, "attempt": job.attempts})
         try:
@@ -187,11 +195,12 @@ class Runner:
                 extra={**extra, "state": outcome.state, "error": outcome.error,
                        "steps_run": outcome.steps_run},
             )  # fmt: skip
-        except (sqlite3.Error, RuntimeError, OSError) as exc:
+        except (sqlite3.Error, RuntimeError, OSError, ValueError) as exc:
             # The lease runs out and the job is taken over; nothing is lost.
             log.error("job supervision failed", extra={**extra, "error": repr(exc)})
         finally:
-            self._held.pop(job_id, None)
+            if self._held.get(job.id) is held:
+                del self._held[job.id]
             self._wake.set()
 
     async def _run_worker(self, held: _Held) -> tuple[Outcome | None, int]:
@@ -205,6 +214,16 @@ class Runner:
             limit=2**22,
         )
         held.process = process
+        try:
+            return await self._follow(held, process)
+        finally:
+            if process.returncode is None:  # we stopped following it: it must not run on
+                process.kill()
+                await process.wait()
+
+    async def _follow(
+        self, held: _Held, process: asyncio.subprocess.Process
+    ) -> tuple[Outcome | None, int]:
         await self.queue.set_worker(held.job.id, held.token, process.pid)
         if self._stopping or held.lost:
             process.kill()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import dataclasses
+import fcntl
 import logging
 import os
 import signal
@@ -38,8 +39,9 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-class Cancelled(Exception):
-    """The job was cancelled; raised at a step boundary."""
+class Stop(Exception):
+    """The job was cancelled, or its lease went to another runner; raised at a step
+    boundary."""
 
 
 def job_dir(data_dir: Path, job_id: int) -> Path:
@@ -55,6 +57,15 @@ def die_with_parent(parent: int) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent:  # the runner died before the line above
         os._exit(1)
+
+
+def hold_exclusively(path: Path) -> None:
+    """Lock the job's folder for this process's life (the kernel frees it however the
+    process ends): a worker whose runner lost the lease is still stopping at its step
+    boundary, and the run must never have two writers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # kept open on purpose: released at exit
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -90,18 +101,20 @@ def run_job(job: Job, data_dir: Path, environ: Mapping[str, str], queue: Path) -
             f"more than one module installs {job.workflow!r}; name one of: {', '.join(choices)}",
         )
     here = job_dir(data_dir, job.id)
+    hold_exclusively(here / "lock")
     store = CheckpointStore(here / "runs")
     settled = settled_before(store, job.answer)
     if settled is not None:
         return settled
     monitor = sqlite3.connect(queue, timeout=5)
+    token = job.lease_token or ""
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind != "step":
             return
         # A step boundary: the previous step's writes are made and checkpointed.
-        if jobstore.cancel_requested(monitor, job.id):
-            raise Cancelled
+        if (why := jobstore.should_stop(monitor, job.id, token)) is not None:
+            raise Stop(why)
         emit({"event": "step", "step": data.get("step"), "goal": data.get("goal")})
 
     try:
@@ -118,8 +131,10 @@ def run_job(job: Job, data_dir: Path, environ: Mapping[str, str], queue: Path) -
             confinement=confinement,
         )
         result = asyncio.run(executor.run(job.workflow, resume=True, answer=job.answer))
-    except Cancelled:
-        return Outcome("cancelled", "cancelled by an operator at a step boundary")
+    except Stop as stop:
+        if str(stop) == "cancelled":
+            return Outcome("cancelled", "cancelled by an operator at a step boundary")
+        return Outcome("failed", "this worker's lease went to another runner")  # not recorded
     except RunError as exc:
         return Outcome("failed", str(exc))
     except (ReplayMismatch, LLMError) as exc:

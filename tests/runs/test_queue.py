@@ -112,7 +112,8 @@ def test_cancel_waiting_running_and_finished_jobs(conn):
     assert jobstore.cancel(conn, waiting.id, now=1.0).state == "cancelled"  # paused: at once
     flagged = jobstore.cancel(conn, running.id, now=1.0)
     assert flagged.state == "running" and flagged.cancel_requested
-    assert jobstore.cancel_requested(conn, running.id)
+    assert jobstore.should_stop(conn, running.id, held.lease_token) == "cancelled"
+    assert jobstore.should_stop(conn, running.id, "another-token") == "lease lost"
     with pytest.raises(ValueError, match="already finished"):
         jobstore.cancel(conn, waiting.id, now=2.0)
     with pytest.raises(LookupError, match="no job 99"):

@@ -84,3 +84,32 @@ async def test_a_killed_worker_is_retried_and_the_run_goes_on(slow_model, make_r
     assert steps_completed(report) == [1, 2, 3, 4, 5, 6]
     assert all(report.count(f"Tenfold: write part {n}.") == 1 for n in range(1, 7))
     assert 6 <= len(slow_model.requests) <= 7  # at most the step under way was asked again
+
+
+async def test_a_runner_whose_lease_was_taken_stops_its_worker_and_writes_nothing(
+    slow_model, make_runner, tmp_path
+):
+    slow_model.delay = 0.3
+    repo = steps_repo(tmp_path / "repo", 10)
+    runner = await make_runner(model_env(slow_model.url))
+    job, _ = await runner.enqueue(JobSpec("k", "octo/r", "parts", str(repo), MODEL))
+    async with asyncio.timeout(60):
+        while len(slow_model.requests) < 2:
+            await asyncio.sleep(0.02)
+    worker = (await runner.queue.find(job.id)).worker_pid
+
+    def take_over(conn):  # as another runner would, once the lease had run out
+        conn.execute("UPDATE jobs SET lease_token = 'theirs', lease_owner = 'other' WHERE id = ?",
+                     (job.id,))  # fmt: skip
+
+    await runner.queue.transaction(take_over)
+    async with asyncio.timeout(30):
+        while job.id in runner.running:
+            await asyncio.sleep(0.05)
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+    asked = len(slow_model.requests)
+    await asyncio.sleep(1.0)
+    assert len(slow_model.requests) == asked < 10  # the worker is gone, the run is not done
+    row = await runner.queue.find(job.id)
+    assert (row.state, row.lease_token, row.lease_owner) == ("running", "theirs", "other")
