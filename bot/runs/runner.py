@@ -93,6 +93,8 @@ class Runner:
             asyncio.create_task(self._schedule_forever(), name="runner-schedule"),
             asyncio.create_task(self._heartbeat_forever(), name="runner-heartbeat"),
         ]
+        for task in self._loops:
+            task.add_done_callback(_report_death)
 
     async def stop(self) -> None:
         """Stop the workers; their jobs are queued again and go on from their checkpoints."""
@@ -254,6 +256,14 @@ class Runner:
         log.warning("job worker died", extra={"job": job.id, "how": how, "retry_in_s": delay})
         await self.queue.retry(job.id, held.token, f"worker {how}; retrying", delay)
         return None
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    """A runner loop must never end on its own; if one does, say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "runner loop stopped", extra={"task": task.get_name(), "error": repr(task.exception())}
+        )
 
 
 def _outcome(data: dict[str, object]) -> Outcome | None:
