@@ -2,7 +2,8 @@
 
 Runs live in worker processes (bot/runs/worker.py), not on the server's event loop: a run
 reads and writes files, loads workflows and renders prompts for minutes, and a process keeps
-all of that (and any crash or leak) away from the webhook edge. The runner itself only
+all of that (and any crash or leak) away from the webhook edge; workers run at a lower CPU
+priority, so the edge goes first when cores are short. The runner itself only
 claims jobs, reads its workers' stdout, heartbeats their leases (one transaction for all)
 and records outcomes, every queue statement on the queue's own thread.
 

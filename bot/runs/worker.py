@@ -37,6 +37,7 @@ from bot.runs.jobs import Job, Outcome
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+WORKER_NICENESS = 10
 
 
 class Stop(Exception):
@@ -154,6 +155,8 @@ def outcome_of(result: RunResult) -> Outcome:
 def main(argv: list[str]) -> int:
     queue, job_id, data_dir, parent = Path(argv[0]), int(argv[1]), Path(argv[2]), int(argv[3])
     die_with_parent(parent)
+    # Runs are background work: when CPUs are short, the server answering webhooks goes first.
+    os.nice(WORKER_NICENESS)
     from bot.logs import configure_logging
 
     secrets = [v for k, v in os.environ.items() if k.endswith(("_KEY", "_SECRET", "_TOKEN"))]
