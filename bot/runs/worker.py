@@ -60,6 +60,14 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def private_to(data_dir: Path, checkout: Path, here: Path) -> Path:
+    """What the agents must never see: the data dir, or, where the checkout is a worktree
+    inside it (so nothing else of it is in the agents' reach), the job's own folder."""
+    if checkout.resolve().is_relative_to(data_dir.resolve()):
+        return here
+    return data_dir
+
+
 def hold_exclusively(path: Path) -> None:
     """Lock the job's folder for this process's life (the kernel frees it however the
     process ends): a worker whose runner lost the lease is still stopping at its step
@@ -120,7 +128,7 @@ def run_job(job: Job, data_dir: Path, environ: Mapping[str, str], queue: Path) -
 
     try:
         config = config_for(project, environ, job.llm)
-        confinement = confinement_of(project, data_dir)
+        confinement = confinement_of(project, private_to(data_dir, checkout, here))
         agent = agent_for(job.llm, environ, CostLedger(), project, here, config, confinement)
         executor = Executor(
             project,

@@ -20,7 +20,7 @@ async def test_outcomes_done_failed_paused_under_the_limits(slow_model, make_run
     slow_model.projects = ("Alpha", "Beta", "Gamma")
     env = model_env(slow_model.url)
     alpha = [steps_repo(tmp_path / f"alpha{n}", 3, "Alpha") for n in range(2)]
-    beta = steps_repo(tmp_path / "beta", 3, "Beta")
+    beta = steps_repo(tmp_path / "data/worktrees/beta", 3, "Beta")  # a worktree in the data dir
     gamma = steps_repo(tmp_path / "gamma", 2, "Gamma")
     (gamma / ".github").mkdir()
     (gamma / ".github/orchestrator.yml").write_text("llm_budget_usd: 0.0000001\n")
