@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from bot.runs.states import RunState
@@ -65,3 +66,8 @@ class Outcome:
     error: str | None = None
     escalation: dict[str, Any] | None = None
     steps_run: int = 0
+
+
+def job_dir(data_dir: Path, job_id: int) -> Path:
+    """Where a job's checkpoints and decision log live (inside the data dir, so hidden)."""
+    return data_dir / "jobs" / str(job_id)

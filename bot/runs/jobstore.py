@@ -314,5 +314,15 @@ def listing(conn: sqlite3.Connection, state: str | None, limit: int) -> list[Job
     return [_row(row) for row in rows]
 
 
+def prune_finished(conn: sqlite3.Connection, older_than: float) -> list[int]:
+    """Forget jobs that finished before `older_than`; their ids, to remove their folders."""
+    rows = conn.execute(
+        "DELETE FROM jobs WHERE state IN ('done', 'failed', 'cancelled') AND finished_at < ?"
+        " RETURNING id",
+        (older_than,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())

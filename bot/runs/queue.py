@@ -127,5 +127,8 @@ class JobQueue:
     async def listing(self, state: str | None = None, limit: int = 100) -> list[Job]:
         return await self.transaction(lambda conn: jobstore.listing(conn, state, limit))
 
+    async def prune_finished(self, older_than: float) -> list[int]:
+        return await self.transaction(lambda conn: jobstore.prune_finished(conn, older_than))
+
     async def counts(self) -> dict[str, int]:
         return await self.transaction(jobstore.counts)

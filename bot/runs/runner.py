@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import shutil
 import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import orjson
 
-from bot.runs.jobs import Job, JobSpec, Outcome
+from bot.runs.jobs import Job, JobSpec, Outcome, job_dir
 from bot.runs.queue import JobQueue
 from bot.runs.states import OUTCOMES, run_state
 
@@ -46,6 +47,8 @@ class RunnerLimits:
     poll_s: float = 2.0  # how often to look for jobs queued by another process
     max_attempts: int = 3  # runs interrupted this often are failed, not retried
     retry_delay_s: float = 5.0
+    retention_s: float = 7 * 86400.0  # finished jobs and their folders are kept this long
+    prune_every_s: float = 3600.0
 
 
 @dataclasses.dataclass
@@ -93,6 +96,7 @@ class Runner:
         self._loops = [
             asyncio.create_task(self._schedule_forever(), name="runner-schedule"),
             asyncio.create_task(self._heartbeat_forever(), name="runner-heartbeat"),
+            asyncio.create_task(self._prune_forever(), name="runner-prune"),
         ]
         for task in self._loops:
             task.add_done_callback(_report_death)
@@ -161,6 +165,24 @@ class Runner:
                 continue
             for job_id in lost:
                 self._lose(job_id)
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except (sqlite3.Error, RuntimeError, OSError) as exc:
+                log.error("pruning finished jobs failed", extra={"error": repr(exc)})
+            await asyncio.sleep(self.limits.prune_every_s)
+
+    async def prune(self) -> list[int]:
+        """Forget finished jobs past their retention, with their checkpoints and logs."""
+        pruned = await self.queue.prune_finished(self.queue.clock() - self.limits.retention_s)
+        for job_id in pruned:
+            folder = job_dir(self.data_dir, job_id)
+            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+        if pruned:
+            log.info("pruned finished jobs", extra={"count": len(pruned)})
+        return pruned
 
     def _lose(self, job_id: int) -> None:
         """Another runner took this job over (or an operator settled it): stop its worker."""

@@ -27,6 +27,7 @@ def limits_from(settings: Settings) -> RunnerLimits:
         lease_s=lease,
         heartbeat_s=lease / 4,  # three heartbeats may be lost before the lease is
         poll_s=min(2.0, lease / 4),
+        retention_s=settings.done_retention_days * 86400,
     )
 
 

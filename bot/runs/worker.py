@@ -33,7 +33,7 @@ from bot.llm.errors import LLMError
 from bot.llm.ledger import CostLedger
 from bot.runs import jobstore
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
-from bot.runs.jobs import Job, Outcome
+from bot.runs.jobs import Job, Outcome, job_dir
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -43,11 +43,6 @@ WORKER_NICENESS = 10
 class Stop(Exception):
     """The job was cancelled, or its lease went to another runner; raised at a step
     boundary."""
-
-
-def job_dir(data_dir: Path, job_id: int) -> Path:
-    """Where a job's checkpoints and decision log live (inside the data dir, so hidden)."""
-    return data_dir / "jobs" / str(job_id)
 
 
 def die_with_parent(parent: int) -> None:

@@ -9,7 +9,9 @@ import stat
 import pytest
 
 from bot.runs import jobstore
-from bot.runs.jobs import JobSpec, Outcome
+from bot.runs.jobs import JobSpec, Outcome, job_dir
+from bot.runs.queue import JobQueue
+from bot.runs.runner import Runner, RunnerLimits
 
 
 @pytest.fixture
@@ -154,3 +156,25 @@ def test_a_newer_schema_is_refused(tmp_path):
         raw.execute("PRAGMA user_version = 9")
     with pytest.raises(jobstore.QueueError, match="newer than this release"):
         jobstore.connect(path)
+
+
+async def test_finished_jobs_past_retention_are_pruned_with_their_folders(tmp_path):
+    clock = [1000.0]
+    queue = JobQueue(tmp_path / "jobs.sqlite3", clock=lambda: clock[0])
+    await queue.open()
+    try:
+        old, _ = await queue.enqueue(spec("old"))
+        kept, _ = await queue.enqueue(spec("kept", "octo/b"))
+        await queue.enqueue(spec("waiting", "octo/c"))
+        for job in (old, kept):
+            taken = await queue.claim("r", lease_s=10, limit=3, per_repository=1, max_attempts=3)
+            assert taken.id == job.id
+            await queue.finish(job.id, taken.lease_token, Outcome("done"))
+            job_dir(tmp_path, job.id).mkdir(parents=True)
+            clock[0] += 5000
+        runner = Runner(queue, tmp_path, RunnerLimits(retention_s=6000), environ={})
+        assert await runner.prune() == [old.id]  # finished 11,000 s before, the other 6,000
+        assert not job_dir(tmp_path, old.id).exists() and job_dir(tmp_path, kept.id).exists()
+        assert [j.key for j in await queue.listing()] == ["waiting", "kept"]
+    finally:
+        await queue.close()
