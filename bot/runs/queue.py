@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from bot.runs import jobstore
+from bot.runs import jobstore, leases
 from bot.runs.jobs import Job, JobSpec, Outcome
 
 T = TypeVar("T")
@@ -82,7 +82,7 @@ class JobQueue:
     ) -> Job | None:
         now = self.clock()
         return await self.transaction(
-            lambda conn: jobstore.claim(
+            lambda conn: leases.claim(
                 conn,
                 owner,
                 now,
@@ -95,23 +95,21 @@ class JobQueue:
 
     async def heartbeat(self, held: list[tuple[int, str, str | None]], lease_s: float) -> list[int]:
         now = self.clock()
-        return await self.transaction(lambda conn: jobstore.heartbeat(conn, held, now, lease_s))
+        return await self.transaction(lambda conn: leases.heartbeat(conn, held, now, lease_s))
 
     async def set_worker(self, job_id: int, token: str, pid: int) -> None:
-        await self.transaction(lambda conn: jobstore.set_worker(conn, job_id, token, pid))
+        await self.transaction(lambda conn: leases.set_worker(conn, job_id, token, pid))
 
     async def finish(self, job_id: int, token: str, outcome: Outcome) -> bool:
         now = self.clock()
-        return await self.transaction(
-            lambda conn: jobstore.finish(conn, job_id, token, outcome, now)
-        )
+        return await self.transaction(lambda conn: leases.finish(conn, job_id, token, outcome, now))
 
     async def retry(
         self, job_id: int, token: str, error: str, delay_s: float, *, counted: bool = True
     ) -> bool:
         at = self.clock() + delay_s
         return await self.transaction(
-            lambda conn: jobstore.retry(conn, job_id, token, error, at, counted=counted)
+            lambda conn: leases.retry(conn, job_id, token, error, at, counted=counted)
         )
 
     async def cancel(self, job_id: int) -> Job:

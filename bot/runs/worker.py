@@ -31,7 +31,7 @@ from bot.engine.executor import Executor, RunError, RunResult
 from bot.engine.loader import load
 from bot.llm.errors import LLMError
 from bot.llm.ledger import CostLedger
-from bot.runs import jobstore
+from bot.runs import jobstore, leases
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
 from bot.runs.jobs import Job, Outcome, job_dir
 
@@ -117,7 +117,7 @@ def run_job(job: Job, data_dir: Path, environ: Mapping[str, str], queue: Path) -
         if kind != "step":
             return
         # A step boundary: the previous step's writes are made and checkpointed.
-        if (why := jobstore.should_stop(monitor, job.id, token)) is not None:
+        if (why := leases.should_stop(monitor, job.id, token)) is not None:
             raise Stop(why)
         emit({"event": "step", "step": data.get("step"), "goal": data.get("goal")})
 

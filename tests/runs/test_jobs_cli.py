@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot import cli
-from bot.runs import jobstore
+from bot.runs import jobstore, leases
 from bot.runs.jobs import JobSpec, Outcome
 
 
@@ -17,16 +17,16 @@ def data_dir(tmp_path):
     for n, repo in enumerate(["octo/a", "octo/b", "octo/c"]):
         jobstore.enqueue(conn, JobSpec(f"comment-{n}", repo, "create-prd", "/w"), 1e9 + n)
     conn.execute("BEGIN IMMEDIATE")
-    first = jobstore.claim(
+    first = leases.claim(
         conn, "runner", 1e9 + 5, lease_s=60, limit=2, per_repository=1, max_attempts=3
     )
-    second = jobstore.claim(
+    second = leases.claim(
         conn, "runner", 1e9 + 5, lease_s=60, limit=2, per_repository=1, max_attempts=3
     )
     conn.execute("COMMIT")
-    jobstore.heartbeat(conn, [(second.id, second.lease_token, "step-02: Discover")], 1e9 + 6, 60)
+    leases.heartbeat(conn, [(second.id, second.lease_token, "step-02: Discover")], 1e9 + 6, 60)
     failure = Outcome("failed", "no workflow 'create-prd' in /w (known: none)")
-    jobstore.finish(conn, first.id, first.lease_token, failure, 1e9 + 7)
+    leases.finish(conn, first.id, first.lease_token, failure, 1e9 + 7)
     conn.close()
     return tmp_path
 

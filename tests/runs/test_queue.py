@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from bot.runs import jobstore
+from bot.runs import jobstore, leases
 from bot.runs.jobs import JobSpec, Outcome, job_dir
 from bot.runs.queue import JobQueue
 from bot.runs.runner import Runner, RunnerLimits
@@ -27,7 +27,7 @@ def spec(key: str, repository: str = "octo/a") -> JobSpec:
 
 def claim(conn, owner="runner-1", now=0.0, *, limit=3, per=1, lease=10.0, attempts=3):
     conn.execute("BEGIN IMMEDIATE")
-    job = jobstore.claim(
+    job = leases.claim(
         conn, owner, now, lease_s=lease, limit=limit, per_repository=per, max_attempts=attempts
     )
     conn.execute("COMMIT")
@@ -72,7 +72,7 @@ def test_a_busy_repository_does_not_starve_another(conn):
     for _ in range(10):  # one slot; each job finishes before the next is claimed
         job = claim(conn, limit=1, per=1)
         order.append(job.repository.removeprefix("octo/"))
-        assert jobstore.finish(conn, job.id, job.lease_token, Outcome("done"), now=0.0)
+        assert leases.finish(conn, job.id, job.lease_token, Outcome("done"), now=0.0)
     assert order[:6] == ["busy", "quiet"] * 3  # turns alternate while both have work
     assert order[6:] == ["busy"] * 4
 
@@ -81,14 +81,14 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_fenced_off(conn):
     job, _ = jobstore.enqueue(conn, spec("k"), now=0.0)
     mine = claim(conn, "runner-1", now=0.0, lease=10.0)
     assert mine.state == "running" and mine.attempts == 1
-    assert jobstore.heartbeat(conn, [(job.id, mine.lease_token, "s1: one")], 5.0, 10.0) == []
+    assert leases.heartbeat(conn, [(job.id, mine.lease_token, "s1: one")], 5.0, 10.0) == []
     assert claim(conn, "runner-2", now=14.0) is None  # the heartbeat moved the lease to 15
     theirs = claim(conn, "runner-2", now=15.5)
     assert theirs.id == job.id and theirs.attempts == 2 and theirs.lease_owner == "runner-2"
     assert theirs.lease_token != mine.lease_token and theirs.progress == "s1: one"
-    assert jobstore.heartbeat(conn, [(job.id, mine.lease_token, None)], 16.0, 10.0) == [job.id]
-    assert not jobstore.finish(conn, job.id, mine.lease_token, Outcome("failed", "x"), 16.0)
-    assert jobstore.finish(conn, job.id, theirs.lease_token, Outcome("done"), 16.0)
+    assert leases.heartbeat(conn, [(job.id, mine.lease_token, None)], 16.0, 10.0) == [job.id]
+    assert not leases.finish(conn, job.id, mine.lease_token, Outcome("failed", "x"), 16.0)
+    assert leases.finish(conn, job.id, theirs.lease_token, Outcome("done"), 16.0)
     done = jobstore.find(conn, job.id)
     assert done.state == "done" and done.finished_at == 16.0 and done.lease_token is None
 
@@ -108,14 +108,14 @@ def test_cancel_waiting_running_and_finished_jobs(conn):
     jobstore.enqueue(conn, spec("r2", "octo/r"), now=0.0)
     taken = claim(conn, limit=1, per=1)
     assert taken.id == waiting.id  # oldest first; take the second one too
-    jobstore.finish(conn, taken.id, taken.lease_token, Outcome("paused", escalation={"q": 1}), 0)
+    leases.finish(conn, taken.id, taken.lease_token, Outcome("paused", escalation={"q": 1}), 0)
     held = claim(conn, limit=1, per=1)
     assert held.id == running.id
     assert jobstore.cancel(conn, waiting.id, now=1.0).state == "cancelled"  # paused: at once
     flagged = jobstore.cancel(conn, running.id, now=1.0)
     assert flagged.state == "running" and flagged.cancel_requested
-    assert jobstore.should_stop(conn, running.id, held.lease_token) == "cancelled"
-    assert jobstore.should_stop(conn, running.id, "another-token") == "lease lost"
+    assert leases.should_stop(conn, running.id, held.lease_token) == "cancelled"
+    assert leases.should_stop(conn, running.id, "another-token") == "lease lost"
     with pytest.raises(ValueError, match="already finished"):
         jobstore.cancel(conn, waiting.id, now=2.0)
     with pytest.raises(LookupError, match="no job 99"):
@@ -130,7 +130,7 @@ def test_a_paused_job_goes_on_with_a_persons_answer(conn):
     job, _ = jobstore.enqueue(conn, spec("k"), now=0.0)
     taken = claim(conn)
     escalation = {"question": "Which database?", "step": "s2"}
-    jobstore.finish(conn, job.id, taken.lease_token, Outcome("paused", None, escalation), 1.0)
+    leases.finish(conn, job.id, taken.lease_token, Outcome("paused", None, escalation), 1.0)
     paused = jobstore.find(conn, "k")
     assert paused.state == "paused" and paused.escalation == escalation
     assert paused.finished_at is None
