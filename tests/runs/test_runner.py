@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -71,12 +72,19 @@ async def test_cancel_stops_a_run_at_its_next_step_boundary(slow_model, make_run
 async def test_a_killed_worker_is_retried_and_the_run_goes_on(slow_model, make_runner, tmp_path):
     slow_model.delay = 0.3
     repo = steps_repo(tmp_path / "repo", 6)
-    runner = await make_runner(model_env(slow_model.url))
+    secrets = {"GITHUB_WEBHOOK_SECRET": "hook-secret", "GITHUB_PRIVATE_KEY": "pem"}
+    runner = await make_runner(model_env(slow_model.url, **secrets))
     job, _ = await runner.enqueue(JobSpec("k", "octo/r", "parts", str(repo), MODEL))
     async with asyncio.timeout(60):
         while len(slow_model.requests) < 3:
             await asyncio.sleep(0.02)
     pid = (await runner.queue.find(job.id)).worker_pid
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert any(v.startswith(b"ANTHROPIC_BASE_URL=") for v in environ)
+    assert not any(
+        v.startswith((b"GITHUB_WEBHOOK_SECRET=", b"GITHUB_PRIVATE_KEY=")) for v in environ
+    )
+    assert os.getpriority(os.PRIO_PROCESS, pid) >= 10  # background work: niced
     os.kill(pid, signal.SIGKILL)
     done = await settled(runner.queue, job.id)
     assert done.state == "done" and done.attempts == 2
