@@ -229,7 +229,8 @@ class Runner:
             self._wake.set()
 
     async def _run_worker(self, held: _Held) -> tuple[Outcome | None, int]:
-        args = [str(self.queue.path), str(held.job.id), str(self.data_dir), str(os.getpid())]
+        job = held.job
+        args = [str(self.queue.path), str(job.id), held.token, str(self.data_dir), str(os.getpid())]
         process = await asyncio.create_subprocess_exec(
             *self._worker,
             *args,

@@ -1,4 +1,4 @@
-"""One job's run in its own process: `python -m bot.runs.worker QUEUE JOB DATA_DIR PARENT`.
+"""One job's run in its own process: `python -m bot.runs.worker QUEUE JOB TOKEN DATA_DIR PARENT`.
 
 The runner starts a worker per job, so a run's file I/O, CPU and memory never touch the
 server's event loop. The worker reads its job from the queue, composes the run as
@@ -31,6 +31,7 @@ from bot.engine.executor import Executor, RunError, RunResult
 from bot.engine.loader import load
 from bot.llm.errors import LLMError
 from bot.llm.ledger import CostLedger
+from bot.logs import configure_logging
 from bot.runs import jobstore, leases
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
 from bot.runs.jobs import Job, Outcome, job_dir
@@ -93,8 +94,11 @@ def settled_before(store: CheckpointStore, answer: str | None) -> Outcome | None
     return None
 
 
-def run_job(job: Job, data_dir: Path, environ: Mapping[str, str], queue: Path) -> Outcome:
-    """Run the job's workflow from its checkpoint; the outcome in words a person can act on."""
+def run_job(
+    job: Job, token: str, data_dir: Path, environ: Mapping[str, str], queue: Path
+) -> Outcome:
+    """Run the job's workflow from its checkpoint, for as long as `token` is the job's
+    lease; the outcome in words a person can act on."""
     checkout = Path(job.checkout)
     if not checkout.is_dir():
         return Outcome("failed", f"the checkout {checkout} does not exist; start the run again")
@@ -111,7 +115,6 @@ def run_job(job: Job, data_dir: Path, environ: Mapping[str, str], queue: Path) -
     if settled is not None:
         return settled
     monitor = sqlite3.connect(queue, timeout=5)
-    token = job.lease_token or ""
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind != "step":
@@ -156,12 +159,11 @@ def outcome_of(result: RunResult) -> Outcome:
 
 
 def main(argv: list[str]) -> int:
-    queue, job_id, data_dir, parent = Path(argv[0]), int(argv[1]), Path(argv[2]), int(argv[3])
+    queue, job_id, token = Path(argv[0]), int(argv[1]), argv[2]
+    data_dir, parent = Path(argv[3]), int(argv[4])
     die_with_parent(parent)
     # Runs are background work: when CPUs are short, the server answering webhooks goes first.
     os.nice(WORKER_NICENESS)
-    from bot.logs import configure_logging
-
     secrets = [v for k, v in os.environ.items() if k.endswith(("_KEY", "_SECRET", "_TOKEN"))]
     configure_logging(os.environ.get("ORCHESTRATOR_LOG_LEVEL", "INFO"), secrets=secrets)
     conn = sqlite3.connect(queue, timeout=5)
@@ -169,11 +171,11 @@ def main(argv: list[str]) -> int:
         job = jobstore.find(conn, job_id)
     finally:
         conn.close()
-    if job is None:
-        emit({"outcome": dataclasses.asdict(Outcome("failed", f"no job {job_id} in {queue}"))})
+    if job is None or job.lease_token != token:  # its lease went elsewhere before we began
+        emit({"outcome": dataclasses.asdict(Outcome("failed", f"job {job_id} is not ours"))})
         return 1
     try:
-        outcome = run_job(job, data_dir, os.environ, queue)
+        outcome = run_job(job, token, data_dir, os.environ, queue)
     except CheckpointError as exc:
         outcome = Outcome("failed", f"{exc}; cancel this job and start the workflow again")
     except Exception as exc:  # the worker's boundary: whatever it is, the job must say so
