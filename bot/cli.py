@@ -22,6 +22,7 @@ from bot.intake import store
 from bot.intake.delivery import STATES, DeliveryRecord
 from bot.runs.jobs_cli import add_parser as add_jobs_parser
 from bot.runs.jobs_cli import jobs
+from bot.runs.jobstore import QueueError
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -206,7 +207,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, secrets=secrets)
     url = f"http://{settings.host}:{settings.port}{settings.webhook_path}"
     print(f"Agent Orchestrator is receiving webhooks at {url}", flush=True)
-    run_server(create_app(settings, credentials=credentials), settings)
+    try:
+        run_server(create_app(settings, credentials=credentials), settings)
+    except QueueError as exc:  # refused at start-up, before the port is taken
+        print(f"orchestrator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

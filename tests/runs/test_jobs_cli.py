@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from bot import cli
 from bot.runs import jobstore, leases
 from bot.runs.jobs import JobSpec, Outcome
+from tests.support import ROOT
 
 
 @pytest.fixture
@@ -79,4 +83,19 @@ def test_a_missing_or_damaged_queue_is_explained_and_left_alone(capsys, tmp_path
     (tmp_path / "jobs.sqlite3").write_bytes(damaged)
     code, _, err = run(capsys, tmp_path, "list")
     assert code == 1 and "cannot be read" in err and "move it aside" in err
+    assert (tmp_path / "jobs.sqlite3").read_bytes() == damaged
+
+
+def test_the_server_refuses_to_start_on_a_damaged_queue_and_keeps_it(tmp_path):
+    damaged = b"not sqlite at all" * 100
+    (tmp_path / "jobs.sqlite3").write_bytes(damaged)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ORCHESTRATOR_"))}
+    env |= {"GITHUB_WEBHOOK_SECRET": "s", "ORCHESTRATOR_SANDBOX": "unsafe-host"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--data-dir", str(tmp_path), "--port", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "job queue" in done.stderr and "move it aside" in done.stderr
+    assert "Traceback" not in done.stderr
     assert (tmp_path / "jobs.sqlite3").read_bytes() == damaged
