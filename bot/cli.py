@@ -1,4 +1,5 @@
-"""The `orchestrator` command: `serve`, `demo`, `workflows`, and `deliveries` for operators."""
+"""The `orchestrator` command: `serve`, `demo`, `workflows`, `run`, and `deliveries` and `jobs`
+for operators."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ import orjson
 
 from bot.intake import store
 from bot.intake.delivery import STATES, DeliveryRecord
+from bot.runs.jobs_cli import add_parser as add_jobs_parser
+from bot.runs.jobs_cli import jobs
+from bot.runs.jobstore import QueueError
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -60,6 +64,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         settings = settings.with_overrides(data_dir=Path(args.data_dir))
     if args.command == "serve":
         return serve(settings, args)
+    if args.command == "jobs":
+        return jobs(settings, args, sys.stdout)
     return deliveries(settings, args, sys.stdout)
 
 
@@ -139,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="required: only dead deliveries are ever purged",
     )
+    add_jobs_parser(commands)
     return parser
 
 
@@ -206,8 +213,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         url = f"http://{settings.host}:{settings.port}{settings.webhook_path}"
         print(f"Agent Orchestrator is receiving webhooks at {url}", flush=True)
         run_server(app, settings)
-    except JournalUnusable as exc:
-        log.error("not started", extra={"journal": str(settings.journal_path), "error": str(exc)})
+    except (JournalUnusable, QueueError) as exc:  # refused at start-up, before the port is taken
+        log.error("not started", extra={"data_dir": str(settings.data_dir), "error": str(exc)})
         print(f"orchestrator: {exc}", file=sys.stderr)
         return 2
     return 0

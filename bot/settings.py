@@ -48,10 +48,19 @@ class Settings:
     sandbox_file_mb: int = 2048
     worktree_cap_gb: float = 20.0
     worktree_maintenance_seconds: float = 600.0
+    # The local runner: runs at once (all repositories, and one repository), and how long a
+    # job's lease lasts without a heartbeat before another runner may take the job over.
+    runner_jobs: int = 3
+    runner_jobs_per_repository: int = 1
+    job_lease_seconds: float = 60.0
 
     @property
     def journal_path(self) -> Path:
         return self.data_dir / "journal.sqlite3"
+
+    @property
+    def jobs_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
 
     @property
     def has_app_identity(self) -> bool:
@@ -170,6 +179,9 @@ class Settings:
             sandbox_file_mb=number("sandbox_file_mb", int),
             worktree_cap_gb=number("worktree_cap_gb", float),
             worktree_maintenance_seconds=number("worktree_maintenance_seconds", float),
+            runner_jobs=number("runner_jobs", int),
+            runner_jobs_per_repository=number("runner_jobs_per_repository", int),
+            job_lease_seconds=number("job_lease_seconds", float),
         )
         if problems:
             raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -25,6 +25,7 @@ from bot.handlers.services import Services
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
+from bot.runs.service import runs
 from bot.settings import Settings
 from bot.web.client_faults import quiet_client_faults
 from bot.web.health import healthz, readyz
@@ -65,6 +66,7 @@ def create_app(
         app.cleanup_ctx.append(_github(settings, credentials))
     app.cleanup_ctx.append(workspaces(settings))
     app.cleanup_ctx.append(_intake(settings, router))
+    app.cleanup_ctx.append(runs(settings))
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

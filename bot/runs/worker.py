@@ -1,0 +1,193 @@
+"""One job's run in its own process: `python -m bot.runs.worker QUEUE JOB TOKEN DATA_DIR PARENT`.
+
+The runner starts a worker per job, so a run's file I/O, CPU and memory never touch the
+server's event loop. The worker reads its job from the queue, composes the run as
+`orchestrator run` does (bot/runs/compose.py), goes on from the job's checkpoint, stops at a
+step boundary when the job is cancelled, and reports on stdout, one JSON object a line:
+`{"event": "step", ...}` as steps start, then `{"outcome": {...}}`. It never writes the
+queue: the runner records the outcome under its lease. It dies with the runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import dataclasses
+import fcntl
+import logging
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bot.engine.agent import ReplayMismatch
+from bot.engine.checkpoint import CheckpointError, CheckpointStore
+from bot.engine.executor import Executor, RunError, RunResult
+from bot.engine.loader import load
+from bot.llm.errors import LLMError
+from bot.llm.ledger import CostLedger
+from bot.logs import configure_logging
+from bot.runs import jobstore, leases
+from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
+from bot.runs.jobs import Job, Outcome, job_dir
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+WORKER_NICENESS = 10
+
+
+class Stop(Exception):
+    """The job was cancelled, or its lease went to another runner; raised at a step
+    boundary."""
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: be SIGKILLed when the runner dies, so a restarted runner never finds this
+    worker still writing the checkpoint it takes over."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the runner died before the line above
+        os._exit(1)
+
+
+def private_to(data_dir: Path, checkout: Path, here: Path) -> Path:
+    """What the agents must never see: the data dir, or, where the checkout is a worktree
+    inside it (so nothing else of it is in the agents' reach), the job's own folder."""
+    if checkout.resolve().is_relative_to(data_dir.resolve()):
+        return here
+    return data_dir
+
+
+def hold_exclusively(path: Path) -> None:
+    """Lock the job's folder for this process's life (the kernel frees it however the
+    process ends): a worker whose runner lost the lease is still stopping at its step
+    boundary, and the run must never have two writers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # kept open on purpose: released at exit
+
+
+def emit(record: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(record, default=str) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def settled_before(store: CheckpointStore, answer: str | None) -> Outcome | None:
+    """The outcome an earlier attempt reached but never got recorded (done, or paused with
+    no answer since), or None when the run has to go on."""
+    found = sorted(store.folder.glob("*.json")) if store.folder.is_dir() else []
+    for path in found:
+        checkpoint = store.load(path.stem)
+        if checkpoint is None:
+            continue
+        if checkpoint.status == "done":
+            return Outcome("done")
+        if checkpoint.status == "paused" and answer is None:
+            pending = [e for e in checkpoint.escalations if "answer" not in e]
+            return Outcome("paused", None, pending[-1] if pending else None)
+    return None
+
+
+def run_job(
+    job: Job, token: str, data_dir: Path, environ: Mapping[str, str], queue: Path
+) -> Outcome:
+    """Run the job's workflow from its checkpoint, for as long as `token` is the job's
+    lease; the outcome in words a person can act on."""
+    checkout = Path(job.checkout)
+    if not checkout.is_dir():
+        return Outcome("failed", f"the checkout {checkout} does not exist; start the run again")
+    project = load(checkout)
+    if choices := project.choices(job.workflow):
+        return Outcome(
+            "failed",
+            f"more than one module installs {job.workflow!r}; name one of: {', '.join(choices)}",
+        )
+    here = job_dir(data_dir, job.id)
+    hold_exclusively(here / "lock")
+    store = CheckpointStore(here / "runs")
+    settled = settled_before(store, job.answer)
+    if settled is not None:
+        return settled
+    monitor = sqlite3.connect(queue, timeout=5)
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if kind != "step":
+            return
+        # A step boundary: the previous step's writes are made and checkpointed.
+        if (why := leases.should_stop(monitor, job.id, token)) is not None:
+            raise Stop(why)
+        emit({"event": "step", "step": data.get("step"), "goal": data.get("goal")})
+
+    try:
+        config = config_for(project, environ, job.llm)
+        confinement = confinement_of(project, private_to(data_dir, checkout, here))
+        agent = agent_for(job.llm, environ, CostLedger(), project, here, config, confinement)
+        executor = Executor(
+            project,
+            agent,
+            store,
+            policy=policy_for(config),
+            overrides=job.overrides,
+            on_event=on_event,
+            confinement=confinement,
+        )
+        result = asyncio.run(executor.run(job.workflow, resume=True, answer=job.answer))
+    except Stop as stop:
+        if str(stop) == "cancelled":
+            return Outcome("cancelled", "cancelled by an operator at a step boundary")
+        return Outcome("failed", "this worker's lease went to another runner")  # not recorded
+    except RunError as exc:
+        return Outcome("failed", str(exc))
+    except (ReplayMismatch, LLMError) as exc:
+        return Outcome("failed", f"the model could not be used: {exc}")
+    finally:
+        monitor.close()
+    return outcome_of(result)
+
+
+def outcome_of(result: RunResult) -> Outcome:
+    if result.status == "paused":
+        pending = [e for e in result.escalations if "answer" not in e]
+        return Outcome("paused", None, pending[-1] if pending else None, result.steps_run)
+    return Outcome("done", None, None, result.steps_run)
+
+
+def main(argv: list[str]) -> int:
+    queue, job_id, token = Path(argv[0]), int(argv[1]), argv[2]
+    data_dir, parent = Path(argv[3]), int(argv[4])
+    die_with_parent(parent)
+    # Runs are background work: when CPUs are short, the server answering webhooks goes first.
+    os.nice(WORKER_NICENESS)
+    secrets = [v for k, v in os.environ.items() if k.endswith(("_KEY", "_SECRET", "_TOKEN"))]
+    configure_logging(os.environ.get("ORCHESTRATOR_LOG_LEVEL", "INFO"), secrets=secrets)
+    conn = sqlite3.connect(queue, timeout=5)
+    try:
+        job = jobstore.find(conn, job_id)
+    finally:
+        conn.close()
+    if job is None or job.lease_token != token:  # its lease went elsewhere before we began
+        emit({"outcome": dataclasses.asdict(Outcome("failed", f"job {job_id} is not ours"))})
+        return 1
+    try:
+        outcome = run_job(job, token, data_dir, os.environ, queue)
+    except CheckpointError as exc:
+        outcome = Outcome("failed", f"{exc}; cancel this job and start the workflow again")
+    except Exception as exc:  # the worker's boundary: whatever it is, the job must say so
+        log.exception("run crashed", extra={"job": job_id, "workflow": job.workflow})
+        outcome = Outcome(
+            "failed",
+            f"internal error ({type(exc).__name__}: {exc}); the server log has the"
+            " traceback: report it, then start the workflow again",
+        )
+    emit({"outcome": dataclasses.asdict(outcome)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
