@@ -1,10 +1,12 @@
 """Webhook latency with runs under way: `python -m bench.runs` (needs wrk and the shared
 harness's payload, /work/shared/bench/webhooks; see bench/webhooks.sh).
 
-One server process, three phases side by side: one connection posting signed deliveries
-while nothing runs (idle), while three runs go on whose model answers after 1 s (active),
-and idle again once they are cancelled. Target: active p99 <= 2x idle p99.
-Knobs (env): DURATION (10 s a phase), DELAY (1.0 s per model answer), RUNS (3).
+One server process, phases side by side: one connection posting signed deliveries while
+nothing runs (idle), then while three runs go on whose model answers after 1 s (active; the
+runs are cancelled after it), in alternating rounds so that noise from other processes falls
+on both alike. Prints each phase, the CPU the workers and the server used, and the medians'
+ratio. Target: active p99 <= 2x idle p99.
+Knobs (env): DURATION (10 s a phase), ROUNDS (3), DELAY (1.0 s per model answer), RUNS (3).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,7 @@ SECRET = "bench-secret"
 DURATION = int(os.environ.get("DURATION", "10"))
 DELAY = float(os.environ.get("DELAY", "1.0"))
 RUNS = int(os.environ.get("RUNS", "3"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 STEPS = 400  # more than a phase can get through
 MODEL = "anthropic:claude-haiku-4-5"
 
@@ -87,6 +91,24 @@ def wrk(url: str, seconds: int, env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def workers(queue: Path) -> list[int]:
+    conn = sqlite3.connect(queue)
+    try:
+        rows = conn.execute("SELECT worker_pid FROM jobs WHERE worker_pid IS NOT NULL")
+        return [row[0] for row in rows]
+    finally:
+        conn.close()
+
+
 def answered(model_port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{model_port}/count") as resp:
         return int(json.load(resp)["answered"])
@@ -134,48 +156,75 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, "-m", "bench.serve_with_handler", str(port)],
                               cwd=ROOT, env=server_env, stdout=log, stderr=log)  # fmt: skip
     url = f"http://127.0.0.1:{port}/webhooks"
+    queue = data / "jobs.sqlite3"
     rows: list[tuple[str, dict[str, float], str]] = []
     try:
         wait_up(model_port)
         wait_up(port)
-        until(lambda: (data / "jobs.sqlite3").exists(), "the job queue")
+        until(queue.exists, "the job queue")
         wrk(url, 3, wrk_env)  # warm-up, not recorded
-        rows.append(("idle", wrk(url, DURATION, wrk_env), ""))
-        conn = jobstore.connect(data / "jobs.sqlite3")
-        for n in range(RUNS):
-            repo = long_workflow(work / f"repo{n}", f"Project{n}")
-            spec = JobSpec(f"bench-{n}", f"bench/repo{n}", "parts", str(repo), MODEL)
-            jobstore.enqueue(conn, spec, time.time())
-        # Every worker started and talking to the model before the clock starts.
-        until(lambda: states(data / "jobs.sqlite3").get("running") == RUNS, "runs to start")
-        until(lambda: answered(model_port) >= 2 * RUNS, "the runs' first steps")
-        before = answered(model_port)
-        active = wrk(url, DURATION, wrk_env)
-        steps = answered(model_port) - before
-        rows.append((f"{RUNS} runs active", active, f"{steps} model answers in the phase"))
-        for n in range(RUNS):
-            conn.execute("BEGIN IMMEDIATE")
-            jobstore.cancel(conn, n + 1, time.time())
-            conn.execute("COMMIT")
-        conn.close()
-        until(lambda: states(data / "jobs.sqlite3").get("cancelled") == RUNS, "cancels")
-        rows.append(("idle again", wrk(url, DURATION, wrk_env), ""))
+        for round_ in range(1, ROUNDS + 1):
+            rows.append((f"{round_}: idle", wrk(url, DURATION, wrk_env), ""))
+            rows.append(active_phase(round_, work, queue, url, wrk_env, model_port, server.pid))
     finally:
         server.send_signal(signal.SIGTERM)
         model.send_signal(signal.SIGTERM)
         server.wait(20)
         model.wait(20)
         log.close()
-    load = os.getloadavg()[0]
-    print(f"\nwebhook latency, 1 connection, {DURATION} s a phase; runs' model answers after"
-          f" {DELAY:g} s; {os.cpu_count()} cores, load average {load:.2f}")  # fmt: skip
-    print(f"{'phase':<16} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}  note")
+    report(rows, work)
+
+
+def active_phase(
+    round_: int,
+    work: Path,
+    queue: Path,
+    url: str,
+    wrk_env: dict[str, str],
+    model_port: int,
+    server_pid: int,
+) -> tuple[str, dict[str, float], str]:
+    """Start RUNS runs, measure while they go on, then cancel them."""
+    conn = jobstore.connect(queue)
+    ids = []
+    for n in range(RUNS):
+        repo = long_workflow(work / f"round{round_}-repo{n}", f"Project{n}")
+        spec = JobSpec(f"bench-{round_}-{n}", f"bench/repo{n}", "parts", str(repo), MODEL)
+        ids.append(jobstore.enqueue(conn, spec, time.time())[0].id)
+    # Every worker started and talking to the model before the clock starts.
+    until(lambda: states(queue).get("running") == RUNS, "runs to start")
+    first = answered(model_port)
+    until(lambda: answered(model_port) >= first + 2 * RUNS, "the runs' first steps")
+    before, pids = answered(model_port), workers(queue)
+    cpu_before, server_before = cpu_seconds(pids), cpu_seconds([server_pid])
+    measured = wrk(url, DURATION, wrk_env)
+    steps = answered(model_port) - before
+    busy = (cpu_seconds(pids) - cpu_before) / DURATION * 100
+    server_busy = (cpu_seconds([server_pid]) - server_before) / DURATION * 100
+    per_step = busy * DURATION * 10 / max(steps, 1)
+    note = (f"{steps} model answers; CPU: workers {busy:.0f}% ({per_step:.0f} ms a step),"
+            f" server {server_busy:.0f}%")  # fmt: skip
+    for job_id in ids:
+        conn.execute("BEGIN IMMEDIATE")
+        jobstore.cancel(conn, job_id, time.time())
+        conn.execute("COMMIT")
+    conn.close()
+    until(lambda: states(queue).get("cancelled") == RUNS * round_, "cancels")
+    return (f"{round_}: {RUNS} runs", measured, note)
+
+
+def report(rows: list[tuple[str, dict[str, float], str]], work: Path) -> None:
+    load, cores = os.getloadavg()[0], os.cpu_count()
+    print(f"\nwebhook latency, 1 connection, {DURATION} s a phase, {ROUNDS} rounds; the runs'"
+          f" model answers after {DELAY:g} s; {cores} cores, load average {load:.2f}")  # fmt: skip
+    print(f"{'phase':<12} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}  note")
     for name, r, note in rows:
-        print(f"{name:<16} {r['req/s']:>7.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
+        print(f"{name:<12} {r['req/s']:>7.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
               f" {r['errors']:>6.0f}  {note}")  # fmt: skip
-    idle = min(rows[0][1]["p99_ms"], rows[2][1]["p99_ms"])
-    ratio = rows[1][1]["p99_ms"] / idle
-    print(f"active p99 / idle p99 = {ratio:.2f} (target <= 2); server log: {work}/server.log")
+    idle = statistics.median(r["p99_ms"] for name, r, _ in rows if name.endswith("idle"))
+    active = statistics.median(r["p99_ms"] for name, r, _ in rows if not name.endswith("idle"))
+    print(f"median p99: idle {idle:.2f} ms, {RUNS} runs active {active:.2f} ms;"
+          f" ratio {active / idle:.2f} (target <= 2); server log: {work}/server.log")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The real server as a subprocess: SIGKILL mid-run, then a restart, and the job finishes
-once, from its checkpoint; a graceful stop queues the run again without charging it."""
+"""The real server as a subprocess: SIGKILL mid-run, then a restart, and every job finishes
+once, from its checkpoint; a graceful stop queues the runs again without charging them."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.runs.conftest import MODEL, model_env, steps_repo
 from tests.support import ROOT, SECRET
 
 pytestmark = pytest.mark.slow
-STEPS = 8
+STEPS = 6
 
 
 async def start(env: dict[str, str], log) -> asyncio.subprocess.Process:
@@ -36,10 +36,10 @@ async def start(env: dict[str, str], log) -> asyncio.subprocess.Process:
             await asyncio.sleep(0.05)
 
 
-def job_row(data_dir):
+def jobs(data_dir):
     conn = jobstore.connect(data_dir / "jobs.sqlite3")
     try:
-        return jobstore.find(conn, "comment-77")
+        return {job.key: job for job in jobstore.listing(conn, None, 10)}
     finally:
         conn.close()
 
@@ -58,13 +58,16 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-async def test_sigkill_mid_run_then_restart_finishes_the_job_once(
+async def test_sigkill_mid_run_then_restart_finishes_every_job_once(
     slow_model, tmp_path, unused_tcp_port
 ):
-    slow_model.delay = 0.4
-    repo, data_dir = steps_repo(tmp_path / "repo", STEPS), tmp_path / "data"
+    slow_model.delay = 0.3
+    slow_model.projects = ("Alpha", "Beta")
+    data_dir = tmp_path / "data"
+    repos = {p: steps_repo(tmp_path / p, STEPS, p) for p in slow_model.projects}
     conn = jobstore.connect(data_dir / "jobs.sqlite3")
-    jobstore.enqueue(conn, JobSpec("comment-77", "octo/r", "parts", str(repo), MODEL), 0.0)
+    for p, repo in repos.items():
+        jobstore.enqueue(conn, JobSpec(f"comment-{p}", f"octo/{p}", "parts", str(repo), MODEL), 0)
     conn.close()
     env = model_env(slow_model.url) | {
         "GITHUB_WEBHOOK_SECRET": SECRET,
@@ -74,43 +77,49 @@ async def test_sigkill_mid_run_then_restart_finishes_the_job_once(
         "ORCHESTRATOR_SANDBOX": "unsafe-host",
     }
     env = {k: v for k, v in env.items() if k not in ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY")}
+    asked = slow_model.requests
     server = None
     with (tmp_path / "server.log").open("ab") as log:
         try:
             server = await start(env, log)
-            await until(lambda: len(slow_model.requests) >= 3)
-            worker = job_row(data_dir).worker_pid
-            assert worker is not None and not gone(worker)
-            server.send_signal(signal.SIGKILL)  # mid-step: a model call is under way
+            await until(
+                lambda: len(asked) >= 4 and all(j.progress for j in jobs(data_dir).values())
+            )
+            workers = [j.worker_pid for j in jobs(data_dir).values()]
+            assert all(w is not None and not gone(w) for w in workers)
+            server.send_signal(signal.SIGKILL)  # mid-step: model calls are under way
             await server.wait()
-            await until(lambda: gone(worker), timeout=10)  # the worker died with its runner
-            at_kill = len(slow_model.requests)
-            assert job_row(data_dir).state == "running"  # its lease runs out, then...
+            await until(lambda: all(gone(w) for w in workers), timeout=10)  # died with it
+            at_kill = len(asked)
+            assert {j.state for j in jobs(data_dir).values()} == {"running"}  # leases run out
 
             server = await start(env, log)
-            await until(lambda: len(slow_model.requests) >= at_kill + 2)
+            await until(lambda: len(asked) >= at_kill + 2)
             server.send_signal(signal.SIGTERM)  # a graceful stop mid-run
             await server.wait()
-            stopped = job_row(data_dir)
-            assert stopped.state == "queued" and stopped.attempts == 1  # not charged
-            assert "server stopped mid-run" in stopped.error
+            for stopped in jobs(data_dir).values():
+                assert stopped.state == "queued" and stopped.attempts == 1  # not charged
+                assert "server stopped mid-run" in stopped.error
 
             server = await start(env, log)
-            await until(lambda: job_row(data_dir).state not in ("queued", "running"))
+            finished = ("done", "failed", "cancelled", "paused")
+            await until(lambda: all(j.state in finished for j in jobs(data_dir).values()))
         finally:
             if server is not None and server.returncode is None:
                 server.send_signal(signal.SIGTERM)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(10):
                         await server.wait()
-    done = job_row(data_dir)
     log_text = (tmp_path / "server.log").read_text()
-    assert done.state == "done", log_text[-3000:]
-    assert done.attempts == 2 and done.finished_at is not None
-    report = (repo / "docs/report.md").read_text()
-    assert steps_completed(report) == list(range(1, STEPS + 1))
-    for n in range(1, STEPS + 1):  # every step's part written once
-        assert report.count(f"Tenfold: write part {n}.") == 1
-    # Each interruption repeats at most the model call under way.
-    assert STEPS <= len(slow_model.requests) <= STEPS + 2
-    assert log_text.count('"job finished"') == 1
+    for project, repo in repos.items():
+        done = jobs(data_dir)[f"comment-{project}"]
+        assert done.state == "done", log_text[-3000:]
+        assert done.attempts == 2 and done.finished_at is not None
+        report = (repo / "docs/report.md").read_text()
+        assert steps_completed(report) == list(range(1, STEPS + 1))
+        for n in range(1, STEPS + 1):  # every step's part written once
+            assert report.count(f"{project}: write part {n}.") == 1
+        # Each of the two interruptions repeats at most the model call under way.
+        calls = sum(1 for r in asked if project in str(r))
+        assert STEPS <= calls <= STEPS + 2
+    assert log_text.count('"job finished"') == 2
