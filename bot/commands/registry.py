@@ -22,6 +22,10 @@ class CommandRequest:
     issue_number: int
     delivery_id: str
     commented_at: str
+    comment_id: int = 0
+    installation_id: int | None = None
+    clone_url: str = ""  # where git reaches the repository (GitHub Enterprise too)
+    default_branch: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

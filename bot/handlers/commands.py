@@ -67,6 +67,10 @@ async def answer_command(event: sansio.Event, *, ctx: HandlerContext) -> None:
         issue_number=issue["number"],
         delivery_id=ctx.delivery_id,
         commented_at=comment["created_at"],
+        comment_id=int(comment["id"]),
+        installation_id=ctx.installation_id,
+        clone_url=str(repository.get("clone_url") or ""),
+        default_branch=str(repository.get("default_branch") or ""),
     )
     body = await services.commands.answer(request)
     await gh.post(issue["comments_url"], data={"body": f"{body}\n\n{answered}"})

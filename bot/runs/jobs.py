@@ -23,6 +23,8 @@ class JobSpec:
     checkout: str
     llm: str | None = None
     overrides: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The issue the run started from (`github_home.Home` as JSON); None for a local run.
+    home: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,11 +52,18 @@ class Job:
     started_at: float | None
     finished_at: float | None
     worker_pid: int | None
+    home: dict[str, Any] | None = None
 
     @property
     def spec(self) -> JobSpec:
         return JobSpec(
-            self.key, self.repository, self.workflow, self.checkout, self.llm, self.overrides
+            self.key,
+            self.repository,
+            self.workflow,
+            self.checkout,
+            self.llm,
+            self.overrides,
+            self.home,
         )
 
 

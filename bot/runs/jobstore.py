@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at       REAL NOT NULL,
     started_at       REAL,
     finished_at      REAL,
-    worker_pid       INTEGER
+    worker_pid       INTEGER,
+    home             TEXT  -- JSON: the issue a run started from (bot/runs/github_home.py)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, repository, id);
 -- Fairness: the claim counter value at each repository's latest claim (counted, not timed).
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS turns (repository TEXT PRIMARY KEY, turn INTEGER NOT 
 _COLUMNS = (
     "id, key, repository, workflow, checkout, llm, overrides, state, attempts, lease_owner,"
     " lease_token, lease_expires, cancel_requested, answer, progress, escalation, error,"
-    " created_at, started_at, finished_at, worker_pid"
+    " created_at, started_at, finished_at, worker_pid, home"
 )
 
 
@@ -95,6 +96,7 @@ def _row(row: tuple[object, ...]) -> Job:
     values[7] = run_state(str(values[7]))
     values[12] = bool(values[12])
     values[15] = json.loads(str(values[15])) if values[15] is not None else None
+    values[21] = json.loads(str(values[21])) if values[21] is not None else None
     return Job(*values)  # type: ignore[arg-type]
 
 
@@ -107,10 +109,11 @@ def get(conn: sqlite3.Connection, job_id: int) -> Job | None:
 def enqueue(conn: sqlite3.Connection, spec: JobSpec, now: float) -> tuple[Job, bool]:
     """Queue `spec`; the job its key already names, and False, if it was queued before."""
     row = conn.execute(
-        "INSERT INTO jobs (key, repository, workflow, checkout, llm, overrides, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id",
+        "INSERT INTO jobs (key, repository, workflow, checkout, llm, overrides, created_at,"
+        " home) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id",
         (spec.key, spec.repository, spec.workflow, spec.checkout, spec.llm,
-         json.dumps(spec.overrides, sort_keys=True), now),
+         json.dumps(spec.overrides, sort_keys=True), now,
+         json.dumps(spec.home, sort_keys=True) if spec.home is not None else None),
     ).fetchone()  # fmt: skip
     if row is not None:
         job = get(conn, row[0])
