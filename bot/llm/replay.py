@@ -73,6 +73,9 @@ class ReplayClient:
         self._next += 1
         return completion_from(recorded["completion"])
 
+    async def context_window(self) -> int | None:
+        return None  # a recording calls no server
+
     async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
         completion = await self.complete(request)
         on_text(completion.text)
@@ -87,6 +90,9 @@ class RecordingClient:
 
     async def complete(self, request: Request) -> Completion:
         return self._record(request, await self._client.complete(request))
+
+    async def context_window(self) -> int | None:
+        return await self._client.context_window()
 
     async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
         return self._record(request, await self._client.stream(request, on_text))

@@ -23,6 +23,7 @@ from bot.llm.factory import make_client, price_file
 from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
 from bot.llm.pricing import PriceTable
+from bot.llm.window import operator_window
 
 
 def config_for(
@@ -81,7 +82,8 @@ def agent_for(
             chosen = model or spec
             if chosen not in clients:
                 client = make_client(chosen, environ, chosen_by_repository=model is not None)
-                clients[chosen] = Metered(client, prices, ledger, budget=budget)
+                window = operator_window(chosen, environ)
+                clients[chosen] = Metered(client, prices, ledger, budget=budget, window=window)
             return clients[chosen]
 
         default = llm_for(None)  # refuses an unknown model before the run starts

@@ -64,6 +64,9 @@ class Reader:
             "", (ToolCall(f"t{self.calls}", "read_file", {"path": "a.md"}),), Usage(10, 5000), "m"
         )
 
+    async def context_window(self):
+        return None
+
     async def stream(self, request, on_text):
         return await self.complete(request)
 

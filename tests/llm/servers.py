@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import time
 from collections import deque
 from typing import Any
@@ -171,10 +172,32 @@ def _unmarked(block: dict[str, Any]) -> tuple[str, bool]:
 
 
 class OpenAIServer(ModelServer):
+    """OpenAI's Chat Completions. With `formats=LLAMA_CPP_PYTHON` it behaves like
+    llama-cpp-python's server (`response_format` `text` or `json_object` only; another is
+    answered with HTTP 500 and a validation error); with `tool_calls=False` like a model whose chat
+    template has no tools (they are not shown to it); with `n_ctx` it reports its window at
+    llama.cpp's `/props`. Like every real server, it cuts a reply at `max_tokens`."""
+
+    def __init__(
+        self,
+        *,
+        formats: tuple[str, ...] = ("text", "json_object", "json_schema"),
+        tool_calls: bool = True,
+        n_ctx: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.formats, self.tool_calls, self.n_ctx = formats, tool_calls, n_ctx
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.completions)
+        app.router.add_get("/props", self.props)
         return app
+
+    async def props(self, request: web.Request) -> web.Response:
+        if self.n_ctx is None:
+            return web.json_response({"error": "not found"}, status=404)
+        return web.json_response({"default_generation_settings": {"n_ctx": self.n_ctx}})
 
     async def completions(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -188,13 +211,19 @@ class OpenAIServer(ModelServer):
             )
         if (fault := self._fault()) is not None:
             return fault
-        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        wanted = (body.get("response_format") or {}).get("type", "text")
+        if wanted not in self.formats:
+            return web.json_response(_refusal(wanted, self.formats), status=500)
         messages = [(m["role"], m.get("content") or "") for m in body["messages"]]
         system = "\n".join(text for role, text in messages if role == "system")
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        if schema is None and (shown := _SCHEMA_SHOWN.search(system)):
+            schema = json.loads(shown.group(1))  # asked for in words: the model reads it
+        offered = [t["function"]["name"] for t in body.get("tools", [])]
         asked = Asked(
             system,
             [(r, t) for r, t in messages if r != "system"],
-            [t["function"]["name"] for t in body.get("tools", [])],
+            offered if self.tool_calls else [],
             schema,
         )
         answer = respond(asked)
@@ -209,6 +238,10 @@ class OpenAIServer(ModelServer):
                     "function": {"name": answer.tool[0], "arguments": json.dumps(answer.tool[1])},
                 }
             ]
+        finish = "tool_calls" if answer.tool else "stop"
+        room = body.get("max_tokens") or body.get("max_completion_tokens")
+        if room and message["content"] and tokens(message["content"]) > room:
+            message["content"], finish = message["content"][: room * 4], "length"
         prompt = sum(tokens(text) for _, text in messages)
         completion = ChatCompletion.model_validate(
             {
@@ -217,12 +250,7 @@ class OpenAIServer(ModelServer):
                 "created": int(time.time()),
                 "model": body["model"],
                 "choices": [
-                    {
-                        "index": 0,
-                        "message": message,
-                        "logprobs": None,
-                        "finish_reason": "tool_calls" if answer.tool else "stop",
-                    }
+                    {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
                 ],
                 "usage": {
                     "prompt_tokens": prompt,
@@ -235,6 +263,24 @@ class OpenAIServer(ModelServer):
         if body.get("stream"):
             return await _sse(request, _openai_chunks(completion), done=True)
         return web.Response(text=completion.model_dump_json(), content_type="application/json")
+
+
+_SCHEMA_SHOWN = re.compile(r"<schema>\n(.*?)\n</schema>", re.DOTALL)
+#: The `response_format` types llama-cpp-python's server accepts.
+LLAMA_CPP_PYTHON = ("text", "json_object")
+
+
+def _refusal(wanted: str, formats: tuple[str, ...]) -> dict[str, Any]:
+    """What llama-cpp-python's server answers to a `response_format` it does not take."""
+    allowed = " or ".join(repr(f) for f in formats)
+    return {
+        "error": {
+            "message": "1 validation error for CreateChatCompletionRequest\n"
+            f"response_format.type\n  Input should be {allowed} [type=literal_error, "
+            f"input_value={wanted!r}, input_type=str]",
+            "type": "internal_server_error",
+        }
+    }
 
 
 async def _sse(
