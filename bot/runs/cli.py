@@ -74,6 +74,7 @@ def run_workflow(
     print(summary(result), file=out)
     if ledger.charges:
         print(f"  model calls: {len(ledger.charges)}, ${ledger.total_usd:.4f}", file=out)
+        print(f"  tokens: {tokens(ledger)}", file=out)
     log = data_dir / "decisions.jsonl"
     if log.exists():
         sources: dict[str, int] = {}
@@ -87,6 +88,17 @@ def run_workflow(
             file=out,
         )
     return 0 if result.status == "done" else 3
+
+
+def tokens(ledger: CostLedger) -> str:
+    """Token counts: what a local model's dollars (often none) cannot say."""
+    usages = [c.usage for c in ledger.charges]
+    read = sum(u.cache_read_tokens for u in usages)
+    written = sum(u.cache_write_tokens for u in usages)
+    return (
+        f"{sum(u.input_tokens for u in usages)} in, {sum(u.output_tokens for u in usages)} out"
+        f", {read} read from cache, {written} written to it"
+    )
 
 
 def summary(result: RunResult) -> str:

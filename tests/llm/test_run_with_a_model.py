@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 
 import pytest
@@ -42,6 +43,7 @@ async def test_a_workflow_runs_to_the_end_against_the_anthropic_protocol(
     text = output.decode()
     assert process.returncode == 0, text
     assert "done: 10 steps run" in text and "model calls: 10, $0.00" in text  # menus: policy
+    assert re.search(r"tokens: \d+ in, [1-9]\d* out, [1-9]\d* read from cache", text)
     report = (repo / "docs/report.md").read_text()
     assert "Tenfold: write part 10." in report  # the model's answer, from the step it was sent
     assert len(anthropic_server.requests) == 10
