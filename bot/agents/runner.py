@@ -22,6 +22,7 @@ from bot.engine.agent import Escalation, Reply, Task
 from bot.engine.confine import Confinement
 from bot.engine.model import Agent
 from bot.llm.metered import Metered
+from bot.llm.probe import require_tool_calls
 from bot.llm.task_agent import TaskAgent
 
 PHASES = (
@@ -62,6 +63,15 @@ class AgentRunner:
         self.project = project or repository.name
         self.roots = workflow_roots or {}
         self.on_event = on_event or (lambda _kind, _data: None)
+        self._probed: set[str] = set()  # the models seen to make tool calls
+
+    async def ready(self, model: str | None = None) -> None:
+        """Refuse a model that makes no tool calls before it is given work (NoToolCalls):
+        the default model at the start of a run, a persona's own before its first step."""
+        llm = self.llm_for(model)
+        if llm.client.spec not in self._probed:
+            await require_tool_calls(llm)
+            self._probed.add(llm.client.spec)
 
     def _phase(self, workflow: str) -> str:
         root = self.roots.get(workflow, workflow)
@@ -69,7 +79,8 @@ class AgentRunner:
 
     async def perform(self, task: Task) -> Reply:
         persona = persona_for(self.personas, task.agent)
-        llm = self.llm_for(self.config.model_for(persona.id, persona.name, None))
+        model = self.config.model_for(persona.id, persona.name, None)
+        llm = self.llm_for(model)
         if task.kind == "ask":
             decision = await self.decider.decide(
                 task.instruction,
@@ -83,6 +94,8 @@ class AgentRunner:
             )
         if task.kind in ("check", "menu"):
             return await TaskAgent(llm, project=self.project).perform(task)
+
+        await self.ready(model)
 
         async def loop() -> Reply:
             before = llm.ledger.total_usd

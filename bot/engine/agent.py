@@ -27,6 +27,7 @@ MATCHED_FIELDS = (
     "template",
     "options",
     "output_path",
+    "notice",
 )
 
 
@@ -45,6 +46,7 @@ class Task:
     output_path: str | None = None  # repository-relative file the section goes to
     agent: str | None = None  # the owning agent's id
     documents: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> text
+    notice: str | None = None  # what the engine says of the last try (it produced nothing)
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

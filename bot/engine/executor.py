@@ -17,11 +17,11 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.engine import conditions, outputs
+from bot.engine import conditions, outputs, produce
 from bot.engine.agent import Escalation, Reply, Task, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy, Decision
 from bot.engine.checkpoint import (
@@ -40,6 +40,7 @@ from bot.engine.model import Instruction, Step, Workflow
 from bot.engine.report import errors_of
 from bot.engine.variables import alternatives, expand
 from bot.llm.errors import BudgetExceeded, LLMError
+from bot.templates import render
 
 #: A step entered more often than this by gotos is a loop: the goto is reported and skipped.
 MAX_VISITS = 5
@@ -279,8 +280,14 @@ class Executor:
         return (reply.answer or "").strip().lower() in ("yes", "true", "y")
 
     async def _act(self, workflow: Workflow, step: Step, text: str) -> None:
-        reply = await self._perform(self._task("act", workflow, step, text))
+        task = self._task("act", workflow, step, text)
+        named = produce.named_outputs(text, self._relative)
+        reply = await self._held(task, lambda r: self._lacking(named, r))
         self._take(reply.files, reply.variables)
+
+    def _relative(self, text: str) -> str:
+        """Variables filled, as the repository-relative path agents see."""
+        return self._expand(text).replace(f"{self.files.root}/", "")
 
     def _goto(self, workflow: Workflow, instruction: Instruction) -> None:
         target = workflow.goto_target(instruction.target or "")
@@ -317,7 +324,8 @@ class Executor:
             return
         path = self._output_path(target)
         template = self._template_text(workflow, step)
-        reply = await self._perform(
+        relative = self.files.relative(path)
+        reply = await self._held(
             self._task(
                 "section",
                 workflow,
@@ -326,8 +334,9 @@ class Executor:
                 template=self._template_section(
                     outputs.start(template, self.values) if template else None, section
                 ),
-                output_path=self.files.relative(path),
-            )
+                output_path=relative,
+            ),
+            lambda r: [] if produce.contributed(r) else [relative],
         )
         current = self._read(path)
         text = outputs.start(template, self.values) if current is None else current
@@ -366,17 +375,16 @@ class Executor:
         output = next((i for i in step.instructions if i.kind == "template-output"), None)
         if output is not None and output.target:
             path = self._output_path(output.target)
+            relative = self.files.relative(path)
             template = self._template_text(workflow, step)
             shown = outputs.start(template, self.values) if template else None
-            reply = await self._perform(
-                self._task(
-                    "section",
-                    workflow,
-                    step,
-                    self._expand(text),
-                    template=shown,
-                    output_path=self.files.relative(path),
-                )
+            task = self._task(
+                "section", workflow, step, self._expand(text), template=shown, output_path=relative
+            )
+            others = [n for n in produce.named_outputs(text, self._relative) if n != relative]
+            reply = await self._held(
+                task,
+                lambda r: ([] if produce.contributed(r) else [relative]) + self._lacking(others, r),
             )
             current = self._read(path)
             base = outputs.start(template, self.values) if current is None else current
@@ -386,9 +394,9 @@ class Executor:
         else:
             template = self._template_text(workflow, step)
             shown = outputs.start(template, self.values) if template else None
-            reply = await self._perform(
-                self._task("act", workflow, step, self._expand(text), template=shown)
-            )
+            task = self._task("act", workflow, step, self._expand(text), template=shown)
+            named = produce.named_outputs(text, self._relative)
+            reply = await self._held(task, lambda r: self._lacking(named, r))
             self._take(reply.files, reply.variables)
         # The step's menu is one choice, however many sections describe it; its HALTs are
         # that menu's wait. Halts in a step without a menu, and asks, are decided one by one.
@@ -413,6 +421,51 @@ class Executor:
             raise _Escalated(
                 Decision(exc.point, "escalate", None, exc.reason, "agent", where, exc.question)
             ) from exc
+
+    async def _held(self, task: Task, lacking: Callable[[Reply], list[str]]) -> Reply:
+        """Work that must produce something is done only when it has: a reply that produced
+        nothing is asked again once, saying so, then the run pauses for a person."""
+        reply = await self._perform(task)
+        missing = lacking(reply)
+        if not missing:
+            return reply
+        where = f"{task.workflow}:{task.step_id}"
+        self._event(self.checkpoint, "unproduced", step=where, missing=missing)
+        notice = render("engine/unproduced.md.j2", missing=missing)
+        reply = await self._perform(dataclasses.replace(task, notice=notice))
+        missing = lacking(reply)
+        if not missing:
+            return reply
+        question = render(
+            "engine/unproduced_question.md.j2",
+            agent=task.agent or "the agent",
+            missing=missing,
+            where=where,
+        )
+        reason = f"nothing produced for {', '.join(missing)}, asked twice"
+        decision = Decision("unproduced", "escalate", None, reason, "policy", where, question)
+        raise _Escalated(decision)
+
+    def _lacking(self, references: Sequence[str], reply: Reply) -> list[str]:
+        """The files of `references` that neither the reply, this step nor the disk has;
+        a path the agents may not write is not theirs to produce."""
+        given = set()
+        for reference in reply.files:
+            try:
+                given.add(self.confinement.check_write(self._expand(reference)))
+            except PathRefused:
+                continue
+        missing = []
+        for reference in references:
+            try:
+                relative = self.confinement.check_write(reference)
+            except PathRefused:
+                continue
+            if relative in given or relative in self.writes:
+                continue
+            if not (self.files.root / relative).exists():
+                missing.append(relative)
+        return missing
 
     # Step boundaries ---------------------------------------------------------------------
 

@@ -55,6 +55,8 @@ def prompt(task: Task) -> str:
             for name, text in documents.items()), True))  # fmt: skip
     if task.output_path:
         parts.append(("output", task.output_path, False))
+    if task.notice:
+        parts.append(("notice", task.notice, False))
     return "\n\n".join(
         f'<{tag} data="untrusted">\n{body if tag == "documents" else neutral(body)}\n</{tag}>'
         if untrusted

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.agents.runner import AgentRunner
 from bot.engine.agent import ReplayMismatch
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor, RunError, RunResult
@@ -58,16 +59,23 @@ def run_workflow(
     try:
         config = config_for(project, environ, args.llm)
         confinement = confinement_of(project, data_dir)
+        agent = agent_for(args.llm, environ, ledger, project, data_dir, config, confinement)
         executor = Executor(
             project,
-            agent_for(args.llm, environ, ledger, project, data_dir, config, confinement),
+            agent,
             CheckpointStore(data_dir / "runs"),
             policy=policy_for(config),
             overrides=overrides,
             on_event=show,
             confinement=confinement,
         )
-        result = asyncio.run(executor.run(args.workflow, resume=args.resume, answer=args.answer))
+
+        async def start() -> RunResult:
+            if isinstance(agent, AgentRunner):
+                await agent.ready()  # a model that makes no tool calls is refused here
+            return await executor.run(args.workflow, resume=args.resume, answer=args.answer)
+
+        result = asyncio.run(start())
     except (RunError, ReplayMismatch, LLMError) as exc:
         print(f"orchestrator: {exc}", file=out)
         return 1
