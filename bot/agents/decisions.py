@@ -4,8 +4,9 @@ confidence, a reason, and a line in the decision log.
 An onboarding document answers a question when one of its headings, FAQ questions or rules
 matches it after normalising (case, punctuation, filler words) or shares most of its words:
 confidence 0.95, citing file and line. Otherwise the model answers at low temperature with
-a confidence and its reasoning. At or above the threshold the run goes on; below it, the
-question is escalated to a person.
+a confidence, its reasoning and a quote from the context that supports the answer. The run
+goes on only when the confidence reaches the threshold and the quote is really in the
+context (`evidence.grounded`); else the question is escalated to a person.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bot.agents.evidence import grounded, unsupported
+from bot.agents.task_agent import neutral
 from bot.llm.metered import Metered
-from bot.llm.task_agent import neutral
 from bot.llm.types import Message, Request
+from bot.templates import render
 
 ONBOARDING_CONFIDENCE = 0.95
 #: Share of the question's words an entry must have to answer it.
@@ -32,11 +35,12 @@ _FILLER_WORDS = (
 _FILLER = frozenset(_FILLER_WORDS.split())
 ANSWER = {
     "type": "object",
-    "required": ["answer", "confidence", "reasoning"],
+    "required": ["answer", "confidence", "reasoning", "evidence"],
     "properties": {
         "answer": {"type": "string"},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "reasoning": {"type": "string"},
+        "evidence": {"type": "string"},
     },
 }
 
@@ -164,13 +168,11 @@ class Decider:
     async def _ask_model(self, question: str, context: str, charge_to: dict[str, str]) -> Decision:
         assert self.llm is not None
         request = Request(
-            system="Answer the question for an autonomous software project. Give your "
-            "confidence honestly: below the team's threshold a person will be asked.",
+            system=render("agents/decide_system.md.j2"),
             messages=(
                 Message(
                     "user",
-                    f"<question>\n{question}\n</question>\n\n"
-                    f'<context data="untrusted">\n{neutral(context)}\n</context>',
+                    render("agents/decide_user.md.j2", question=question, context=neutral(context)),
                 ),
             ),
             max_tokens=600,
@@ -179,13 +181,13 @@ class Decider:
         )
         completion = await self.llm.complete(request, charge=charge_to)
         data = completion.structured or {}
-        return Decision(
-            question,
-            str(data.get("answer", "")),
-            float(data.get("confidence", 0.0)),
-            "model",
-            str(data.get("reasoning", "")),
-        )
+        confidence, reasoning = float(data.get("confidence", 0.0)), str(data.get("reasoning", ""))
+        quote = str(data.get("evidence", ""))
+        if not grounded(quote, context):
+            # Its number alone does not decide: nothing it cites is in what it was shown.
+            reasoning = f"not trusted (it said {confidence:.2f}): {unsupported(quote)}; {reasoning}"
+            confidence = 0.0
+        return Decision(question, str(data.get("answer", "")), confidence, "model", reasoning)
 
     def _log(self, decision: Decision) -> None:
         if self.log is None:

@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from bot.agents.decisions import Decider, Decision
 from bot.agents.personas import Persona
+from bot.agents.task_agent import prompt
 from bot.agents.tools import TOOLS, Workspace, run_tool
 from bot.engine.agent import Escalation, Task
 from bot.llm.metered import Metered
-from bot.llm.task_agent import prompt
 from bot.llm.types import Message, Request
 
 HOW = (

@@ -17,13 +17,13 @@ from bot.agents.decisions import Decider
 from bot.agents.loop import NeedsPerson, work
 from bot.agents.personas import persona_for
 from bot.agents.pool import AgentPool
+from bot.agents.task_agent import TaskAgent
 from bot.agents.tools import Workspace
 from bot.engine.agent import Escalation, Reply, Task
 from bot.engine.confine import Confinement
 from bot.engine.model import Agent
 from bot.llm.metered import Metered
 from bot.llm.probe import require_tool_calls
-from bot.llm.task_agent import TaskAgent
 
 PHASES = (
     ("1-analysis", "analysis"),

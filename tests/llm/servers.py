@@ -55,6 +55,14 @@ class ModelServer:
         self.invalid: list[str] = []
         self.faults: deque[tuple[int, dict[str, str], str]] = deque()
         self._ids = itertools.count(1)
+        self.overconfident = False  # like a tiny model: certain of everything, citing anything
+
+    def _model(self, asked: Asked) -> Answer:
+        answer = respond(asked)
+        if self.overconfident and answer.structured and "confidence" in answer.structured:
+            quoted = {"evidence": asked.last_user[-60:]} if "evidence" in answer.structured else {}
+            return Answer(structured={**answer.structured, "confidence": 1.0, **quoted})
+        return answer
 
     def fail_next(
         self, status: int, *, retry_after: float | None = None, body: str | None = None
@@ -112,7 +120,7 @@ class AnthropicServer(ModelServer):
             [t["name"] for t in tools],
             schema,
         )
-        answer = respond(asked)
+        answer = self._model(asked)
         usage = self._usage(body, answer)
         message = AnthropicMessage.model_validate(
             {
@@ -226,7 +234,7 @@ class OpenAIServer(ModelServer):
             offered if self.tool_calls else [],
             schema,
         )
-        answer = respond(asked)
+        answer = self._model(asked)
         message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
         if answer.structured is not None:
             message["content"] = json.dumps(answer.structured)

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bot.agents.task_agent import TaskAgent
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor
 from bot.engine.loader import load
@@ -19,7 +20,6 @@ from bot.llm.metered import Metered
 from bot.llm.pricing import PriceTable
 from bot.llm.replay import RecordingClient, ReplayMismatch
 from bot.llm.retry import RetryPolicy
-from bot.llm.task_agent import TaskAgent
 from bot.llm.types import Message, Request
 from tests.engine.test_executor import ten_steps
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.agents.evidence import grounded, unsupported
 from bot.engine.agent import Reply, Task
 from bot.llm.metered import Metered
 from bot.llm.types import Message, Request
@@ -27,8 +28,12 @@ SCHEMAS: Mapping[str, Mapping[str, Any]] = {
     },
     "ask": {
         "type": "object",
-        "required": ["answer", "confidence"],
-        "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
+        "required": ["answer", "confidence", "evidence"],
+        "properties": {
+            "answer": {"type": "string"},
+            "confidence": {"type": "number"},
+            "evidence": {"type": "string"},  # a quote of what it was shown that supports it
+        },
     },
     "act": {
         "type": "object",
@@ -114,9 +119,21 @@ class TaskAgent:
         data = completion.structured or {}
         if task.kind == "menu":
             return Reply(answer=str(data.get("choice", "")), text=str(data.get("reason", "")))
-        if task.kind in ("check", "ask"):
+        if task.kind == "check":
+            return Reply(answer=str(data.get("answer", "")), confidence=1.0)
+        if task.kind == "ask":
+            shown = (
+                task.step_goal,
+                task.instruction,
+                *task.inputs.values(),
+                *task.documents.values(),
+            )
+            quote = str(data.get("evidence", ""))
+            if grounded(quote, *shown):
+                confidence = float(data.get("confidence", 0.0))
+                return Reply(answer=str(data.get("answer", "")), confidence=confidence)
             return Reply(
-                answer=str(data.get("answer", "")), confidence=float(data.get("confidence", 0.0))
+                answer=str(data.get("answer", "")), confidence=0.0, text=unsupported(quote)
             )
         if task.kind == "act":
             return Reply(
