@@ -17,7 +17,7 @@ from bot.agents.decisions import Decider
 from bot.agents.loop import NeedsPerson, work
 from bot.agents.personas import persona_for
 from bot.agents.pool import AgentPool
-from bot.agents.task_agent import TaskAgent
+from bot.agents.task_agent import TaskAgent, for_the_engine
 from bot.agents.tools import Workspace
 from bot.engine.agent import Escalation, Reply, Task
 from bot.engine.confine import Confinement
@@ -78,6 +78,10 @@ class AgentRunner:
         return next((phase for marker, phase in PHASES if marker in root), "implementation")
 
     async def perform(self, task: Task) -> Reply:
+        with for_the_engine():
+            return await self._perform(task)
+
+    async def _perform(self, task: Task) -> Reply:
         persona = persona_for(self.personas, task.agent)
         model = self.config.model_for(persona.id, persona.name, None)
         llm = self.llm_for(model)

@@ -6,11 +6,13 @@ sections; the workflow's rules sit in the stable prefix, the same bytes every ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
 from bot.agents.evidence import grounded, unsupported
-from bot.engine.agent import Reply, Task
+from bot.engine.agent import AgentUnavailable, Reply, Task
+from bot.llm.errors import BudgetExceeded, LLMError
 from bot.llm.metered import Metered
 from bot.llm.types import Message, Request
 
@@ -92,6 +94,16 @@ def schema_for(task: Task) -> Mapping[str, Any] | None:
     return SCHEMAS.get(task.kind)
 
 
+@contextlib.contextmanager
+def for_the_engine() -> Iterator[None]:
+    """A model that cannot be had, as the engine's `AgentUnavailable` (it knows no models)."""
+    try:
+        yield
+    except LLMError as exc:
+        point: Literal["model", "budget"] = "budget" if isinstance(exc, BudgetExceeded) else "model"
+        raise AgentUnavailable(f"{type(exc).__name__}: {exc}", point) from exc
+
+
 class TaskAgent:
     """A `WorkflowAgent` backed by a (metered) model client."""
 
@@ -115,7 +127,8 @@ class TaskAgent:
             "agent": task.agent or "",
             "story": task.variables.get("story_key", ""),
         }
-        completion = await self.llm.complete(request, charge=charge)
+        with for_the_engine():
+            completion = await self.llm.complete(request, charge=charge)
         data = completion.structured or {}
         if task.kind == "menu":
             return Reply(answer=str(data.get("choice", "")), text=str(data.get("reason", "")))

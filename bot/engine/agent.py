@@ -15,7 +15,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 #: The fields of a task that decide whether a recorded reply still fits it.
 MATCHED_FIELDS = (
@@ -79,6 +79,16 @@ class Escalation(Exception):
         super().__init__(reason)
         self.question = question
         self.reason = reason
+        self.point = point
+
+
+class AgentUnavailable(Exception):
+    """The agent cannot do the work: its model cannot be had (unavailable after retries, the
+    budget spent, replies never as asked). The run pauses at the step; `--resume` goes on.
+    Agents raise it for their own failures, so the engine knows no model layer."""
+
+    def __init__(self, message: str, point: Literal["model", "budget"] = "model") -> None:
+        super().__init__(message)
         self.point = point
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine import conditions, outputs, produce
-from bot.engine.agent import Escalation, Reply, Task, WorkflowAgent
+from bot.engine.agent import AgentUnavailable, Escalation, Reply, Task, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy, Decision
 from bot.engine.checkpoint import (
     Checkpoint,
@@ -39,7 +39,6 @@ from bot.engine.loader import Project
 from bot.engine.model import Instruction, Step, Workflow
 from bot.engine.report import errors_of
 from bot.engine.variables import alternatives, expand
-from bot.llm.errors import BudgetExceeded, LLMError
 from bot.templates import render
 
 #: A step entered more often than this by gotos is a loop: the goto is reported and skipped.
@@ -414,7 +413,7 @@ class Executor:
         failing, and `--resume` goes on from this step."""
         try:
             return await self.agent.perform(task)
-        except LLMError as exc:
+        except AgentUnavailable as exc:
             raise _Escalated(_model_trouble(task, exc)) from exc
         except Escalation as exc:
             where = f"{task.workflow}:{task.step_id}"
@@ -800,13 +799,12 @@ class Executor:
         self.on_event(kind, data)
 
 
-def _model_trouble(task: Task, exc: LLMError) -> Decision:
-    kind = "budget" if isinstance(exc, BudgetExceeded) else "model"
+def _model_trouble(task: Task, exc: AgentUnavailable) -> Decision:
     return Decision(
-        kind,
+        exc.point,
         "escalate",
         None,
-        f"{type(exc).__name__}: {exc}",
+        str(exc),
         "policy",
         f"{task.workflow}:{task.step_id}",
         task.instruction[:300],
