@@ -46,7 +46,7 @@ ANSWER = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Entry:
+class OnboardingEntry:
     """A heading, FAQ question or rule, with what it says and where."""
 
     key: str
@@ -56,7 +56,7 @@ class Entry:
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
+class Answer:
     question: str
     answer: str | None
     confidence: float
@@ -78,10 +78,10 @@ def _stem(word: str) -> str:
     return word
 
 
-def entries(path: Path, relative: str) -> list[Entry]:
+def entries(path: Path, relative: str) -> list[OnboardingEntry]:
     """Headings with the paragraph under them, `Q:`/`A:` pairs, and list items as rules."""
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    found: list[Entry] = []
+    found: list[OnboardingEntry] = []
     for index, line in enumerate(lines):
         text = line.strip()
         following = next(
@@ -93,14 +93,14 @@ def entries(path: Path, relative: str) -> list[Entry]:
             "",
         )
         if text.startswith("#"):
-            found.append(Entry(text.lstrip("# "), following, relative, index + 1))
+            found.append(OnboardingEntry(text.lstrip("# "), following, relative, index + 1))
         elif re.match(r"^(\*\*)?Q[:.]", text):
             question = re.sub(r"^(\*\*)?Q[:.]\s*(\*\*)?", "", text)
             answer = re.sub(r"^(\*\*)?A[:.]\s*(\*\*)?", "", following)
-            found.append(Entry(question, answer, relative, index + 1))
+            found.append(OnboardingEntry(question, answer, relative, index + 1))
         elif text.startswith(("- ", "* ")) and ":" in text:
             key, _, value = text[2:].partition(":")
-            found.append(Entry(key, value.strip() or text[2:], relative, index + 1))
+            found.append(OnboardingEntry(key, value.strip() or text[2:], relative, index + 1))
     return [e for e in found if e.answer]
 
 
@@ -117,13 +117,13 @@ class Decider:
         self.threshold = threshold
         self.llm = llm
         self.log = log
-        self.entries: list[Entry] = []
+        self.entries: list[OnboardingEntry] = []
         for name in onboarding:
             path = (repository / name).resolve()
             if path.is_relative_to(repository.resolve()) and path.is_file():
                 self.entries.extend(entries(path, name))
 
-    def from_onboarding(self, question: str) -> Entry | None:
+    def from_onboarding(self, question: str) -> OnboardingEntry | None:
         asked = words(question)
         if not asked:
             return None
@@ -143,12 +143,12 @@ class Decider:
 
     async def decide(
         self, question: str, context: str = "", charge: Mapping[str, str] | None = None
-    ) -> Decision:
+    ) -> Answer:
         """The answer, from the onboarding documents first, then the model; logged."""
         charge_to = dict(charge or {})
         entry = self.from_onboarding(question)
         if entry is not None:
-            decision = Decision(
+            decision = Answer(
                 question,
                 entry.answer,
                 ONBOARDING_CONFIDENCE,
@@ -159,13 +159,13 @@ class Decider:
         elif self.llm is not None:
             decision = await self._ask_model(question, context, charge_to)
         else:
-            decision = Decision(question, None, 0.0, "none", "no onboarding answer, no model")
+            decision = Answer(question, None, 0.0, "none", "no onboarding answer, no model")
         if decision.confidence < self.threshold:
             decision = dataclasses.replace(decision, escalated=True)
         self._log(decision)
         return decision
 
-    async def _ask_model(self, question: str, context: str, charge_to: dict[str, str]) -> Decision:
+    async def _ask_model(self, question: str, context: str, charge_to: dict[str, str]) -> Answer:
         assert self.llm is not None
         request = Request(
             system=render("agents/decide_system.md.j2"),
@@ -187,9 +187,9 @@ class Decider:
             # Its number alone does not decide: nothing it cites is in what it was shown.
             reasoning = f"not trusted (it said {confidence:.2f}): {unsupported(quote)}; {reasoning}"
             confidence = 0.0
-        return Decision(question, str(data.get("answer", "")), confidence, "model", reasoning)
+        return Answer(question, str(data.get("answer", "")), confidence, "model", reasoning)
 
-    def _log(self, decision: Decision) -> None:
+    def _log(self, decision: Answer) -> None:
         if self.log is None:
             return
         self.log.parent.mkdir(parents=True, exist_ok=True)

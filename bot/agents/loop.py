@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from bot.agents.decisions import Decider, Decision
+from bot.agents.decisions import Answer, Decider
 from bot.agents.personas import Persona
 from bot.agents.task_agent import prompt
 from bot.agents.tools import TOOLS, Workspace, run_tool
-from bot.engine.agent import Escalation, Task
+from bot.engine.tasks import Escalation, Task
 from bot.llm.metered import Metered
 from bot.llm.types import Message, Request
 
@@ -29,7 +29,7 @@ HOW = (
 class NeedsPerson(Escalation):
     """A question the decisions could not answer confidently enough: a person must."""
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Answer) -> None:
         super().__init__(
             decision.question,
             f"confidence {decision.confidence:.2f} is below "
@@ -44,7 +44,7 @@ class LoopResult:
     files: dict[str, str]
     iterations: int
     stopped: str  # "done", "answer", "iterations" or "tokens"
-    decisions: list[Decision]
+    decisions: list[Answer]
 
 
 async def work(
@@ -60,7 +60,7 @@ async def work(
 ) -> LoopResult:
     system = f"{persona.prompt()}\n\n{HOW}"
     messages: list[Message] = [Message("user", prompt(task))]
-    decisions: list[Decision] = []
+    decisions: list[Answer] = []
     spent, text = 0, ""
     charge = {
         "workflow": task.workflow,

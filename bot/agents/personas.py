@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from bot.engine.agents import role_key
+from bot.engine.agent_files import role_key
 from bot.engine.model import Agent
 
 

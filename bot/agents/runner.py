@@ -19,9 +19,9 @@ from bot.agents.personas import persona_for
 from bot.agents.pool import AgentPool
 from bot.agents.task_agent import TaskAgent, for_the_engine
 from bot.agents.tools import Workspace
-from bot.engine.agent import Escalation, Reply, Task
 from bot.engine.confine import Confinement
 from bot.engine.model import Agent
+from bot.engine.tasks import Escalation, Reply, Task
 from bot.llm.metered import Metered
 from bot.llm.probe import require_tool_calls
 

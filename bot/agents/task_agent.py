@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from bot.agents.evidence import grounded, unsupported
-from bot.engine.agent import AgentUnavailable, Reply, Task
+from bot.engine.tasks import AgentUnavailable, Reply, Task
 from bot.llm.errors import BudgetExceeded, LLMError
 from bot.llm.metered import Metered
 from bot.llm.types import Message, Request

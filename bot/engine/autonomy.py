@@ -13,7 +13,7 @@ import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 
-from bot.engine.agent import Reply, Task
+from bot.engine.tasks import Reply, Task
 
 _WAIT = re.compile(
     r"wait(?:ing)? for (?:the )?(?:user(?:'s)? )?(?:input|selection|response|confirmation|reply)"

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine import conditions, outputs, produce
-from bot.engine.agent import AgentUnavailable, Escalation, Reply, Task, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy, Decision
 from bot.engine.checkpoint import (
     Checkpoint,
@@ -38,6 +37,7 @@ from bot.engine.files import PathRefused, RepoFiles
 from bot.engine.loader import Project
 from bot.engine.model import Instruction, Step, Workflow
 from bot.engine.report import errors_of
+from bot.engine.tasks import AgentUnavailable, Escalation, Reply, Task, WorkflowAgent
 from bot.engine.variables import alternatives, expand
 from bot.templates import render
 
@@ -55,7 +55,7 @@ class RunError(Exception):
 
 
 @dataclasses.dataclass
-class RunResult:
+class RunOutcome:
     status: str  # "done" or "paused"
     outputs: dict[str, str]  # path -> sha256
     decisions: list[dict[str, Any]]
@@ -113,7 +113,9 @@ class Executor:
 
     # Running -------------------------------------------------------------------------------
 
-    async def run(self, name: str, *, resume: bool = False, answer: str | None = None) -> RunResult:
+    async def run(
+        self, name: str, *, resume: bool = False, answer: str | None = None
+    ) -> RunOutcome:
         workflow = self.project.workflow(name)
         if workflow is None:
             known = ", ".join(sorted(w.name for w in self.project.workflows)) or "none"
@@ -556,7 +558,7 @@ class Executor:
         text = self._read(self._output_path(output.target))
         return text is not None and outputs.step_marker(step.id) in outputs.steps_completed(text)
 
-    def _pause(self, decision: Decision) -> RunResult:
+    def _pause(self, decision: Decision) -> RunOutcome:
         checkpoint = self.checkpoint
         frame = checkpoint.stack[-1]
         workflow = self._workflow(frame.workflow)
@@ -570,9 +572,9 @@ class Executor:
         self.store.save(checkpoint)
         return self._result()
 
-    def _result(self) -> RunResult:
+    def _result(self) -> RunOutcome:
         checkpoint = self.checkpoint
-        return RunResult(
+        return RunOutcome(
             checkpoint.status,
             dict(checkpoint.outputs),
             list(checkpoint.decisions),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.engine.agent import Reply
+from bot.engine.tasks import Reply
 
 _WRITES = re.compile(
     r"\b(?:write|writes|save|saves|saved|copy|append|create|creates|store)\b"

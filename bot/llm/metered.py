@@ -20,7 +20,7 @@ from bot.llm.budget import Budget, estimated_input_tokens
 from bot.llm.errors import ReplyCut, ReplyNotAsked
 from bot.llm.ledger import Charge, CostLedger
 from bot.llm.pricing import PriceTable
-from bot.llm.retry import RetryPolicy
+from bot.llm.retry import ModelRetries
 from bot.llm.types import Completion, LLMClient, Message, Request
 from bot.llm.window import HEADROOM, fit, window_for
 
@@ -36,7 +36,7 @@ class Metered:
     prices: PriceTable
     ledger: CostLedger
     budget: Budget | None = None
-    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    retry: ModelRetries = dataclasses.field(default_factory=ModelRetries)
     overhead_s: float = 0.0  # our own time per call, SDK and HTTP excluded (for the bench)
     window: int | None = None  # the operator's setting; else asked of the server once
 

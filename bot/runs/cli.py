@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.agents.runner import AgentRunner
-from bot.engine.agent import ReplayMismatch
 from bot.engine.checkpoint import CheckpointStore
-from bot.engine.executor import Executor, RunError, RunResult
+from bot.engine.executor import Executor, RunError, RunOutcome
 from bot.engine.loader import load
+from bot.engine.tasks import TaskMismatch
 from bot.llm.errors import LLMError
 from bot.llm.ledger import CostLedger
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
@@ -70,13 +70,13 @@ def run_workflow(
             confinement=confinement,
         )
 
-        async def start() -> RunResult:
+        async def start() -> RunOutcome:
             if isinstance(agent, AgentRunner):
                 await agent.ready()  # a model that makes no tool calls is refused here
             return await executor.run(args.workflow, resume=args.resume, answer=args.answer)
 
         result = asyncio.run(start())
-    except (RunError, ReplayMismatch, LLMError) as exc:
+    except (RunError, TaskMismatch, LLMError) as exc:
         print(f"orchestrator: {exc}", file=out)
         return 1
     print(summary(result), file=out)
@@ -109,7 +109,7 @@ def tokens(ledger: CostLedger) -> str:
     )
 
 
-def summary(result: RunResult) -> str:
+def summary(result: RunOutcome) -> str:
     lines = [f"\n{result.status}: {result.steps_run} steps run"]
     lines += [f"  output: {path}" for path in sorted(result.outputs)]
     by: dict[str, int] = {}

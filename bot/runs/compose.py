@@ -12,11 +12,11 @@ from bot.agents.config import AgentsConfig, ConfigError, load_config
 from bot.agents.decisions import Decider
 from bot.agents.pool import AgentPool
 from bot.agents.runner import AgentRunner
-from bot.engine.agent import ReplayAgent, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy
 from bot.engine.confine import Confinement, confinement_for
 from bot.engine.executor import RunError
 from bot.engine.loader import Project
+from bot.engine.tasks import ReplayAgent, WorkflowAgent
 from bot.llm.budget import Budget
 from bot.llm.errors import LLMError
 from bot.llm.factory import make_client, price_file

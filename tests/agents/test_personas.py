@@ -6,8 +6,8 @@ from bot.agents.decisions import Decider
 from bot.agents.loop import work
 from bot.agents.personas import persona_for
 from bot.agents.tools import Workspace
-from bot.engine.agent import Task
 from bot.engine.loader import load
+from bot.engine.tasks import Task
 from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
 from bot.llm.pricing import PriceTable

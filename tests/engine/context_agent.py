@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from bot.engine.agent import Reply, Task
+from bot.engine.tasks import Reply, Task
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+)$", re.MULTILINE)
 _BIND = re.compile(r"Bind `?\{doc_workspace\}`? to `([^`]+)`")

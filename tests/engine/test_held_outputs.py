@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.agent import Reply, Task
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor
 from bot.engine.loader import load
+from bot.engine.tasks import Reply, Task
 from tests.engine.conftest import install_path
 from tests.engine.context_agent import ContextAgent
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.engine.agent import RecordingAgent
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor
 from bot.engine.loader import load
+from bot.engine.tasks import RecordingAgent
 from tests.engine.context_agent import ContextAgent
 from tests.engine.test_executor import ten_steps
 

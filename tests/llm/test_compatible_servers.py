@@ -10,7 +10,7 @@ from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
 from bot.llm.openai_client import OpenAIClient
 from bot.llm.pricing import PriceTable
-from bot.llm.retry import RetryPolicy
+from bot.llm.retry import ModelRetries
 from bot.llm.types import Message, Request
 from bot.llm.window import operator_window
 from tests.llm.servers import LLAMA_CPP_PYTHON
@@ -27,7 +27,7 @@ async def no_wait(_seconds: float) -> None:
 def local(server, **options) -> Metered:
     client = OpenAIClient(MODEL, api_key="k", base_url=server.url, provider="openai-compatible")
     return Metered(
-        client, PriceTable(PRICES), CostLedger(), retry=RetryPolicy(sleep=no_wait), **options
+        client, PriceTable(PRICES), CostLedger(), retry=ModelRetries(sleep=no_wait), **options
     )
 
 

@@ -96,7 +96,7 @@ class WorkflowAgent(Protocol):
     async def perform(self, task: Task) -> Reply: ...
 
 
-class ReplayMismatch(Exception):
+class TaskMismatch(Exception):
     """The workflow asked for something the recording does not have; the message diffs them."""
 
 
@@ -116,7 +116,7 @@ class ReplayAgent:
 
     async def perform(self, task: Task) -> Reply:
         if self._next >= len(self._exchanges):
-            raise ReplayMismatch(
+            raise TaskMismatch(
                 f"{self.path}: the recording has {len(self._exchanges)} exchanges and the run "
                 f"asks for another:\n{json.dumps(matched(task), indent=1)}"
             )
@@ -133,7 +133,7 @@ class ReplayAgent:
                     lineterm="",
                 )
             )
-            raise ReplayMismatch(f"{self.path}: exchange {self._next + 1} differs:\n{diff}")
+            raise TaskMismatch(f"{self.path}: exchange {self._next + 1} differs:\n{diff}")
         self._next += 1
         return Reply.from_json(recorded["reply"])
 
