@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Literal
 
 from bot.agents.decisions import Answer, Decider
 from bot.agents.personas import Persona
@@ -43,7 +44,7 @@ class LoopResult:
     text: str
     files: dict[str, str]
     iterations: int
-    stopped: str  # "done", "answer", "iterations" or "tokens"
+    stopped: Literal["done", "answer", "iterations", "tokens"]
     decisions: list[Answer]
 
 

@@ -31,9 +31,18 @@ MATCHED_FIELDS = (
 )
 
 
+#: The work a task asks for: an act, a section of an output, a yes/no check, a question, a
+#: menu's choice, or what a HALT means.
+TaskKind = Literal["act", "section", "check", "ask", "menu", "halt"]
+#: Where a run can stop for a person.
+StopPoint = Literal[
+    "ask", "menu", "halt", "loop", "model", "budget", "unfinished", "unproduced"
+]  # fmt: skip
+
+
 @dataclasses.dataclass(frozen=True)
 class Task:
-    kind: str  # "act", "section", "check", "ask" or "menu"
+    kind: TaskKind
     workflow: str
     step_id: str
     step_goal: str
@@ -75,7 +84,7 @@ class Escalation(Exception):
     """An agent needs a person: the run pauses at this step with the question. `point` says
     what kind of stop it is ("ask": a question; "unfinished": the agent ran out of room)."""
 
-    def __init__(self, question: str, reason: str, point: str = "ask") -> None:
+    def __init__(self, question: str, reason: str, point: StopPoint = "ask") -> None:
         super().__init__(reason)
         self.question = question
         self.reason = reason
