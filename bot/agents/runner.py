@@ -24,6 +24,7 @@ from bot.engine.model import Agent
 from bot.engine.tasks import Escalation, Reply, Task
 from bot.llm.metered import Metered
 from bot.llm.probe import require_tool_calls
+from bot.templates import render
 
 PHASES = (
     ("1-analysis", "analysis"),
@@ -32,6 +33,8 @@ PHASES = (
     ("4-implementation", "implementation"),
 )
 
+#: How much of what a step shows goes with a question as the context its answer cites.
+CONTEXT_CHARS = 12_000
 #: How a tool loop can end without the agent saying the step is done.
 UNFINISHED = {"iterations": "iteration limit", "tokens": "output-token limit"}
 
@@ -86,9 +89,11 @@ class AgentRunner:
         model = self.config.model_for(persona.id, persona.name, None)
         llm = self.llm_for(model)
         if task.kind == "ask":
+            # What the step shows the agent is what an answer may cite as its support.
+            shown = [task.step_goal, *task.inputs.values(), *task.documents.values()]
             decision = await self.decider.decide(
                 task.instruction,
-                task.step_goal,
+                "\n\n".join(text for text in shown if text)[:CONTEXT_CHARS],
                 charge={"workflow": task.workflow, "agent": persona.id},
             )
             if decision.escalated:
@@ -130,8 +135,11 @@ class AgentRunner:
                 # Out of room before it said it was done: the step is not done, and what it
                 # wrote so far is not made. A person decides (more room, a narrower step).
                 raise Escalation(
-                    f"{persona.name} stopped before finishing {task.workflow}:{task.step_id}. "
-                    "Go on with this step?",
+                    render(
+                        "agents/unfinished.md.j2",
+                        agent=persona.name,
+                        where=f"{task.workflow}:{task.step_id}",
+                    ),
                     f"the agent reached its {UNFINISHED[result.stopped]} after "
                     f"{result.iterations} iteration(s) without calling done",
                     point="unfinished",
