@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.llm.servers import AnthropicServer, OpenAIServer
+from tests.llm.openai_server import OpenAIServer
+from tests.llm.servers import AnthropicServer
 
 
 @pytest.fixture

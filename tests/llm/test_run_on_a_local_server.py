@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.engine.test_executor import ten_steps
-from tests.llm.servers import LLAMA_CPP_PYTHON
+from tests.llm.openai_server import LLAMA_CPP_PYTHON
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
