@@ -49,6 +49,7 @@ class Dispatch(StepBoundaries):
     """The instructions of a step, each by its kind."""
 
     _answered: str | None = None  # a person's answer to the escalation resumed from
+    _guidance: str | None = None  # a person's answer where the step had produced nothing
 
     async def _instruction(self, workflow: Workflow, step: Step, instruction: Instruction) -> None:
         kind = instruction.kind
@@ -240,7 +241,11 @@ class Dispatch(StepBoundaries):
 
     async def _held(self, task: Task, lacking: Callable[[Reply], list[str]]) -> Reply:
         """Work that must produce something is done only when it has: a reply that produced
-        nothing is asked again once, saying so, then the run pauses for a person."""
+        nothing is asked again once, saying so, then the run pauses for a person, whose answer
+        goes to the agent when the step is done again."""
+        if self._guidance is not None:
+            answer, self._guidance = self._guidance, None
+            task = dataclasses.replace(task, notice=render("engine/guidance.md.j2", answer=answer))
         reply = await self._perform(task)
         missing = lacking(reply)
         if not missing:

@@ -124,7 +124,10 @@ class Executor(Dispatch):
                 checkpoint.decisions.append(
                     {**pending, "outcome": "answer", "value": answer, "by": "person"}
                 )
-                self._answered = answer
+                if pending.get("point") == "unproduced":
+                    self._guidance = answer  # for the agent, when it does the step again
+                else:
+                    self._answered = answer
         checkpoint.status = "running"
         self._event(checkpoint, "resume", step=frame.step_id)
 

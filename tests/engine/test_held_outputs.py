@@ -74,10 +74,12 @@ async def test_a_step_that_produced_nothing_is_asked_again_then_escalated(tmp_pa
     assert "_bmad-output/project-context.md" in (again.notice or "")
     assert not (repo / "_bmad-output/project-context.md").exists()
     # A person's answer resumes the step; an agent that writes it carries the run on.
-    resumed = await Executor(load(repo), ContextAgent(), store).run(
+    writer = ContextAgent()
+    resumed = await Executor(load(repo), writer, store).run(
         "generate-project-context", resume=True, answer="write it from the template"
     )
     assert resumed.status == "done"
+    assert "write it from the template" in (writer.calls[0].notice or "")  # the answer, passed on
     assert (repo / "_bmad-output/project-context.md").is_file()
 
 
