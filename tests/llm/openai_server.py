@@ -41,6 +41,7 @@ class OpenAIServer(ModelServer):
     ) -> None:
         super().__init__()
         self.formats, self.tool_calls, self.n_ctx = formats, tool_calls, n_ctx
+        self.props_asked = 0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -49,6 +50,7 @@ class OpenAIServer(ModelServer):
         return app
 
     async def props(self, request: web.Request) -> web.Response:
+        self.props_asked += 1
         if self.n_ctx is None:
             return web.json_response({"error": "not found"}, status=404)
         return web.json_response({"default_generation_settings": {"n_ctx": self.n_ctx}})

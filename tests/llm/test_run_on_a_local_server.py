@@ -48,3 +48,4 @@ async def test_a_model_with_tool_calls_runs_to_the_end(openai_like, tmp_path):
     assert code == 0, out
     assert "done: 10 steps run" in out and "tokens: " in out
     assert "Tenfold: write part 10." in (tmp_path / "repo/docs/report.md").read_text()
+    assert server.props_asked == 1  # the window asked of the server once, for the whole run
