@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.engine.agent import Reply, Task
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor
 from bot.engine.loader import load
+from bot.engine.tasks import Reply, Task
 from tests.engine.conftest import VERSIONS, install_path
 from tests.engine.test_executor import ten_steps
 from tests.engine.test_messy_repositories import write

@@ -117,7 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_cmd.add_argument("--repo", default=".", help="the repository (default: here)")
     run_cmd.add_argument(
-        "--llm", default=None, help="the agent's model: replay:FILE (recorded exchanges)"
+        "--llm",
+        default=None,
+        metavar="SPEC",
+        help="the agents' model: anthropic:MODEL (ANTHROPIC_API_KEY), openai:MODEL "
+        "(OPENAI_API_KEY), openai-compatible:MODEL (a local or hosted server at "
+        "ORCHESTRATOR_OPENAI_COMPATIBLE_URL; its window from ORCHESTRATOR_CONTEXT_WINDOWS or "
+        "the server), or replay:FILE (a run's recorded exchanges, no model called)",
     )
     run_cmd.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a variable's value"

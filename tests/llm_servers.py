@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.llm.servers import AnthropicServer, OpenAIServer
+from tests.llm.openai_server import OpenAIServer
+from tests.llm.servers import AnthropicServer
 
 
 @pytest.fixture
@@ -23,3 +24,20 @@ async def openai_server(aiohttp_server):
     server.url = str(server.http.make_url("/v1"))
     yield server
     assert server.invalid == [], "a request the OpenAI API would refuse"
+
+
+@pytest.fixture
+async def openai_like(aiohttp_server):
+    """Servers like the real OpenAI-compatible ones: `await openai_like(formats=…, …)`."""
+    made: list[OpenAIServer] = []
+
+    async def make(**options) -> OpenAIServer:
+        server = OpenAIServer(**options)
+        server.http = await aiohttp_server(server.app())
+        server.url = str(server.http.make_url("/v1"))
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        assert server.invalid == [], "a request the OpenAI API would refuse"

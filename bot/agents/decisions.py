@@ -4,8 +4,9 @@ confidence, a reason, and a line in the decision log.
 An onboarding document answers a question when one of its headings, FAQ questions or rules
 matches it after normalising (case, punctuation, filler words) or shares most of its words:
 confidence 0.95, citing file and line. Otherwise the model answers at low temperature with
-a confidence and its reasoning. At or above the threshold the run goes on; below it, the
-question is escalated to a person.
+a confidence, its reasoning and a quote from the context that supports the answer. The run
+goes on only when the confidence reaches the threshold and the quote is really in the
+context (`evidence.grounded`); else the question is escalated to a person.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bot.agents.evidence import grounded, unsupported
+from bot.agents.task_agent import neutral
 from bot.llm.metered import Metered
-from bot.llm.task_agent import neutral
 from bot.llm.types import Message, Request
+from bot.templates import render
 
 ONBOARDING_CONFIDENCE = 0.95
 #: Share of the question's words an entry must have to answer it.
@@ -32,17 +35,18 @@ _FILLER_WORDS = (
 _FILLER = frozenset(_FILLER_WORDS.split())
 ANSWER = {
     "type": "object",
-    "required": ["answer", "confidence", "reasoning"],
+    "required": ["answer", "confidence", "reasoning", "evidence"],
     "properties": {
         "answer": {"type": "string"},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "reasoning": {"type": "string"},
+        "evidence": {"type": "string"},
     },
 }
 
 
 @dataclasses.dataclass(frozen=True)
-class Entry:
+class OnboardingEntry:
     """A heading, FAQ question or rule, with what it says and where."""
 
     key: str
@@ -52,7 +56,7 @@ class Entry:
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
+class Answer:
     question: str
     answer: str | None
     confidence: float
@@ -74,10 +78,10 @@ def _stem(word: str) -> str:
     return word
 
 
-def entries(path: Path, relative: str) -> list[Entry]:
+def entries(path: Path, relative: str) -> list[OnboardingEntry]:
     """Headings with the paragraph under them, `Q:`/`A:` pairs, and list items as rules."""
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    found: list[Entry] = []
+    found: list[OnboardingEntry] = []
     for index, line in enumerate(lines):
         text = line.strip()
         following = next(
@@ -89,14 +93,14 @@ def entries(path: Path, relative: str) -> list[Entry]:
             "",
         )
         if text.startswith("#"):
-            found.append(Entry(text.lstrip("# "), following, relative, index + 1))
+            found.append(OnboardingEntry(text.lstrip("# "), following, relative, index + 1))
         elif re.match(r"^(\*\*)?Q[:.]", text):
             question = re.sub(r"^(\*\*)?Q[:.]\s*(\*\*)?", "", text)
             answer = re.sub(r"^(\*\*)?A[:.]\s*(\*\*)?", "", following)
-            found.append(Entry(question, answer, relative, index + 1))
+            found.append(OnboardingEntry(question, answer, relative, index + 1))
         elif text.startswith(("- ", "* ")) and ":" in text:
             key, _, value = text[2:].partition(":")
-            found.append(Entry(key, value.strip() or text[2:], relative, index + 1))
+            found.append(OnboardingEntry(key, value.strip() or text[2:], relative, index + 1))
     return [e for e in found if e.answer]
 
 
@@ -113,13 +117,13 @@ class Decider:
         self.threshold = threshold
         self.llm = llm
         self.log = log
-        self.entries: list[Entry] = []
+        self.entries: list[OnboardingEntry] = []
         for name in onboarding:
             path = (repository / name).resolve()
             if path.is_relative_to(repository.resolve()) and path.is_file():
                 self.entries.extend(entries(path, name))
 
-    def from_onboarding(self, question: str) -> Entry | None:
+    def from_onboarding(self, question: str) -> OnboardingEntry | None:
         asked = words(question)
         if not asked:
             return None
@@ -139,12 +143,12 @@ class Decider:
 
     async def decide(
         self, question: str, context: str = "", charge: Mapping[str, str] | None = None
-    ) -> Decision:
+    ) -> Answer:
         """The answer, from the onboarding documents first, then the model; logged."""
         charge_to = dict(charge or {})
         entry = self.from_onboarding(question)
         if entry is not None:
-            decision = Decision(
+            decision = Answer(
                 question,
                 entry.answer,
                 ONBOARDING_CONFIDENCE,
@@ -155,22 +159,20 @@ class Decider:
         elif self.llm is not None:
             decision = await self._ask_model(question, context, charge_to)
         else:
-            decision = Decision(question, None, 0.0, "none", "no onboarding answer, no model")
+            decision = Answer(question, None, 0.0, "none", "no onboarding answer, no model")
         if decision.confidence < self.threshold:
             decision = dataclasses.replace(decision, escalated=True)
         self._log(decision)
         return decision
 
-    async def _ask_model(self, question: str, context: str, charge_to: dict[str, str]) -> Decision:
+    async def _ask_model(self, question: str, context: str, charge_to: dict[str, str]) -> Answer:
         assert self.llm is not None
         request = Request(
-            system="Answer the question for an autonomous software project. Give your "
-            "confidence honestly: below the team's threshold a person will be asked.",
+            system=render("agents/decide_system.md.j2"),
             messages=(
                 Message(
                     "user",
-                    f"<question>\n{question}\n</question>\n\n"
-                    f'<context data="untrusted">\n{neutral(context)}\n</context>',
+                    render("agents/decide_user.md.j2", question=question, context=neutral(context)),
                 ),
             ),
             max_tokens=600,
@@ -179,15 +181,15 @@ class Decider:
         )
         completion = await self.llm.complete(request, charge=charge_to)
         data = completion.structured or {}
-        return Decision(
-            question,
-            str(data.get("answer", "")),
-            float(data.get("confidence", 0.0)),
-            "model",
-            str(data.get("reasoning", "")),
-        )
+        confidence, reasoning = float(data.get("confidence", 0.0)), str(data.get("reasoning", ""))
+        quote = str(data.get("evidence", ""))
+        if not grounded(quote, context):
+            # Its number alone does not decide: nothing it cites is in what it was shown.
+            reasoning = f"not trusted (it said {confidence:.2f}): {unsupported(quote)}; {reasoning}"
+            confidence = 0.0
+        return Answer(question, str(data.get("answer", "")), confidence, "model", reasoning)
 
-    def _log(self, decision: Decision) -> None:
+    def _log(self, decision: Answer) -> None:
         if self.log is None:
             return
         self.log.parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from bot.engine.agents import role_key
+from bot.engine.agent_files import role_key
 from bot.engine.model import Agent
+from bot.templates import render
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,13 +21,7 @@ class Persona:
     principles: tuple[str, ...] = ()
 
     def prompt(self) -> str:
-        lines = [f"You are {self.name}, the {self.title}. {self.role}".strip()]
-        if self.identity:
-            lines.append(self.identity)
-        if self.style:
-            lines.append(f"How you work: {self.style}")
-        lines += [f"- {p}" for p in self.principles]
-        return "\n".join(lines)
+        return render("agents/persona.md.j2", persona=self)
 
 
 DEFAULTS = {

@@ -17,12 +17,14 @@ from bot.agents.decisions import Decider
 from bot.agents.loop import NeedsPerson, work
 from bot.agents.personas import persona_for
 from bot.agents.pool import AgentPool
+from bot.agents.task_agent import TaskAgent, for_the_engine
 from bot.agents.tools import Workspace
-from bot.engine.agent import Escalation, Reply, Task
 from bot.engine.confine import Confinement
 from bot.engine.model import Agent
+from bot.engine.tasks import Escalation, Reply, Task
 from bot.llm.metered import Metered
-from bot.llm.task_agent import TaskAgent
+from bot.llm.probe import require_tool_calls
+from bot.templates import render
 
 PHASES = (
     ("1-analysis", "analysis"),
@@ -31,6 +33,8 @@ PHASES = (
     ("4-implementation", "implementation"),
 )
 
+#: How much of what a step shows goes with a question as the context its answer cites.
+CONTEXT_CHARS = 12_000
 #: How a tool loop can end without the agent saying the step is done.
 UNFINISHED = {"iterations": "iteration limit", "tokens": "output-token limit"}
 
@@ -62,18 +66,34 @@ class AgentRunner:
         self.project = project or repository.name
         self.roots = workflow_roots or {}
         self.on_event = on_event or (lambda _kind, _data: None)
+        self._probed: set[str] = set()  # the models seen to make tool calls
+
+    async def ready(self, model: str | None = None) -> None:
+        """Refuse a model that makes no tool calls before it is given work (NoToolCalls):
+        the default model at the start of a run, a persona's own before its first step."""
+        llm = self.llm_for(model)
+        if llm.client.spec not in self._probed:
+            await require_tool_calls(llm)
+            self._probed.add(llm.client.spec)
 
     def _phase(self, workflow: str) -> str:
         root = self.roots.get(workflow, workflow)
         return next((phase for marker, phase in PHASES if marker in root), "implementation")
 
     async def perform(self, task: Task) -> Reply:
+        with for_the_engine():
+            return await self._perform(task)
+
+    async def _perform(self, task: Task) -> Reply:
         persona = persona_for(self.personas, task.agent)
-        llm = self.llm_for(self.config.model_for(persona.id, persona.name, None))
+        model = self.config.model_for(persona.id, persona.name, None)
+        llm = self.llm_for(model)
         if task.kind == "ask":
+            # What the step shows the agent is what an answer may cite as its support.
+            shown = [task.step_goal, *task.inputs.values(), *task.documents.values()]
             decision = await self.decider.decide(
                 task.instruction,
-                task.step_goal,
+                "\n\n".join(text for text in shown if text)[:CONTEXT_CHARS],
                 charge={"workflow": task.workflow, "agent": persona.id},
             )
             if decision.escalated:
@@ -83,6 +103,8 @@ class AgentRunner:
             )
         if task.kind in ("check", "menu"):
             return await TaskAgent(llm, project=self.project).perform(task)
+
+        await self.ready(model)
 
         async def loop() -> Reply:
             before = llm.ledger.total_usd
@@ -113,8 +135,11 @@ class AgentRunner:
                 # Out of room before it said it was done: the step is not done, and what it
                 # wrote so far is not made. A person decides (more room, a narrower step).
                 raise Escalation(
-                    f"{persona.name} stopped before finishing {task.workflow}:{task.step_id}. "
-                    "Go on with this step?",
+                    render(
+                        "agents/unfinished.md.j2",
+                        agent=persona.name,
+                        where=f"{task.workflow}:{task.step_id}",
+                    ),
                     f"the agent reached its {UNFINISHED[result.stopped]} after "
                     f"{result.iterations} iteration(s) without calling done",
                     point="unfinished",

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
-from bot.engine.agent import Reply, Task
+from bot.engine.tasks import Reply, StopPoint, Task
 
 _WAIT = re.compile(
     r"wait(?:ing)? for (?:the )?(?:user(?:'s)? )?(?:input|selection|response|confirmation|reply)"
@@ -24,13 +25,19 @@ _WAIT = re.compile(
 CONTINUE_OPTIONS = ("C", "Y")
 
 
+Outcome = Literal["continue", "answer", "choose", "escalate"]
+DecidedBy = Literal["policy", "agent", "person"]
+#: The stops the policy decides (others come from the executor and the agents).
+PolicyPoint = Literal["ask", "menu", "halt"]
+
+
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    point: str  # "ask", "menu" or "halt"
-    outcome: str  # "continue", "answer", "choose", or "escalate"
+    point: StopPoint
+    outcome: Outcome
     value: str | None
     reason: str
-    by: str  # "policy" or "agent"
+    by: DecidedBy
     step: str = ""
     question: str = ""
 
@@ -45,7 +52,7 @@ class AutonomyPolicy:
     continue_on_wait: bool = True
 
     async def decide(
-        self, kind: str, task: Task, perform: Callable[[Task], Awaitable[Reply]]
+        self, kind: PolicyPoint, task: Task, perform: Callable[[Task], Awaitable[Reply]]
     ) -> Decision:
         """Decide at a stop for a person; `perform` is the run's own way to ask its agent, so
         an agent that needs a person (or a model that cannot be had) pauses the run."""

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jsonschema
 
@@ -56,11 +56,14 @@ class Frame:
     caller_instruction: int = 0  # in the caller's step: the invoke that started this frame
 
 
+Status = Literal["running", "paused", "done", "failed"]
+
+
 @dataclasses.dataclass
 class Checkpoint:
     run_id: str
     workflow: str
-    status: str = "running"  # "running", "paused" (an escalation), "done", "failed"
+    status: Status = "running"  # "paused": at an escalation
     stack: list[Frame] = dataclasses.field(default_factory=list)
     completed: list[str] = dataclasses.field(default_factory=list)  # "workflow:step"
     variables: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -84,7 +87,7 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file and the problem."""
 
 
-STATUSES = ("running", "paused", "done", "failed")
+STATUSES: tuple[Status, ...] = get_args(Status)
 _TEXTS = {"type": "object", "additionalProperties": {"type": "string"}}
 _STEP = {"type": "integer", "minimum": 0}
 #: The shape of a checkpoint file: checked before anything in it is used.

@@ -13,7 +13,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.engine import agents as agent_readers
+from bot.engine import agent_files as agent_readers
 from bot.engine.entries import Entry, entries, manifest_file
 from bot.engine.files import RepoFiles
 from bot.engine.installation import Installation, discover

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from typing_extensions import override
 
-#: What an instruction asks of the engine.
-KINDS = (
-    "act",  # do something (an agent's work)
-    "ask",  # a question for the user: the autonomy policy answers or escalates
-    "check",  # a condition with instructions under it
-    "goto",  # jump to another step
-    "template-output",  # write the agent's section into an output file
-    "invoke",  # run another workflow, task or protocol
-    "output",  # show something to the user
-    "halt",  # stop and wait (a menu, "HALT", "wait for user input")
-    "menu",  # choices at the end of a step file (A/P/C)
-    "critical",  # a rule that holds for the whole workflow or step
-)
+#: What an instruction asks of the engine; the executor handles every one (mypy checks it).
+InstructionKind = Literal[
+    "act", "ask", "check", "goto", "template-output", "invoke", "output", "halt", "menu",
+    "critical",
+]  # fmt: skip
+KINDS: tuple[InstructionKind, ...] = get_args(InstructionKind)
+# act: an agent's work; ask: a question for the user (the autonomy policy answers or
+# escalates); check: a condition with instructions under it; goto: a jump to another step;
+# template-output: the agent's section into an output file; invoke: another workflow, task
+# or protocol; output: something shown to the user; halt: stop and wait; menu: choices at the
+# end of a step file (A/P/C); critical: a rule for the whole workflow or step.
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,7 +38,7 @@ class Source:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Instruction:
-    kind: str
+    kind: InstructionKind
     text: str
     source: Source
     condition: str | None = None  # `if="…"` on action, check, ask, goto, output

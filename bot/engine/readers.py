@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.engine import agents as agent_readers
+from bot.engine import agent_files as agent_readers
 from bot.engine.files import PathRefused, RepoFiles
 from bot.engine.model import Instruction, Source, Step, Workflow
 from bot.engine.prose import read_chain, sections, step_references

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.engine import agents as agent_readers
+from bot.engine import agent_files as agent_readers
 from bot.engine.files import RepoFiles
 from bot.engine.installation import Installation
 from bot.engine.model import Agent, MenuItem

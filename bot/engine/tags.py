@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from typing_extensions import override
 
-from bot.engine.model import Instruction, Source, Step
+from bot.engine.model import Instruction, InstructionKind, Source, Step
 
 #: Tags that carry structure; everything else is text.
 STRUCTURE = frozenset(
@@ -46,6 +46,8 @@ STRUCTURE = frozenset(
         "protocol",
     }
 )
+#: Tags that are their own instruction kind.
+_AS_IS: dict[str, InstructionKind] = {"ask": "ask", "output": "output", "halt": "halt"}
 _RULES = frozenset({"critical", "mandate", "llm"})
 _NOT_NESTED = frozenset({"step", "workflow"})
 #: A scope of its own: `workflow.xml`'s `<protocol>`s have steps that are not the flow's.
@@ -302,10 +304,10 @@ class _Reader:
                         tag=tag,
                     )
                 ]
-            kind = "halt" if _HALT_TEXT.match(text) else "act"
+            kind: InstructionKind = "halt" if _HALT_TEXT.match(text) else "act"
             return [Instruction(kind, text, where, condition, tag=tag)]
-        if tag in ("ask", "output", "halt"):
-            return [Instruction(tag, text, where, condition, tag=tag)]
+        if tag in _AS_IS:
+            return [Instruction(_AS_IS[tag], text, where, condition, tag=tag)]
         if tag in _RULES:
             return [Instruction("critical", text, where, condition, tag=tag)]
         return [Instruction("act", text, where, condition, tag=tag)] if text else []

@@ -123,6 +123,9 @@ class AnthropicClient:
             message = await self._sdk.messages.create(**build_params(request, self.model))
         return _completion(message, self.model)
 
+    async def context_window(self) -> int | None:
+        return None  # the Messages API does not say; the table knows Anthropic's models
+
     async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
         """The same call, its text handed to `on_text` as it arrives (server-sent events)."""
         async with (

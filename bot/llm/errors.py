@@ -31,6 +31,10 @@ class ReplyNotAsked(LLMError):
     even after it was shown the error once."""
 
 
+class ReplyCut(LLMError):
+    """The reply was cut at `max_tokens` even with more room: a part is never taken as whole."""
+
+
 class UnknownModelPrice(LLMError):
     """No price is known for a model: it is refused rather than counted as free."""
 

@@ -2,7 +2,9 @@
 
 A reply that is not what was asked — structured output that does not match its schema, a
 call to a tool that was not offered — is sent back to the model once with the error; the
-second miss raises `ReplyNotAsked`.
+second miss raises `ReplyNotAsked`. A reply cut at `max_tokens` is never taken as whole: the
+call is made again with twice the room, twice at most and within the window, then
+`ReplyCut`. The window is the operator's setting, else what the server says, else the table's.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from typing import Any
 
 import jsonschema
 
-from bot.llm.budget import Budget
-from bot.llm.errors import ReplyNotAsked
+from bot.llm.budget import Budget, estimated_input_tokens
+from bot.llm.errors import ReplyCut, ReplyNotAsked
 from bot.llm.ledger import Charge, CostLedger
 from bot.llm.pricing import PriceTable
-from bot.llm.retry import RetryPolicy
+from bot.llm.retry import ModelRetries
 from bot.llm.types import Completion, LLMClient, Message, Request
-from bot.llm.window import fit, window_for
+from bot.llm.window import HEADROOM, fit, window_for
+
+#: Stop reasons that mean the reply was cut at `max_tokens` (OpenAI's, Anthropic's).
+CUT = frozenset({"length", "max_tokens"})
+#: How many times a cut reply is asked again with twice the room.
+MORE_ROOM = 2
 
 
 @dataclasses.dataclass
@@ -29,11 +36,20 @@ class Metered:
     prices: PriceTable
     ledger: CostLedger
     budget: Budget | None = None
-    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    retry: ModelRetries = dataclasses.field(default_factory=ModelRetries)
     overhead_s: float = 0.0  # our own time per call, SDK and HTTP excluded (for the bench)
+    window: int | None = None  # the operator's setting; else asked of the server once
 
     def __post_init__(self) -> None:
         self.price = self.prices.price(self.client.spec)  # an unknown model is refused here
+        self._asked_window = self.window is not None
+
+    async def context_window(self) -> int:
+        """The model's window in tokens: the operator's, the server's, else the table's."""
+        if not self._asked_window:
+            self._asked_window = True
+            self.window = await self.client.context_window()
+        return self.window or window_for(self.client.spec.partition(":")[2])
 
     async def complete(
         self,
@@ -45,8 +61,9 @@ class Metered:
         """One call as policy wants it; with `on_text`, streamed; its cost charged to
         `charge` (project, workflow, agent, story)."""
         charge_to = dict(charge or {})
-        request = fit(request, window_for(self.client.spec.partition(":")[2]))
-        completion = await self._charged(request, charge_to, on_text)
+        window = await self.context_window()
+        request = fit(request, window)
+        completion = await self._roomy(request, window, charge_to, on_text)
         problem = self._problem(request, completion)
         if problem is None:
             return completion
@@ -62,10 +79,34 @@ class Metered:
                 Message("user", f"That reply was not what was asked: {problem}. Answer again."),
             ),
         )
-        completion = await self._charged(correction, charge_to, on_text)
+        completion = await self._roomy(correction, window, charge_to, on_text)
         problem = self._problem(request, completion)
         if problem is not None:
             raise ReplyNotAsked(f"{self.client.spec}: {problem} (after one correction)")
+        return completion
+
+    async def _roomy(
+        self,
+        request: Request,
+        window: int,
+        charge_to: Mapping[str, str],
+        on_text: Callable[[str], None] | None,
+    ) -> Completion:
+        """The call; a reply cut at `max_tokens` asked again with twice the room."""
+        completion = await self._charged(request, charge_to, on_text)
+        for _ in range(MORE_ROOM):
+            if completion.stop_reason not in CUT:
+                return completion
+            room = int(window * HEADROOM) - estimated_input_tokens(request)
+            if room <= request.max_tokens:
+                break
+            request = dataclasses.replace(request, max_tokens=min(request.max_tokens * 2, room))
+            completion = await self._charged(request, charge_to, on_text)
+        if completion.stop_reason in CUT:
+            raise ReplyCut(
+                f"{self.client.spec}: the reply was cut at {request.max_tokens} tokens "
+                f"(window {window}); it is not taken as whole"
+            )
         return completion
 
     async def _charged(

@@ -19,7 +19,7 @@ from bot.llm.errors import LLMError
 from bot.llm.types import Completion, LLMClient, Request, ToolCall, Usage
 
 
-class ReplayMismatch(LLMError):
+class RequestMismatch(LLMError):
     """The run asked the model something the recording does not have."""
 
 
@@ -53,7 +53,7 @@ class ReplayClient:
 
     async def complete(self, request: Request) -> Completion:
         if self._next >= len(self._exchanges):
-            raise ReplayMismatch(
+            raise RequestMismatch(
                 f"{self.path}: all {len(self._exchanges)} recorded exchanges "
                 "are used and the run asks for another"
             )
@@ -69,9 +69,12 @@ class ReplayClient:
                     lineterm="",
                 )
             )
-            raise ReplayMismatch(f"{self.path}: exchange {self._next + 1} differs:\n{diff}")
+            raise RequestMismatch(f"{self.path}: exchange {self._next + 1} differs:\n{diff}")
         self._next += 1
         return completion_from(recorded["completion"])
+
+    async def context_window(self) -> int | None:
+        return None  # a recording calls no server
 
     async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
         completion = await self.complete(request)
@@ -87,6 +90,9 @@ class RecordingClient:
 
     async def complete(self, request: Request) -> Completion:
         return self._record(request, await self._client.complete(request))
+
+    async def context_window(self) -> int | None:
+        return await self._client.context_window()
 
     async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
         return self._record(request, await self._client.stream(request, on_text))

@@ -21,7 +21,7 @@ MAX_RETRY_AFTER_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
-class RetryPolicy:
+class ModelRetries:
     retries: int = 3
     base_seconds: float = 1.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

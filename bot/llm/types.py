@@ -68,6 +68,10 @@ class LLMClient(Protocol):
 
     async def complete(self, request: Request) -> Completion: ...
 
+    async def context_window(self) -> int | None:
+        """The window the server reports (tokens), where it can tell; else None."""
+        ...
+
     async def stream(self, request: Request, on_text: Callable[[str], None]) -> Completion:
         """The same completion, its text handed to `on_text` as it arrives."""
         ...

@@ -8,8 +8,10 @@ many files, and old reads matter least. The stable prefix and the instructions a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from bot.llm.budget import estimated_input_tokens
+from bot.llm.errors import LLMError
 from bot.llm.types import Request
 
 #: Context windows in tokens by model family; unknown models get the smallest common one.
@@ -24,6 +26,27 @@ def window_for(model: str) -> int:
     return next(
         (size for prefix, size in WINDOWS.items() if model.startswith(prefix)), DEFAULT_WINDOW
     )
+
+
+def operator_window(spec: str, environ: Mapping[str, str]) -> int | None:
+    """The window the operator set for a model: ORCHESTRATOR_CONTEXT_WINDOWS is a comma list
+    of `SPEC=TOKENS`, or one number for every model without its own (a local server's window
+    is whatever it was started with, which no table can know)."""
+    raw = environ.get("ORCHESTRATOR_CONTEXT_WINDOWS", "").strip()
+    every: int | None = None
+    for item in (part.strip() for part in raw.split(",") if part.strip()):
+        name, sep, value = item.rpartition("=")
+        try:
+            tokens = int(value)
+        except ValueError:
+            tokens = 0
+        if tokens <= 0:
+            raise LLMError(f"ORCHESTRATOR_CONTEXT_WINDOWS: {item!r} is not SPEC=TOKENS or TOKENS")
+        if not sep:
+            every = tokens
+        elif name.strip() == spec:
+            return tokens
+    return every
 
 
 def fit(request: Request, window: int) -> Request:

@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.engine.agent import ReplayMismatch
+from bot.agents.runner import AgentRunner
 from bot.engine.checkpoint import CheckpointStore
-from bot.engine.executor import Executor, RunError, RunResult
+from bot.engine.executor import Executor, RunError, RunOutcome
 from bot.engine.loader import load
+from bot.engine.tasks import TaskMismatch
 from bot.llm.errors import LLMError
 from bot.llm.ledger import CostLedger
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
@@ -58,22 +59,30 @@ def run_workflow(
     try:
         config = config_for(project, environ, args.llm)
         confinement = confinement_of(project, data_dir)
+        agent = agent_for(args.llm, environ, ledger, project, data_dir, config, confinement)
         executor = Executor(
             project,
-            agent_for(args.llm, environ, ledger, project, data_dir, config, confinement),
+            agent,
             CheckpointStore(data_dir / "runs"),
             policy=policy_for(config),
             overrides=overrides,
             on_event=show,
             confinement=confinement,
         )
-        result = asyncio.run(executor.run(args.workflow, resume=args.resume, answer=args.answer))
-    except (RunError, ReplayMismatch, LLMError) as exc:
+
+        async def start() -> RunOutcome:
+            if isinstance(agent, AgentRunner):
+                await agent.ready()  # a model that makes no tool calls is refused here
+            return await executor.run(args.workflow, resume=args.resume, answer=args.answer)
+
+        result = asyncio.run(start())
+    except (RunError, TaskMismatch, LLMError) as exc:
         print(f"orchestrator: {exc}", file=out)
         return 1
     print(summary(result), file=out)
     if ledger.charges:
         print(f"  model calls: {len(ledger.charges)}, ${ledger.total_usd:.4f}", file=out)
+        print(f"  tokens: {tokens(ledger)}", file=out)
     log = data_dir / "decisions.jsonl"
     if log.exists():
         sources: dict[str, int] = {}
@@ -89,7 +98,18 @@ def run_workflow(
     return 0 if result.status == "done" else 3
 
 
-def summary(result: RunResult) -> str:
+def tokens(ledger: CostLedger) -> str:
+    """Token counts: what a local model's dollars (often none) cannot say."""
+    usages = [c.usage for c in ledger.charges]
+    read = sum(u.cache_read_tokens for u in usages)
+    written = sum(u.cache_write_tokens for u in usages)
+    return (
+        f"{sum(u.input_tokens for u in usages)} in, {sum(u.output_tokens for u in usages)} out"
+        f", {read} read from cache, {written} written to it"
+    )
+
+
+def summary(result: RunOutcome) -> str:
     lines = [f"\n{result.status}: {result.steps_run} steps run"]
     lines += [f"  output: {path}" for path in sorted(result.outputs)]
     by: dict[str, int] = {}

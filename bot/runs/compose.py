@@ -12,17 +12,18 @@ from bot.agents.config import AgentsConfig, ConfigError, load_config
 from bot.agents.decisions import Decider
 from bot.agents.pool import AgentPool
 from bot.agents.runner import AgentRunner
-from bot.engine.agent import ReplayAgent, WorkflowAgent
 from bot.engine.autonomy import AutonomyPolicy
 from bot.engine.confine import Confinement, confinement_for
 from bot.engine.executor import RunError
 from bot.engine.loader import Project
+from bot.engine.tasks import ReplayAgent, WorkflowAgent
 from bot.llm.budget import Budget
 from bot.llm.errors import LLMError
 from bot.llm.factory import make_client, price_file
 from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
 from bot.llm.pricing import PriceTable
+from bot.llm.window import operator_window
 
 
 def config_for(
@@ -81,7 +82,8 @@ def agent_for(
             chosen = model or spec
             if chosen not in clients:
                 client = make_client(chosen, environ, chosen_by_repository=model is not None)
-                clients[chosen] = Metered(client, prices, ledger, budget=budget)
+                window = operator_window(chosen, environ)
+                clients[chosen] = Metered(client, prices, ledger, budget=budget, window=window)
             return clients[chosen]
 
         default = llm_for(None)  # refuses an unknown model before the run starts

@@ -25,10 +25,10 @@ from typing import Any
 
 import orjson
 
-from bot.engine.agent import ReplayMismatch
 from bot.engine.checkpoint import CheckpointError, CheckpointStore
-from bot.engine.executor import Executor, RunError, RunResult
+from bot.engine.executor import Executor, RunError, RunOutcome
 from bot.engine.loader import load
+from bot.engine.tasks import TaskMismatch
 from bot.llm.errors import LLMError
 from bot.llm.ledger import CostLedger
 from bot.logs import configure_logging
@@ -144,14 +144,14 @@ def run_job(
         return Outcome("failed", "this worker's lease went to another runner")  # not recorded
     except RunError as exc:
         return Outcome("failed", str(exc))
-    except (ReplayMismatch, LLMError) as exc:
+    except (TaskMismatch, LLMError) as exc:
         return Outcome("failed", f"the model could not be used: {exc}")
     finally:
         monitor.close()
     return outcome_of(result)
 
 
-def outcome_of(result: RunResult) -> Outcome:
+def outcome_of(result: RunOutcome) -> Outcome:
     if result.status == "paused":
         pending = [e for e in result.escalations if "answer" not in e]
         return Outcome("paused", None, pending[-1] if pending else None, result.steps_run)

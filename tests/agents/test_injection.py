@@ -12,7 +12,7 @@ from bot.agents.decisions import Decider
 from bot.agents.loop import work
 from bot.agents.personas import persona_for
 from bot.agents.tools import Workspace
-from bot.engine.agent import Task
+from bot.engine.tasks import Task
 from bot.llm.anthropic_client import AnthropicClient
 from bot.llm.errors import ReplyNotAsked
 from bot.llm.ledger import CostLedger

@@ -6,8 +6,8 @@ from bot.agents.decisions import Decider
 from bot.agents.loop import work
 from bot.agents.personas import persona_for
 from bot.agents.tools import Workspace
-from bot.engine.agent import Task
 from bot.engine.loader import load
+from bot.engine.tasks import Task
 from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
 from bot.llm.pricing import PriceTable
@@ -63,6 +63,9 @@ class Reader:
         return Completion(
             "", (ToolCall(f"t{self.calls}", "read_file", {"path": "a.md"}),), Usage(10, 5000), "m"
         )
+
+    async def context_window(self):
+        return None
 
     async def stream(self, request, on_text):
         return await self.complete(request)

@@ -119,9 +119,24 @@ async def test_onboarding_answers_cite_file_and_line_and_the_model_answers_the_r
     assert platform.answer == "The web first; mobile later." and platform.cited.endswith(":7")
     deploy = await decider.decide("How is deployment done?")
     assert deploy.source == "onboarding" and "Fly.io" in deploy.answer
-    other = await decider.decide("Should the app support dark mode?")
+    context = "The design follows the system setting: dark mode when the device is dark."
+    other = await decider.decide("Should the app support dark mode?", context)
     assert other.source == "model" and other.confidence == 0.9 and not other.escalated
     strict = Decider(tmp_path, [], llm, threshold=0.95)
-    assert (await strict.decide("Should the app support dark mode?")).escalated
+    assert (await strict.decide("Should the app support dark mode?", context)).escalated
+    # Nothing in the context to cite: its 0.9 alone does not decide.
+    unfounded = await decider.decide("Should the app support dark mode?")
+    assert unfounded.escalated and "it cites nothing" in unfounded.reasoning
     logged = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [e["source"] for e in logged] == ["onboarding", "onboarding", "onboarding", "model"]
+    assert [e["source"] for e in logged] == ["onboarding"] * 3 + ["model"] * 2
+
+
+async def test_a_confident_answer_that_cites_what_is_not_there_goes_to_a_person(
+    tmp_path, anthropic_server
+):
+    anthropic_server.overconfident = True  # a tiny model: 1.0 to everything, quoting anything
+    client = AnthropicClient("claude-haiku-4-5", api_key="k", base_url=anthropic_server.url)
+    decider = Decider(tmp_path, [], Metered(client, PriceTable.load(), CostLedger()))
+    decision = await decider.decide("Which queue should jobs use?", "Jobs run in SQLite.")
+    assert decision.escalated and decision.confidence == 0.0
+    assert "it said 1.00" in decision.reasoning and "is not in the context" in decision.reasoning

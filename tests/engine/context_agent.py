@@ -13,11 +13,16 @@ import os
 import re
 from pathlib import Path
 
-from bot.engine.agent import Reply, Task
+from bot.engine.tasks import Reply, Task
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+)$", re.MULTILINE)
 _BIND = re.compile(r"Bind `?\{doc_workspace\}`? to `([^`]+)`")
 _WRITE = re.compile(r"Write `([\w.-]+\.md)`")
+_TOLD = re.compile(
+    r"\b(?:copy|append|save|write|create)\b[^\n]{0,160}?\b(?:to|at)\b:?\s+`?"
+    r"([^`{}\s]+/[^`{}\s]+\.\w+)",
+    re.IGNORECASE,
+)
 
 
 class ContextAgent:
@@ -98,10 +103,19 @@ class ContextAgent:
     def _files(self, task: Task) -> dict[str, str]:
         bind, write = _BIND.search(task.instruction), _WRITE.search(task.instruction)
         if bind is None or write is None:
-            return {}
+            return self._told(task)
         body = self._section(task)
         front = f"---\ntitle: {task.variables.get('project_name', 'project')}\nstatus: draft\n---\n"
         return {str(Path(bind.group(1)) / write.group(1)): front + "\n" + body + "\n"}
+
+    def _told(self, task: Task) -> dict[str, str]:
+        """The files the instruction says to copy, append or save to: what is there (or the
+        template it was shown), and a section for this step after it."""
+        files = {}
+        for path in dict.fromkeys(_TOLD.findall(task.instruction)):
+            before = task.documents.get(path) or task.template or ""
+            files[path] = f"{before.rstrip()}\n\n{self._section(task)}\n".lstrip()
+        return files
 
 
 def _first_backlog_story(sprint_status: str) -> dict[str, str]:

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.engine.agent import Reply, Task
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.confine import Confinement
 from bot.engine.executor import Executor
 from bot.engine.files import PathRefused
 from bot.engine.loader import load
+from bot.engine.tasks import Reply, Task
 from tests.support import ROOT
 
 SMOKE = ROOT / "tests/fixtures/smoke"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.agent import Reply, Task
 from bot.engine.autonomy import AutonomyPolicy
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.conditions import decide
 from bot.engine.executor import Executor
 from bot.engine.loader import load
+from bot.engine.tasks import Reply, Task
 from tests.engine.context_agent import ContextAgent
 from tests.engine.test_messy_repositories import write
 

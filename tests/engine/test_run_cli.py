@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from bot import cli
-from bot.engine.agent import RecordingAgent
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor
 from bot.engine.loader import load
+from bot.engine.tasks import RecordingAgent
 from tests.engine.context_agent import ContextAgent
 from tests.engine.test_executor import ten_steps
 
@@ -63,3 +65,12 @@ def test_set_values_unknown_workflows_and_missing_models_are_explained(tmp_path,
     assert code == 1 and "--llm is needed" in out
     code, out = run(capsys, "ten", "--repo", str(repo), "--set", "broken")
     assert code == 2 and "is not KEY=VALUE" in out
+
+
+def test_the_llm_help_lists_every_form(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"], environ={})
+    text = " ".join(capsys.readouterr().out.split())
+    for form in ("anthropic:MODEL", "openai:MODEL", "openai-compatible:MODEL", "replay:FILE"):
+        assert form in text
+    assert "ORCHESTRATOR_OPENAI_COMPATIBLE_URL" in text

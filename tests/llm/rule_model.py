@@ -136,6 +136,8 @@ def respond(asked: Asked) -> Answer:
         answer = {"answer": f"As planned: {fields.get('goal', 'go on')}", "confidence": 0.9}
         if "reasoning" in properties:
             answer["reasoning"] = "the request gives no reason to do otherwise"
+        if "evidence" in properties:
+            answer["evidence"] = _support(fields)
         return Answer(structured=answer)
     if "files" in properties:
         instruction = fields.get("instruction", "")
@@ -147,6 +149,17 @@ def respond(asked: Asked) -> Answer:
     if asked.schema is not None:  # a shape it has no rule for: an empty answer
         return Answer(structured={})
     return Answer(text=_section(fields))
+
+
+def _support(fields: Mapping[str, str]) -> str:
+    """A line of what it was shown to answer from, quoted; nothing when it was shown none."""
+    for name in ("context", "documents", "goal"):
+        line = next(
+            (x.strip() for x in fields.get(name, "").splitlines() if len(x.strip()) > 8), ""
+        )
+        if line:
+            return line
+    return ""
 
 
 def _section(fields: Mapping[str, str]) -> str:

@@ -1,4 +1,5 @@
-"""Local servers that speak the Anthropic and OpenAI wire protocols, for the real SDKs.
+"""Local servers that speak the model providers' wire protocols, for the real SDKs (this file:
+what they share, and Anthropic's; `openai_server.py`: OpenAI's and the compatible ones').
 
 Every request body is validated with the SDK's own parameter types (pydantic over the
 SDK's TypedDicts) and every answer is built as the SDK's own response model, so a client that
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import time
 from collections import deque
 from typing import Any
 
@@ -24,11 +24,6 @@ from anthropic.types.message_create_params import (
     MessageCreateParamsNonStreaming,
     MessageCreateParamsStreaming,
 )
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from openai.types.chat.completion_create_params import (
-    CompletionCreateParamsNonStreaming,
-    CompletionCreateParamsStreaming,
-)
 from pydantic import TypeAdapter, ValidationError
 
 from tests.llm.rule_model import Answer, Asked, respond
@@ -36,8 +31,6 @@ from tests.llm.rule_model import Answer, Asked, respond
 ANTHROPIC_PARAMS = TypeAdapter(MessageCreateParamsNonStreaming)
 ANTHROPIC_STREAMING = TypeAdapter(MessageCreateParamsStreaming)
 ANTHROPIC_EVENT = TypeAdapter(RawMessageStreamEvent)
-OPENAI_PARAMS = TypeAdapter(CompletionCreateParamsNonStreaming)
-OPENAI_STREAMING = TypeAdapter(CompletionCreateParamsStreaming)
 #: Streamed text arrives in pieces of this many characters.
 CHUNK = 16
 
@@ -54,6 +47,14 @@ class ModelServer:
         self.invalid: list[str] = []
         self.faults: deque[tuple[int, dict[str, str], str]] = deque()
         self._ids = itertools.count(1)
+        self.overconfident = False  # like a tiny model: certain of everything, citing anything
+
+    def _model(self, asked: Asked) -> Answer:
+        answer = respond(asked)
+        if self.overconfident and answer.structured and "confidence" in answer.structured:
+            quoted = {"evidence": asked.last_user[-60:]} if "evidence" in answer.structured else {}
+            return Answer(structured={**answer.structured, "confidence": 1.0, **quoted})
+        return answer
 
     def fail_next(
         self, status: int, *, retry_after: float | None = None, body: str | None = None
@@ -111,7 +112,7 @@ class AnthropicServer(ModelServer):
             [t["name"] for t in tools],
             schema,
         )
-        answer = respond(asked)
+        answer = self._model(asked)
         usage = self._usage(body, answer)
         message = AnthropicMessage.model_validate(
             {
@@ -126,7 +127,7 @@ class AnthropicServer(ModelServer):
             }
         )
         if body.get("stream"):
-            return await _sse(request, _anthropic_events(message))
+            return await sse(request, _anthropic_events(message))
         return web.Response(text=message.model_dump_json(), content_type="application/json")
 
     def _usage(self, body: dict[str, Any], answer: Answer) -> dict[str, int]:
@@ -170,74 +171,7 @@ def _unmarked(block: dict[str, Any]) -> tuple[str, bool]:
     return json.dumps(content, sort_keys=True), marked
 
 
-class OpenAIServer(ModelServer):
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.completions)
-        return app
-
-    async def completions(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append(body)
-        try:
-            (OPENAI_STREAMING if body.get("stream") else OPENAI_PARAMS).validate_python(body)
-        except ValidationError as exc:
-            self.invalid.append(str(exc))
-            return web.json_response(
-                {"error": {"message": str(exc)[:500], "type": "invalid_request_error"}}, status=400
-            )
-        if (fault := self._fault()) is not None:
-            return fault
-        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
-        messages = [(m["role"], m.get("content") or "") for m in body["messages"]]
-        system = "\n".join(text for role, text in messages if role == "system")
-        asked = Asked(
-            system,
-            [(r, t) for r, t in messages if r != "system"],
-            [t["function"]["name"] for t in body.get("tools", [])],
-            schema,
-        )
-        answer = respond(asked)
-        message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
-        if answer.structured is not None:
-            message["content"] = json.dumps(answer.structured)
-        if answer.tool is not None:
-            message["tool_calls"] = [
-                {
-                    "id": f"call_{next(self._ids)}",
-                    "type": "function",
-                    "function": {"name": answer.tool[0], "arguments": json.dumps(answer.tool[1])},
-                }
-            ]
-        prompt = sum(tokens(text) for _, text in messages)
-        completion = ChatCompletion.model_validate(
-            {
-                "id": f"chatcmpl-{next(self._ids)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": message,
-                        "logprobs": None,
-                        "finish_reason": "tool_calls" if answer.tool else "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": tokens(str(message)),
-                    "total_tokens": prompt + tokens(str(message)),
-                    "prompt_tokens_details": {"cached_tokens": 0},
-                },
-            }
-        )
-        if body.get("stream"):
-            return await _sse(request, _openai_chunks(completion), done=True)
-        return web.Response(text=completion.model_dump_json(), content_type="application/json")
-
-
-async def _sse(
+async def sse(
     request: web.Request, events: list[tuple[str | None, str]], done: bool = False
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -309,74 +243,6 @@ def _anthropic_events(message: AnthropicMessage) -> list[tuple[str | None, str]]
     return [
         (event["type"], ANTHROPIC_EVENT.validate_python(event).model_dump_json()) for event in raw
     ]
-
-
-def _openai_chunks(completion: ChatCompletion) -> list[tuple[str | None, str]]:
-    choice = completion.choices[0]
-    base = {
-        "id": completion.id,
-        "object": "chat.completion.chunk",
-        "created": completion.created,
-        "model": completion.model,
-    }
-    raw: list[dict[str, Any]] = [
-        {
-            **base,
-            "choices": [
-                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-            ],
-        }
-    ]
-    content = choice.message.content or ""
-    for at in range(0, len(content), CHUNK):
-        raw.append(
-            {
-                **base,
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"content": content[at : at + CHUNK]},
-                        "finish_reason": None,
-                    }
-                ],
-            }
-        )
-    for index, call in enumerate(choice.message.tool_calls or []):
-        raw.append(
-            {
-                **base,
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {
-                            "tool_calls": [
-                                {
-                                    "index": index,
-                                    "id": call.id,
-                                    "type": "function",
-                                    "function": {
-                                        "name": call.function.name,  # type: ignore[union-attr]
-                                        "arguments": call.function.arguments,
-                                    },
-                                }
-                            ]
-                        },  # type: ignore[union-attr]
-                        "finish_reason": None,
-                    }
-                ],
-            }
-        )
-    raw.append(
-        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice.finish_reason}]}
-    )
-    raw.append(
-        {
-            **base,
-            "choices": [],
-            "usage": completion.usage.model_dump() if completion.usage else None,
-        }
-    )
-    return [(None, ChatCompletionChunk.model_validate(chunk).model_dump_json()) for chunk in raw]
 
 
 def _error(status: int, kind: str, message: str) -> web.Response:

@@ -24,7 +24,7 @@ from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
 from bot.llm.openai_client import OpenAIClient
 from bot.llm.pricing import PriceTable
-from bot.llm.retry import RetryPolicy
+from bot.llm.retry import ModelRetries
 from bot.llm.types import Message, Request, ToolSpec
 
 MODEL = "claude-haiku-4-5"
@@ -44,7 +44,7 @@ class Clock:
 
 
 def metered(client, clock=None, **options) -> Metered:
-    retry = RetryPolicy(sleep=(clock or Clock()).sleep)
+    retry = ModelRetries(sleep=(clock or Clock()).sleep)
     return Metered(client, PriceTable.load(), CostLedger(), retry=retry, **options)
 
 

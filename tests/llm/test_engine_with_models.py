@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bot.agents.task_agent import TaskAgent
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.executor import Executor
 from bot.engine.loader import load
@@ -17,9 +18,8 @@ from bot.llm.factory import make_client
 from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
 from bot.llm.pricing import PriceTable
-from bot.llm.replay import RecordingClient, ReplayMismatch
-from bot.llm.retry import RetryPolicy
-from bot.llm.task_agent import TaskAgent
+from bot.llm.replay import RecordingClient, RequestMismatch
+from bot.llm.retry import ModelRetries
 from bot.llm.types import Message, Request
 from tests.engine.test_executor import ten_steps
 
@@ -33,7 +33,7 @@ async def no_wait(_seconds: float) -> None:
 def agent(server, budget: Budget | None = None) -> TaskAgent:
     client = AnthropicClient(MODEL, api_key="k", base_url=server.url)
     metered = Metered(
-        client, PriceTable.load(), CostLedger(), budget=budget, retry=RetryPolicy(sleep=no_wait)
+        client, PriceTable.load(), CostLedger(), budget=budget, retry=ModelRetries(sleep=no_wait)
     )
     return TaskAgent(metered, max_tokens=500)
 
@@ -80,5 +80,5 @@ async def test_recorded_model_exchanges_replay_and_a_departure_shows_a_diff(
     assert replay.spec == f"anthropic:{MODEL}"  # priced as the model it was recorded from
     assert (await replay.complete(request)).text == recorded.text
     other = make_client(f"replay:{recording}", {})
-    with pytest.raises(ReplayMismatch, match=re.escape('"system": "You are Mary."')):
+    with pytest.raises(RequestMismatch, match=re.escape('"system": "You are Mary."')):
         await other.complete(Request("You are Mary.", request.messages))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 
 import pytest
@@ -41,9 +42,12 @@ async def test_a_workflow_runs_to_the_end_against_the_anthropic_protocol(
     output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     text = output.decode()
     assert process.returncode == 0, text
-    assert "done: 10 steps run" in text and "model calls: 10, $0.00" in text  # menus: policy
+    # A tool-call probe, then one call a step; the menus are the policy's.
+    assert "done: 10 steps run" in text and "model calls: 11, $0.00" in text
+    assert re.search(r"tokens: \d+ in, [1-9]\d* out, [1-9]\d* read from cache", text)
     report = (repo / "docs/report.md").read_text()
     assert "Tenfold: write part 10." in report  # the model's answer, from the step it was sent
-    assert len(anthropic_server.requests) == 10
-    first = anthropic_server.requests[0]["messages"][0]["content"][0]["text"]
+    assert len(anthropic_server.requests) == 11
+    assert [t["name"] for t in anthropic_server.requests[0]["tools"]] == ["ready"]
+    first = anthropic_server.requests[1]["messages"][0]["content"][0]["text"]
     assert "<instruction>\n# Step 1" in first and "<goal>\nWrite part 1\n</goal>" in first

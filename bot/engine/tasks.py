@@ -15,7 +15,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 #: The fields of a task that decide whether a recorded reply still fits it.
 MATCHED_FIELDS = (
@@ -27,12 +27,22 @@ MATCHED_FIELDS = (
     "template",
     "options",
     "output_path",
+    "notice",
 )
+
+
+#: The work a task asks for: an act, a section of an output, a yes/no check, a question, a
+#: menu's choice, or what a HALT means.
+TaskKind = Literal["act", "section", "check", "ask", "menu", "halt"]
+#: Where a run can stop for a person.
+StopPoint = Literal[
+    "ask", "menu", "halt", "loop", "model", "budget", "unfinished", "unproduced"
+]  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    kind: str  # "act", "section", "check", "ask" or "menu"
+    kind: TaskKind
     workflow: str
     step_id: str
     step_goal: str
@@ -45,6 +55,7 @@ class Task:
     output_path: str | None = None  # repository-relative file the section goes to
     agent: str | None = None  # the owning agent's id
     documents: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> text
+    notice: str | None = None  # what the engine says of the last try (it produced nothing)
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,10 +84,20 @@ class Escalation(Exception):
     """An agent needs a person: the run pauses at this step with the question. `point` says
     what kind of stop it is ("ask": a question; "unfinished": the agent ran out of room)."""
 
-    def __init__(self, question: str, reason: str, point: str = "ask") -> None:
+    def __init__(self, question: str, reason: str, point: StopPoint = "ask") -> None:
         super().__init__(reason)
         self.question = question
         self.reason = reason
+        self.point = point
+
+
+class AgentUnavailable(Exception):
+    """The agent cannot do the work: its model cannot be had (unavailable after retries, the
+    budget spent, replies never as asked). The run pauses at the step; `--resume` goes on.
+    Agents raise it for their own failures, so the engine knows no model layer."""
+
+    def __init__(self, message: str, point: Literal["model", "budget"] = "model") -> None:
+        super().__init__(message)
         self.point = point
 
 
@@ -84,7 +105,7 @@ class WorkflowAgent(Protocol):
     async def perform(self, task: Task) -> Reply: ...
 
 
-class ReplayMismatch(Exception):
+class TaskMismatch(Exception):
     """The workflow asked for something the recording does not have; the message diffs them."""
 
 
@@ -104,7 +125,7 @@ class ReplayAgent:
 
     async def perform(self, task: Task) -> Reply:
         if self._next >= len(self._exchanges):
-            raise ReplayMismatch(
+            raise TaskMismatch(
                 f"{self.path}: the recording has {len(self._exchanges)} exchanges and the run "
                 f"asks for another:\n{json.dumps(matched(task), indent=1)}"
             )
@@ -121,7 +142,7 @@ class ReplayAgent:
                     lineterm="",
                 )
             )
-            raise ReplayMismatch(f"{self.path}: exchange {self._next + 1} differs:\n{diff}")
+            raise TaskMismatch(f"{self.path}: exchange {self._next + 1} differs:\n{diff}")
         self._next += 1
         return Reply.from_json(recorded["reply"])
 
