@@ -4,6 +4,7 @@ real worker processes on a real queue."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -61,6 +62,11 @@ class SlowModel(AnthropicServer):
             self.in_flight[project] -= 1
 
     projects: tuple[str, ...] = ()
+
+    @property
+    def steps(self) -> list[dict[str, object]]:
+        """The requests that do a step's work: not each run's one tool-call probe."""
+        return [r for r in self.requests if "Call the `ready` tool" not in json.dumps(r)]
 
 
 @pytest.fixture

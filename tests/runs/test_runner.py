@@ -48,7 +48,7 @@ async def test_outcomes_done_failed_paused_under_the_limits(slow_model, make_run
     assert all(j.attempts == 1 and j.lease_token is None for j in ends.values())
     # Counted, not timed: never two runs of one repository, never more than two at once.
     assert slow_model.peak["Alpha"] == 1 and slow_model.peak_total <= 2
-    assert len(slow_model.requests) == 9  # three steps in each of the three finished runs
+    assert len(slow_model.steps) == 9  # three steps in each of the three finished runs
 
 
 async def test_cancel_stops_a_run_at_its_next_step_boundary(slow_model, make_runner, tmp_path):
@@ -57,14 +57,14 @@ async def test_cancel_stops_a_run_at_its_next_step_boundary(slow_model, make_run
     runner = await make_runner(model_env(slow_model.url))
     job, _ = await runner.enqueue(JobSpec("k", "octo/r", "parts", str(repo), MODEL))
     async with asyncio.timeout(60):
-        while len(slow_model.requests) < 2:
+        while len(slow_model.steps) < 2:
             await asyncio.sleep(0.02)
     assert (await runner.queue.cancel(job.id)).state == "running"  # flagged, not yet stopped
     cancelled = await settled(runner.queue, job.id)
     assert cancelled.state == "cancelled" and "step boundary" in cancelled.error
     written = steps_completed((repo / "docs/report.md").read_text())
     assert 2 <= len(written) < 10 and written == list(range(1, len(written) + 1))
-    assert len(slow_model.requests) == len(written)  # the step under way ended, none began
+    assert len(slow_model.steps) == len(written)  # the step under way ended, none began
     with pytest.raises(ValueError, match="already finished"):
         await runner.queue.cancel(job.id)
 
@@ -76,7 +76,7 @@ async def test_a_killed_worker_is_retried_and_the_run_goes_on(slow_model, make_r
     runner = await make_runner(model_env(slow_model.url, **secrets))
     job, _ = await runner.enqueue(JobSpec("k", "octo/r", "parts", str(repo), MODEL))
     async with asyncio.timeout(60):
-        while len(slow_model.requests) < 3:
+        while len(slow_model.steps) < 3:
             await asyncio.sleep(0.02)
     pid = (await runner.queue.find(job.id)).worker_pid
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -91,7 +91,7 @@ async def test_a_killed_worker_is_retried_and_the_run_goes_on(slow_model, make_r
     report = (repo / "docs/report.md").read_text()
     assert steps_completed(report) == [1, 2, 3, 4, 5, 6]
     assert all(report.count(f"Tenfold: write part {n}.") == 1 for n in range(1, 7))
-    assert 6 <= len(slow_model.requests) <= 7  # at most the step under way was asked again
+    assert 6 <= len(slow_model.steps) <= 7  # at most the step under way was asked again
 
 
 async def test_a_runner_whose_lease_was_taken_stops_its_worker_and_writes_nothing(
@@ -102,7 +102,7 @@ async def test_a_runner_whose_lease_was_taken_stops_its_worker_and_writes_nothin
     runner = await make_runner(model_env(slow_model.url))
     job, _ = await runner.enqueue(JobSpec("k", "octo/r", "parts", str(repo), MODEL))
     async with asyncio.timeout(60):
-        while len(slow_model.requests) < 2:
+        while len(slow_model.steps) < 2:
             await asyncio.sleep(0.02)
     worker = (await runner.queue.find(job.id)).worker_pid
 
@@ -116,8 +116,8 @@ async def test_a_runner_whose_lease_was_taken_stops_its_worker_and_writes_nothin
             await asyncio.sleep(0.05)
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)
-    asked = len(slow_model.requests)
+    asked = len(slow_model.steps)
     await asyncio.sleep(1.0)
-    assert len(slow_model.requests) == asked < 10  # the worker is gone, the run is not done
+    assert len(slow_model.steps) == asked < 10  # the worker is gone, the run is not done
     row = await runner.queue.find(job.id)
     assert (row.state, row.lease_token, row.lease_owner) == ("running", "theirs", "other")
