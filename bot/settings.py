@@ -53,6 +53,9 @@ class Settings:
     runner_jobs: int = 3
     runner_jobs_per_repository: int = 1
     job_lease_seconds: float = 60.0
+    #: The model runs started from GitHub use (`anthropic:…`, `openai:…`, …); the
+    #: repository's `.github/orchestrator.yml` may choose among the allowed ones per persona.
+    default_model: str | None = None
 
     @property
     def journal_path(self) -> Path:
@@ -182,6 +185,7 @@ class Settings:
             runner_jobs=number("runner_jobs", int),
             runner_jobs_per_repository=number("runner_jobs_per_repository", int),
             job_lease_seconds=number("job_lease_seconds", float),
+            default_model=environ.get("ORCHESTRATOR_DEFAULT_MODEL", "").strip() or None,
         )
         if problems:
             raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -25,6 +25,7 @@ class CommandRequest:
     comment_id: int = 0
     installation_id: int | None = None
     clone_url: str = ""  # where git reaches the repository (GitHub Enterprise too)
+    html_url: str = ""  # where people see it
     default_branch: str = ""
 
 

@@ -70,6 +70,7 @@ async def answer_command(event: sansio.Event, *, ctx: HandlerContext) -> None:
         comment_id=int(comment["id"]),
         installation_id=ctx.installation_id,
         clone_url=str(repository.get("clone_url") or ""),
+        html_url=str(repository.get("html_url") or ""),
         default_branch=str(repository.get("default_branch") or ""),
     )
     body = await services.commands.answer(request)

@@ -63,6 +63,7 @@ class Starter:
             request.issue_number,
             request.user,
             str(request.comment_id),
+            request.html_url,
         )
         try:
             project = await self.default_branch(home)

@@ -15,10 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.git.remote import GitFailed, Remote, git, run_branch
+import aiohttp
+import gidgethub
+
+from bot.git.remote import GitFailed, Identity, Remote, git, run_branch
 from bot.github.client import GitHubClients
 from bot.github.publishing import find_or_open_pull, upsert_comment
-from bot.runs.publish import RunView, status_comment, status_mark
+from bot.runs.jobs import Job, Outcome
+from bot.runs.publish import RunView, pull_request, status_comment, status_mark
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +41,14 @@ class Home:
     issue: int
     started_by: str
     run_id: str  # the starting command's comment id: stable across retries and restarts
+    html_url: str = ""  # the repository's page, for links people follow
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Home:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
     @property
     def comments_url(self) -> str:
@@ -67,6 +72,7 @@ class GitHubHome:
         self.status_every_s = status_every_s
         self._remotes: dict[str, Remote] = {}
         self._said: dict[str, float] = {}  # run id -> when its status comment was last edited
+        self._identity: Identity | None = None
 
     def remote(self, home: Home) -> Remote:
         if home.repository not in self._remotes:
@@ -78,15 +84,32 @@ class GitHubHome:
             self._remotes[home.repository] = Remote(clone, home.clone_url, token)
         return self._remotes[home.repository]
 
-    async def prepare(self, home: Home, workflow: str, job_id: int) -> tuple[Path, str]:
-        """(the checkout, its branch): the run's own branch if GitHub has it (a retry, or the
-        run going on from its branch alone), else the next free `ao/<issue>-<workflow>`."""
+    async def prepare(self, home: Home, workflow: str, checkout: Path) -> str:
+        """The run's checkout on its branch, and the branch: the run's own if GitHub has it (a
+        retry, or the run going on from its branch alone), else the next free
+        `ao/<issue>-<workflow>`."""
         remote = self.remote(home)
         await remote.sync()
+        if (checkout / ".git").exists():  # this server prepared it before: same run, same branch
+            return (await git("rev-parse", "--abbrev-ref", "HEAD", cwd=checkout)).strip()
         branch = await self.branch_of(home, workflow)
-        checkout = self.data_dir / "worktrees" / "runs" / str(job_id)
         await remote.worktree(checkout, branch, home.default_branch)
-        return checkout, branch
+        return branch
+
+    def identity_from(self, comment: dict[str, Any]) -> Identity:
+        """Who the App's commits are by: its bot user, as the App's own comment shows it
+        (`agent-orchestrator[bot]`, with the user id GitHub's noreply address needs)."""
+        if self._identity is None:
+            user = comment.get("user") or {}
+            login = str(user.get("login") or "agent-orchestrator[bot]")
+            self._identity = Identity(
+                login, f"{user.get('id', 0)}+{login}@users.noreply.github.com"
+            )
+        return self._identity
+
+    def follow(self, job: Job) -> Follower:
+        assert job.home is not None
+        return Follower(self, Home.from_json(job.home), job)
 
     async def branch_of(self, home: Home, workflow: str) -> str:
         remote = self.remote(home)
@@ -104,16 +127,18 @@ class GitHubHome:
     async def push(self, home: Home, checkout: Path, branch: str) -> None:
         await self.remote(home).push(checkout, branch)
 
-    async def show(self, home: Home, view: RunView, *, now: float | None = None) -> None:
-        """Edit the run's status comment; progress at most every `status_every_s` (a run's
-        end, a pause and a failure always)."""
+    async def show(
+        self, home: Home, view: RunView, *, now: float | None = None, always: bool = False
+    ) -> dict[str, Any] | None:
+        """Edit the run's status comment (the comment, or None when it was too soon): progress
+        at most every `status_every_s`; a run's end, a pause and a failure always."""
         moment = time.monotonic() if now is None else now
-        final = view.state != "running"
+        final = always or view.state != "running"
         if not final and moment - self._said.get(home.run_id, -1e9) < self.status_every_s:
-            return
+            return None
         self._said[home.run_id] = moment
         gh = await self.clients.installation(home.installation_id)
-        await upsert_comment(
+        return await upsert_comment(
             gh, home.comments_url, status_mark(home.run_id), status_comment(view), self.app_id
         )
 
@@ -127,3 +152,100 @@ class GitHubHome:
             log.info("pull request opened", extra={"repository": home.repository,
                                                     "number": pull.get("number")})  # fmt: skip
         return pull
+
+
+#: What can go wrong talking to GitHub or its git; the run's outcome is recorded regardless.
+GITHUB_TROUBLE = (GitFailed, gidgethub.GitHubException, aiohttp.ClientError, OSError)
+
+
+class Follower:
+    """One job's life on GitHub, followed by the runner: the checkout before the worker
+    starts, a push and a status update for each step the worker commits, and at the end
+    the pull request (when done) and the final status."""
+
+    def __init__(self, github: GitHubHome, home: Home, job: Job) -> None:
+        self.github = github
+        self.home = home
+        self.job = job
+        self.checkout = Path(job.checkout)
+        self.branch = ""
+        self.view = RunView(home.run_id, job.workflow, "running", home.issue, home.started_by)
+        self.summary: dict[str, Any] = {}
+
+    async def start(self) -> dict[str, str]:
+        """Prepare the checkout (GitHubHome.prepare); the worker's extra environment (who
+        commits). Raises what GitHub or git raised: the runner retries the job later."""
+        self.branch = await self.github.prepare(self.home, self.job.workflow, self.checkout)
+        self.view = dataclasses.replace(
+            self.view, branch=self.branch, branch_url=self._branch_url()
+        )
+        comment = await self.github.show(self.home, self.view, always=True)
+        identity = self.github.identity_from(comment or {})
+        return {"AO_COMMIT_NAME": identity.name, "AO_COMMIT_EMAIL": identity.email}
+
+    async def record(self, record: dict[str, Any]) -> None:
+        """A worker's record: progress shown (debounced), each committed step pushed."""
+        event = record.get("event")
+        if event == "summary":
+            self.summary = record
+            return
+        if event not in ("step", "committed"):
+            return
+        self.view = dataclasses.replace(
+            self.view,
+            step=int(record.get("step") or 0),
+            steps=int(record.get("steps") or 0),
+            goal=str(record.get("goal") or ""),
+            cost_usd=float(record.get("cost_usd") or 0.0),
+        )
+        try:
+            if event == "committed":
+                await self.github.push(self.home, self.checkout, self.branch)
+            await self._show()
+        except GITHUB_TROUBLE as exc:  # the next push carries this step too
+            log.warning("following a run on GitHub failed", extra=self._extra(exc))
+
+    async def finish(self, outcome: Outcome) -> None:
+        """Push what is left; the pull request when the run is done; the final status."""
+        changes: dict[str, Any] = {"state": outcome.state, "goal": ""}
+        if outcome.state == "paused" and outcome.escalation:
+            changes["question"] = str(outcome.escalation.get("question") or "")
+            changes["goal"] = str(outcome.escalation.get("reason") or "")
+        if outcome.error:
+            changes["error"] = outcome.error
+        if "cost_usd" in self.summary:
+            changes["cost_usd"] = float(self.summary["cost_usd"])
+        try:
+            await self.github.push(self.home, self.checkout, self.branch)
+            if outcome.state == "done":
+                changes["pull_url"] = await self._open_pull()
+        except GITHUB_TROUBLE as exc:
+            changes["error"] = f"the run finished but GitHub refused its branch or PR: {exc}"
+            log.error("finishing a run on GitHub failed", extra=self._extra(exc))
+        self.view = dataclasses.replace(self.view, **changes)
+        try:
+            await self._show()
+        except GITHUB_TROUBLE as exc:
+            log.error("the status comment could not be updated", extra=self._extra(exc))
+
+    async def _open_pull(self) -> str:
+        title, body = pull_request(
+            self.view,
+            outputs=list(self.summary.get("outputs") or []),
+            steps_done=list(self.summary.get("steps_done") or []),
+            decisions=list(self.summary.get("decisions") or []),
+            answers=list(self.summary.get("answers") or []),
+            log_path=str(self.summary.get("log_path") or ""),
+        )
+        pull = await self.github.open_pull(self.home, self.branch, title, body)
+        return str(pull.get("html_url") or "")
+
+    async def _show(self) -> None:
+        await self.github.show(self.home, self.view)
+
+    def _branch_url(self) -> str:
+        web = self.home.html_url or self.home.clone_url.removesuffix(".git")
+        return f"{web}/tree/{self.branch}"
+
+    def _extra(self, exc: BaseException) -> dict[str, Any]:
+        return {"job": self.job.id, "repository": self.home.repository, "error": repr(exc)}

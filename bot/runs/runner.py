@@ -28,6 +28,7 @@ from pathlib import Path
 
 import orjson
 
+from bot.runs.github_home import GITHUB_TROUBLE, Follower, GitHubHome
 from bot.runs.jobs import Job, JobSpec, Outcome, job_dir
 from bot.runs.queue import JobQueue
 from bot.runs.states import OUTCOMES, run_state
@@ -59,6 +60,7 @@ class _Held:
     progress: str | None = None
     lost: bool = False
     task: asyncio.Task[None] | None = None
+    follower: Follower | None = None  # its life on GitHub, for a run started from an issue
 
 
 class Runner:
@@ -73,6 +75,7 @@ class Runner:
         environ: Mapping[str, str],
         worker: Sequence[str] = WORKER,
         owner: str | None = None,
+        github: GitHubHome | None = None,
     ) -> None:
         self.queue = queue
         self.data_dir = data_dir
@@ -85,6 +88,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        self.github = github
 
     @property
     def running(self) -> dict[int, str | None]:
@@ -201,7 +205,10 @@ class Runner:
         extra = {"job": job.id, "repository": job.repository, "workflow": job.workflow}
         log.info("job started", extra={**extra, "attempt": job.attempts})
         try:
-            outcome, code = await self._run_worker(held)
+            env = await self._on_github(held)
+            if env is None:
+                return
+            outcome, code = await self._run_worker(held, env)
             if held.lost:
                 return
             if outcome is None and self._stopping:
@@ -212,6 +219,8 @@ class Runner:
                 outcome = await self._after_crash(held, code)
                 if outcome is None:
                     return
+            if held.follower is not None:  # before it is recorded: a retry redoes it, once
+                await held.follower.finish(outcome)
             if not await self.queue.finish(job.id, held.token, outcome):
                 log.warning("job outcome not recorded: lease lost", extra=extra)
                 return
@@ -228,7 +237,25 @@ class Runner:
                 del self._held[job.id]
             self._wake.set()
 
-    async def _run_worker(self, held: _Held) -> tuple[Outcome | None, int]:
+    async def _on_github(self, held: _Held) -> dict[str, str] | None:
+        """For a run started from an issue: its checkout on its branch, made before the
+        worker starts (the worker's extra environment); None when GitHub could not be
+        reached, and the job is then queued again."""
+        job = held.job
+        if self.github is None or job.home is None:
+            return {}
+        held.follower = self.github.follow(job)
+        try:
+            return await held.follower.start()
+        except GITHUB_TROUBLE as exc:
+            log.warning(
+                "preparing a run on GitHub failed", extra={"job": job.id, "error": repr(exc)}
+            )
+            delay = self.limits.retry_delay_s * max(1, job.attempts)
+            await self.queue.retry(job.id, held.token, f"GitHub could not be reached: {exc}", delay)
+            return None
+
+    async def _run_worker(self, held: _Held, env: Mapping[str, str]) -> tuple[Outcome | None, int]:
         job = held.job
         args = [str(self.queue.path), str(job.id), held.token, str(self.data_dir), str(os.getpid())]
         process = await asyncio.create_subprocess_exec(
@@ -236,7 +263,7 @@ class Runner:
             *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
-            env=self._env,
+            env={**self._env, **env},
             limit=2**22,
         )
         held.process = process
@@ -259,7 +286,11 @@ class Runner:
             try:
                 record = orjson.loads(line)
                 if "event" in record:
-                    held.progress = f"{record.get('step')}: {record.get('goal') or ''}".strip()
+                    if record["event"] == "step":
+                        progress = f"{record.get('step')}: {record.get('goal') or ''}"
+                        held.progress = progress.strip()
+                    if held.follower is not None:
+                        await held.follower.record(record)
                 elif "outcome" in record:
                     outcome = _outcome(record["outcome"])
             except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 
+from bot.runs.github_home import GitHubHome
 from bot.runs.queue import JobQueue
 from bot.runs.runner import Runner, RunnerLimits
 from bot.settings import Settings
@@ -32,16 +33,25 @@ def limits_from(settings: Settings) -> RunnerLimits:
 
 
 def runs(
-    settings: Settings, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    github: Callable[[web.Application], GitHubHome | None] = lambda _app: None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup_ctx for `app.cleanup_ctx`; `environ` (default: the server's, read now) is
-    what the workers' models read their keys from."""
+    what the workers' models read their keys from; `github` gives the GitHub side of runs
+    started from issues, once the App's clients exist."""
     worker_env = dict(os.environ if environ is None else environ)
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         queue = JobQueue(settings.jobs_path)
         await queue.open()
-        runner = Runner(queue, settings.data_dir, limits_from(settings), environ=worker_env)
+        runner = Runner(
+            queue,
+            settings.data_dir,
+            limits_from(settings),
+            environ=worker_env,
+            github=github(app),
+        )
         app[JOBS], app[RUNNER] = queue, runner
         await runner.start()
         log.info(

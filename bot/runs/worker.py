@@ -27,14 +27,16 @@ import orjson
 
 from bot.engine.checkpoint import CheckpointError, CheckpointStore
 from bot.engine.executor import Executor, RunError, RunOutcome
-from bot.engine.loader import load
+from bot.engine.loader import Project, load
 from bot.engine.tasks import TaskMismatch
+from bot.git.remote import GitFailed, Identity
 from bot.llm.errors import LLMError
 from bot.llm.ledger import CostLedger
 from bot.logs import configure_logging
 from bot.runs import jobstore, leases
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
 from bot.runs.jobs import Job, Outcome, job_dir
+from bot.runs.on_branch import BranchKeeper
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -115,19 +117,25 @@ def run_job(
     if settled is not None:
         return settled
     monitor = sqlite3.connect(queue, timeout=5)
+    ledger = CostLedger()
+    keeper = keeper_for(job, project, checkout, environ, ledger)
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind != "step":
             return
-        # A step boundary: the previous step's writes are made and checkpointed.
+        # A step boundary: the previous step's writes are made and checkpointed (and, for a
+        # run from GitHub, committed: a cancelled run keeps what it did on its branch).
+        if keeper is not None:
+            keeper.step_started(str(data.get("goal") or ""))
         if (why := leases.should_stop(monitor, job.id, token)) is not None:
             raise Stop(why)
-        emit({"event": "step", "step": data.get("step"), "goal": data.get("goal")})
+        if keeper is None:
+            emit({"event": "step", "step": data.get("step"), "goal": data.get("goal")})
 
     try:
         config = config_for(project, environ, job.llm)
         confinement = confinement_of(project, private_to(data_dir, checkout, here))
-        agent = agent_for(job.llm, environ, CostLedger(), project, here, config, confinement)
+        agent = agent_for(job.llm, environ, ledger, project, here, config, confinement)
         executor = Executor(
             project,
             agent,
@@ -139,6 +147,7 @@ def run_job(
         )
         result = asyncio.run(executor.run(job.workflow, resume=True, answer=job.answer))
     except Stop as stop:
+        keep(keeper, store, here, {})
         if str(stop) == "cancelled":
             return Outcome("cancelled", "cancelled by an operator at a step boundary")
         return Outcome("failed", "this worker's lease went to another runner")  # not recorded
@@ -148,7 +157,53 @@ def run_job(
         return Outcome("failed", f"the model could not be used: {exc}")
     finally:
         monitor.close()
+    keep(keeper, store, here, result.outputs)
     return outcome_of(result)
+
+
+def keeper_for(
+    job: Job, project: Project, checkout: Path, environ: Mapping[str, str], ledger: CostLedger
+) -> BranchKeeper | None:
+    """For a run started from an issue: what keeps its checkout as its branch."""
+    if job.home is None:
+        return None
+    workflow = project.workflow(job.workflow)
+    identity = Identity(
+        environ.get("AO_COMMIT_NAME") or "agent-orchestrator[bot]",
+        environ.get("AO_COMMIT_EMAIL") or "agent-orchestrator[bot]@users.noreply.github.com",
+    )
+    return BranchKeeper(
+        checkout,
+        job.workflow,
+        len(workflow.steps) if workflow is not None else 0,
+        identity,
+        str(job.home.get("run_id") or job.key),
+        emit,
+        cost=lambda: ledger.total_usd,
+    )
+
+
+def keep(
+    keeper: BranchKeeper | None, store: CheckpointStore, here: Path, outputs: Mapping[str, str]
+) -> None:
+    """The last step's commit, the run's state and decision log, and the summary the server
+    opens the pull request from."""
+    if keeper is None:
+        return
+    found = sorted(store.folder.glob("*.json")) if store.folder.is_dir() else []
+    checkpoint = store.load(found[0].stem) if found else None
+    if checkpoint is None:
+        return
+    log_file = here / "decisions.jsonl"
+    answers = (
+        [orjson.loads(line) for line in log_file.read_bytes().splitlines() if line.strip()]
+        if log_file.is_file()
+        else []
+    )
+    try:
+        keeper.finish(checkpoint, sorted(outputs), answers)
+    except (GitFailed, OSError) as exc:  # the outcome is still reported; the server says so
+        log.error("the run's branch could not be kept", extra={"error": str(exc)})
 
 
 def outcome_of(result: RunOutcome) -> Outcome:

@@ -18,6 +18,7 @@ from aiohttp import web
 from gidgethub import routing
 
 from bot.commands.builtin import default_registry
+from bot.commands.registry import CommandRegistry
 from bot.github.auth import AppCredentials
 from bot.github.client import GitHubClients, WritePacing
 from bot.handlers import default_routers
@@ -25,11 +26,21 @@ from bot.handlers.services import Services
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
-from bot.runs.service import runs
+from bot.runs.commands import Starter
+from bot.runs.github_home import GitHubHome
+from bot.runs.service import RUNNER, runs
 from bot.settings import Settings
 from bot.web.client_faults import quiet_client_faults
 from bot.web.health import healthz, readyz
-from bot.web.keys import DISPATCHER, GITHUB, JOURNAL, JSON_PARSER, SETTINGS, UNVERIFIED
+from bot.web.keys import (
+    DISPATCHER,
+    GITHUB,
+    GITHUB_HOME,
+    JOURNAL,
+    JSON_PARSER,
+    SETTINGS,
+    UNVERIFIED,
+)
 from bot.web.unverified import Unverified
 from bot.web.webhooks import MAX_BODY_BYTES, receive_webhook
 from bot.web.workspaces import workspaces
@@ -65,8 +76,9 @@ def create_app(
     if credentials is not None:
         app.cleanup_ctx.append(_github(settings, credentials))
     app.cleanup_ctx.append(workspaces(settings))
+    # Runs before intake: a delivery handled at start-up may start a run.
+    app.cleanup_ctx.append(runs(settings, github=_github_home(settings)))
     app.cleanup_ctx.append(_intake(settings, router))
-    app.cleanup_ctx.append(runs(settings))
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -91,6 +103,29 @@ def _github(
     return github
 
 
+def _github_home(settings: Settings) -> Callable[[web.Application], GitHubHome | None]:
+    """The GitHub side of runs from issues, when the server has the App's identity."""
+
+    def make(app: web.Application) -> GitHubHome | None:
+        clients = app.get(GITHUB)
+        if clients is None or not settings.app_id:
+            return None
+        app[GITHUB_HOME] = home = GitHubHome(clients, settings.data_dir, int(settings.app_id))
+        return home
+
+    return make
+
+
+def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
+    """The `/ao` commands: help and ping everywhere; start and status where runs can be."""
+    registry = default_registry()
+    home = app.get(GITHUB_HOME)
+    if home is not None:
+        starter = Starter(home, lambda: app.get(RUNNER), settings.data_dir, settings.default_model)
+        starter.add_to(registry)
+    return registry
+
+
 def _intake(
     settings: Settings, router: EventRouter
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -107,7 +142,7 @@ def _intake(
             services=Services(
                 github=app.get(GITHUB),
                 app_id=int(settings.app_id) if settings.app_id else None,
-                commands=default_registry(),
+                commands=_commands(app, settings),
             ),
         )
         app[JOURNAL] = journal

@@ -10,6 +10,7 @@ from bot.git.disk import Maintenance
 from bot.github.client import GitHubClients
 from bot.intake.dispatcher import Dispatcher
 from bot.intake.journal import Journal
+from bot.runs.github_home import GitHubHome
 from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
 from bot.web.unverified import Unverified
@@ -23,3 +24,4 @@ SANDBOX = web.AppKey("sandbox", Sandbox)
 CLONES = web.AppKey("clones", Clones)
 WORKTREES = web.AppKey("worktrees", Maintenance)
 UNVERIFIED = web.AppKey("unverified", Unverified)
+GITHUB_HOME = web.AppKey("github_home", GitHubHome)

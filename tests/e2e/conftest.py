@@ -79,7 +79,13 @@ class World:
 
 
 @pytest.fixture
-async def world(make_sim, app_private_key, tmp_path) -> AsyncIterator[World]:
+def world_env() -> dict[str, str]:
+    """More environment for the server; a test module overrides it (models, runners)."""
+    return {}
+
+
+@pytest.fixture
+async def world(make_sim, app_private_key, tmp_path, world_env) -> AsyncIterator[World]:
     sim: GitHubSim = await make_sim()
     port = free_port()
     bot_url = f"http://127.0.0.1:{port}"
@@ -103,6 +109,7 @@ async def world(make_sim, app_private_key, tmp_path) -> AsyncIterator[World]:
         "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
         "ORCHESTRATOR_WRITE_INTERVAL_SECONDS": "0",
         "ORCHESTRATOR_RETRY_BASE_SECONDS": "0.2",
+        **world_env,
     }
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:

@@ -40,7 +40,7 @@ def test_the_status_comment_says_where_the_run_stands():
     text = status_comment(view())
     assert text.startswith("**create-prd** · ▶️ running · step 3 of 11")
     assert "> Discover the users — John (pm) at work" in text
-    assert "| cost | $0.42 of $5.00 |" in text
+    assert "| cost | $0.4213 of $5.00 |" in text
     assert "[`ao/7-create-prd`](http://gh/o/r/tree/ao/7-create-prd)" in text
     assert text.endswith(status_mark("r1"))
     paused = status_comment(view(state="paused", question="Which database?"))
@@ -66,7 +66,7 @@ def test_commits_decisions_and_the_pull_request_read_well():
     assert title == "create-prd: _bmad-output/prd.md"
     assert "started by @mona in #7 is done" in body and "- `_bmad-output/prd.md`" in body
     assert "**Steps** (2)" in body and "(also in `_bmad-output/ao-runs/7/decisions.md`)" in body
-    assert "$0.42 of a $5.00 budget" in body and "<!-- ao:pull:r1 -->" in body
+    assert "$0.4213 of a $5.00 budget" in body and "<!-- ao:pull:r1 -->" in body
 
 
 async def test_one_status_comment_however_often_it_is_updated(hub):

@@ -1,0 +1,90 @@
+"""End to end: a maintainer comments `/ao start` on an issue and ends with a pull request by
+the App — the real server as a subprocess, the local GitHub with git over HTTP, a job in the
+queue, a worker, persona agents on the Anthropic-protocol server; asserted on what a person
+then sees on GitHub."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import ROOT
+
+pytestmark = pytest.mark.slow
+
+SMOKE = ROOT / "tests/fixtures/smoke/repo"
+MODEL = "anthropic:claude-haiku-4-5"
+
+
+@pytest.fixture
+async def world_env(anthropic_server) -> dict[str, str]:
+    return {
+        "ANTHROPIC_BASE_URL": anthropic_server.url,
+        "ANTHROPIC_API_KEY": "test-key",
+        "ORCHESTRATOR_DEFAULT_MODEL": MODEL,
+        "ORCHESTRATOR_ALLOWED_MODELS": MODEL,
+        "ORCHESTRATOR_SANDBOX": "unsafe-host",  # no repository code runs in a planning run
+    }
+
+
+def seed_files() -> dict[str, str]:
+    return {p.relative_to(SMOKE).as_posix(): p.read_text() for p in SMOKE.rglob("*") if p.is_file()}
+
+
+async def test_start_on_an_issue_ends_in_one_pull_request_by_the_app(world, tmp_path):
+    sim, repository = world.sim, world.repository
+    sim.install(world.app, [repository], by="octo-org")
+    await sim.push(repository, by="maya", files=seed_files(), message="Install BMAD")
+    issue = sim.open_issue(repository, by="maya", title="A product brief for todo",
+                           body="Teams lose track of to-dos. Write the brief.")  # fmt: skip
+
+    # A name that is not a workflow is explained, and changes nothing.
+    sim.comment(repository, issue.number, by="maya", body="/ao start breif")
+    said = lambda: " ".join(c.body for c in world.bot_comments(issue.number))  # noqa: E731
+    await world.until(lambda: "Did you mean" in said())
+    assert not [r for r in await sim.git.refs(repository) if r.startswith("refs/heads/ao/")]
+
+    sim.comment(repository, issue.number, by="maya", body="/ao start brief")
+    status = lambda: [c for c in world.bot_comments(issue.number) if "**brief**" in c.body]  # noqa: E731
+    await world.until(lambda: status() and "✅ done" in status()[0].body, timeout=120)
+    await world.quiet()
+
+    # One status comment, edited as the run went, ending with the pull request.
+    [comment] = status()
+    [pull] = sim.pulls.of(repository)
+    assert pull.issue.user.login == "agent-orchestrator[bot]"
+    assert pull.head_ref == f"ao/{issue.number}-brief" and pull.base_ref == "main"
+    assert f"/pull/{pull.number}" in comment.body and "✅ done" in comment.body
+    # Commits per step on the run branch, by the App, then the run state and decision log.
+    log = await sim.git.git(repository, "log", "--format=%an|%s", f"ao/{issue.number}-brief")
+    commits = [line.split("|", 1) for line in log.strip().splitlines()]
+    assert [s for a, s in commits if a == "agent-orchestrator[bot]"] == [
+        "brief: the run's state and decision log",
+        "brief: step 3 — Set the scope",
+        "brief: step 2 — Describe the users",
+        "brief: step 1 — Write the vision",
+    ]
+    # The pull request carries the document, the decision log and the run state.
+    changed = await sim.git.git(repository, "diff", "--name-only", f"main...{pull.head_ref}")
+    files = set(changed.split())
+    folder = f"_bmad-output/ao-runs/{issue.number}-brief"
+    assert {"docs/brief.md", f"{folder}/decisions.md", f"{folder}/run.json"} <= files
+    assert "docs/brief.md" in pull.issue.body and "policy" in pull.issue.body
+    state = json.loads(await sim.git.git(repository, "show", f"{pull.head_ref}:{folder}/run.json"))
+    assert state["run_id"] and state["checkpoint"]["status"] == "done"
+
+    # The installation token never reached a file, the log or the clone's config.
+    data = tmp_path / "data"
+    on_disk = (
+        "".join(p.read_text(errors="replace") for p in data.rglob("config") if p.is_file())
+        + world.log()
+    )
+    for token in sim.auth.tokens:
+        assert token not in on_disk
+
+    # Asked again (a redelivery, a second comment): still one pull request.
+    sim.comment(repository, issue.number, by="maya", body="/ao status")
+    await world.until(lambda: "Runs in" in said())
+    await world.quiet()
+    assert len(sim.pulls.of(repository)) == 1
