@@ -79,8 +79,9 @@ class Starter:
                 and job.home.get("issue") == home.issue
                 and job.home.get("run_id") != home.run_id
             ):
+                link = await self.github.status_link(home, str(job.home.get("run_id")))
                 return render("runs/already_running.md.j2", workflow=wanted.workflow,
-                              issue=home.issue, state=job.state)  # fmt: skip
+                              state=job.state, link=link)  # fmt: skip
         spec = JobSpec(
             key=f"start:{home.run_id}",
             repository=home.repository,

@@ -20,6 +20,7 @@ import gidgethub
 
 from bot.git.remote import GitFailed, Identity, Remote, git, run_branch
 from bot.github.client import GitHubClients
+from bot.github.markers import find_marked_comment
 from bot.github.publishing import find_or_open_pull, upsert_comment
 from bot.runs.jobs import Job, Outcome
 from bot.runs.publish import RunView, pull_request, status_comment, status_mark
@@ -141,6 +142,12 @@ class GitHubHome:
         return await upsert_comment(
             gh, home.comments_url, status_mark(home.run_id), status_comment(view), self.app_id
         )
+
+    async def status_link(self, home: Home, run_id: str) -> str:
+        """Where a run's status comment is, for a person to follow ("" when none is found)."""
+        gh = await self.clients.installation(home.installation_id)
+        found = await find_marked_comment(gh, home.comments_url, status_mark(run_id), self.app_id)
+        return str((found or {}).get("html_url") or "")
 
     async def open_pull(self, home: Home, branch: str, title: str, body: str) -> dict[str, Any]:
         gh = await self.clients.installation(home.installation_id)

@@ -85,8 +85,16 @@ def world_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def world(make_sim, app_private_key, tmp_path, world_env) -> AsyncIterator[World]:
-    sim: GitHubSim = await make_sim()
+def sim_options() -> dict[str, object]:
+    """Options for the local GitHub; a test module overrides it (token lifetimes, faults)."""
+    return {}
+
+
+@pytest.fixture
+async def world(
+    make_sim, app_private_key, tmp_path, world_env, sim_options
+) -> AsyncIterator[World]:
+    sim: GitHubSim = await make_sim(**sim_options)
     port = free_port()
     bot_url = f"http://127.0.0.1:{port}"
     app = sim.register_app(

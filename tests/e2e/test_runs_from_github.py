@@ -5,6 +5,7 @@ then sees on GitHub."""
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -88,3 +89,25 @@ async def test_start_on_an_issue_ends_in_one_pull_request_by_the_app(world, tmp_
     await world.until(lambda: "Runs in" in said())
     await world.quiet()
     assert len(sim.pulls.of(repository)) == 1
+
+
+class TestWithTokensThatExpireEveryFewSeconds:
+    """Installation tokens last 3 s on this local GitHub: every fetch, push and API call of
+    a run must get a fresh one, and the run still finishes."""
+
+    @pytest.fixture
+    def sim_options(self) -> dict[str, object]:
+        return {"token_lifetime": datetime.timedelta(seconds=3)}
+
+    async def test_a_run_still_finishes(self, world):
+        sim, repository = world.sim, world.repository
+        sim.install(world.app, [repository], by="octo-org")
+        await sim.push(repository, by="maya", files=seed_files(), message="Install BMAD")
+        issue = sim.open_issue(repository, by="maya", title="Brief, slowly")
+        sim.comment(repository, issue.number, by="maya", body="/ao start brief")
+        await world.until(lambda: bool(sim.pulls.of(repository)), timeout=120)
+        await world.quiet()
+        [pull] = sim.pulls.of(repository)
+        assert pull.head_ref == f"ao/{issue.number}-brief"
+        # Each token outlived by the run: the bot asked for new ones all along.
+        assert len(sim.auth.tokens) >= 4
