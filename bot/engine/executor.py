@@ -57,7 +57,7 @@ class Executor(Dispatch):
                 "(orchestrator workflows validate shows them all):\n  "
                 + "\n  ".join(str(e) for e in errors)
             )
-        run_id = _run_id(self.project.repository, workflow.name)
+        run_id = run_id_for(self.project.repository, workflow.name)
         try:
             checkpoint = self.store.load(run_id) if resume else None
         except CheckpointError as exc:
@@ -214,6 +214,7 @@ class Executor(Dispatch):
         )
 
 
-def _run_id(repository: Path, workflow: str) -> str:
+def run_id_for(repository: Path, workflow: str) -> str:
+    """The id of the run of `workflow` in the checkout at `repository`: its checkpoint's name."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", workflow)
     return f"{safe}-{hashlib.sha256(str(repository.resolve()).encode()).hexdigest()[:8]}"

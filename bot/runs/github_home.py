@@ -113,16 +113,27 @@ class GitHubHome:
         return Follower(self, Home.from_json(job.home), job)
 
     async def branch_of(self, home: Home, workflow: str) -> str:
+        """The run's branch: its own (by the run id its state names); else a branch of the
+        same workflow from the same issue whose run never finished, which this run goes on
+        with (its server was lost with its data dir); else the next free name."""
         remote = self.remote(home)
         candidates = await remote.branches(run_branch(home.issue, workflow, []))
+        unfinished: list[str] = []
         for branch in candidates:
             path = f"refs/remotes/origin/{branch}:{state_folder(branch)}/run.json"
             try:
                 state = json.loads(await git("show", path, cwd=remote.clone))
             except (GitFailed, ValueError):
                 continue
-            if isinstance(state, dict) and state.get("run_id") == home.run_id:
+            if not isinstance(state, dict):
+                continue
+            if state.get("run_id") == home.run_id:
                 return branch
+            status = (state.get("checkpoint") or {}).get("status")
+            if status in ("running", "paused") and state.get("branch") == branch:
+                unfinished.append(branch)
+        if unfinished:
+            return unfinished[-1]
         return run_branch(home.issue, workflow, candidates)
 
     async def push(self, home: Home, checkout: Path, branch: str) -> None:

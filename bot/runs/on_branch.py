@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.engine.checkpoint import Checkpoint, atomic_write
+from bot.engine.checkpoint import Checkpoint, CheckpointError, CheckpointStore, atomic_write
 from bot.git.remote import GitFailed, Identity, environment
 from bot.runs.github_home import state_folder
 from bot.runs.publish import commit_message, decision_log
@@ -56,7 +56,9 @@ def write_state(
     """The run's state (its checkpoint, named by the run) and its decision log, beside the
     outputs on the branch; their repository paths."""
     folder = state_folder(branch)
-    state = {"run_id": run_id, "branch": branch, "checkpoint": json.loads(checkpoint.to_json())}
+    saved = json.loads(checkpoint.to_json())
+    saved["pending_writes"] = {}  # made already: they are the outputs beside it
+    state = {"run_id": run_id, "branch": branch, "checkpoint": saved}
     log = decision_log(checkpoint.workflow, checkpoint.decisions, answers)
     atomic_write(checkout / folder / "run.json", (json.dumps(state, indent=1) + "\n").encode())
     atomic_write(checkout / folder / "decisions.md", (log + "\n").encode())
@@ -72,27 +74,34 @@ class BranchKeeper:
         self,
         checkout: Path,
         workflow: str,
-        total_steps: int,
+        step_ids: Sequence[str],
         identity: Identity,
         run_id: str,
         emit: Callable[[dict[str, Any]], None],
         cost: Callable[[], float] = lambda: 0.0,
+        checkpoint: Callable[[], Checkpoint | None] = lambda: None,
     ) -> None:
         self.checkout = checkout
         self.workflow = workflow
-        self.total_steps = total_steps
+        self.step_ids = list(step_ids)
+        self.total_steps = len(self.step_ids)
         self.identity = identity
         self.run_id = run_id
         self.emit = emit
         self.cost = cost
+        self.checkpoint = checkpoint
         self.branch = _git(checkout, "rev-parse", "--abbrev-ref", "HEAD").strip()
         self.number = 0
         self.goal = ""
         self.steps_done: list[str] = []
 
-    def step_started(self, goal: str) -> None:
+    def step_started(self, step: str, goal: str) -> None:
+        """`step` is the executor's `workflow:step-id`: its place in the workflow numbers it
+        (a run that goes on elsewhere keeps its numbers)."""
         self._commit_current()
-        self.number += 1
+        step_id = step.rpartition(":")[2]
+        self.number = self.step_ids.index(step_id) + 1 if step_id in self.step_ids else 0
+        self.number = self.number or len(self.steps_done) + 1
         self.goal = goal
         self.emit({"event": "step", "step": self.number, "steps": self.total_steps,
                    "goal": goal, "cost_usd": round(self.cost(), 4)})  # fmt: skip
@@ -100,6 +109,14 @@ class BranchKeeper:
     def _commit_current(self) -> None:
         if self.number == 0:
             return
+        # The branch alone is enough to go on elsewhere: each step's commit carries the run's
+        # state as it is after that step.
+        try:
+            saved = self.checkpoint()
+        except CheckpointError:  # the run's own store is damaged: the next step says so
+            saved = None
+        if saved is not None:
+            write_state(self.checkout, self.branch, self.run_id, saved)
         sha = commit_step(self.checkout, self.identity, self.workflow, self.number, self.goal)
         self.steps_done.append(f"{self.goal or f'step {self.number}'}")
         if sha is not None:
@@ -129,3 +146,26 @@ class BranchKeeper:
             "log_path": log_path,
             "cost_usd": round(self.cost(), 4),
         })  # fmt: skip
+
+
+def adopt(checkout: Path, branch: str, store: CheckpointStore, run_id: str) -> bool:
+    """A run going on from its branch alone (another server, a lost data dir): the state the
+    branch carries becomes the run's checkpoint, when the run has none yet. A state that is
+    not a valid checkpoint is not adopted (the run then starts from BMAD's own
+    `stepsCompleted`, which the step files' outputs keep)."""
+    source = checkout / state_folder(branch) / "run.json"
+    target = store.path(run_id)
+    if target.exists() or not source.is_file():
+        return False
+    try:
+        saved = json.loads(source.read_text(encoding="utf-8"))["checkpoint"]
+        saved["run_id"] = run_id
+    except (ValueError, KeyError, TypeError, OSError):
+        return False
+    atomic_write(target, json.dumps(saved).encode())
+    try:
+        store.load(run_id)
+    except CheckpointError:
+        target.unlink(missing_ok=True)
+        return False
+    return True

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from bot.engine.checkpoint import CheckpointError, CheckpointStore
-from bot.engine.executor import Executor, RunError, RunOutcome
+from bot.engine.executor import Executor, RunError, RunOutcome, run_id_for
 from bot.engine.loader import Project, load
 from bot.engine.tasks import TaskMismatch
 from bot.git.remote import GitFailed, Identity
@@ -36,7 +36,7 @@ from bot.logs import configure_logging
 from bot.runs import jobstore, leases
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
 from bot.runs.jobs import Job, Outcome, job_dir
-from bot.runs.on_branch import BranchKeeper
+from bot.runs.on_branch import BranchKeeper, adopt
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -118,7 +118,7 @@ def run_job(
         return settled
     monitor = sqlite3.connect(queue, timeout=5)
     ledger = CostLedger()
-    keeper = keeper_for(job, project, checkout, environ, ledger)
+    keeper = keeper_for(job, project, checkout, environ, ledger, store)
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind != "step":
@@ -126,7 +126,7 @@ def run_job(
         # A step boundary: the previous step's writes are made and checkpointed (and, for a
         # run from GitHub, committed: a cancelled run keeps what it did on its branch).
         if keeper is not None:
-            keeper.step_started(str(data.get("goal") or ""))
+            keeper.step_started(str(data.get("step") or ""), str(data.get("goal") or ""))
         if (why := leases.should_stop(monitor, job.id, token)) is not None:
             raise Stop(why)
         if keeper is None:
@@ -162,25 +162,35 @@ def run_job(
 
 
 def keeper_for(
-    job: Job, project: Project, checkout: Path, environ: Mapping[str, str], ledger: CostLedger
+    job: Job,
+    project: Project,
+    checkout: Path,
+    environ: Mapping[str, str],
+    ledger: CostLedger,
+    store: CheckpointStore,
 ) -> BranchKeeper | None:
-    """For a run started from an issue: what keeps its checkout as its branch."""
+    """For a run started from an issue: what keeps its checkout as its branch (adopting the
+    state the branch carries, when the run goes on from its branch alone)."""
     if job.home is None:
         return None
     workflow = project.workflow(job.workflow)
+    run_id = run_id_for(project.repository, workflow.name if workflow else job.workflow)
     identity = Identity(
         environ.get("AO_COMMIT_NAME") or "agent-orchestrator[bot]",
         environ.get("AO_COMMIT_EMAIL") or "agent-orchestrator[bot]@users.noreply.github.com",
     )
-    return BranchKeeper(
+    keeper = BranchKeeper(
         checkout,
         job.workflow,
-        len(workflow.steps) if workflow is not None else 0,
+        [s.id for s in workflow.steps] if workflow is not None else [],
         identity,
         str(job.home.get("run_id") or job.key),
         emit,
         cost=lambda: ledger.total_usd,
+        checkpoint=lambda: store.load(run_id),
     )
+    adopt(checkout, keeper.branch, store, run_id)
+    return keeper
 
 
 def keep(

@@ -41,6 +41,24 @@ class World:
     bot_url: str
     process: asyncio.subprocess.Process
     log_path: Path
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Start the server (again): a new process on the same port and data dir."""
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "serve",
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        port = int(self.env["ORCHESTRATOR_PORT"])
+        async with aiohttp.ClientSession() as session:
+            await self.until(lambda: _up(port))
+            await self.until_idle(session)
+
+    async def kill(self) -> None:
+        """SIGKILL: the server gets no chance to finish anything."""
+        self.process.kill()
+        await self.process.wait()
 
     def bot_comments(self, number: int) -> list[Comment]:
         return [
@@ -120,31 +138,21 @@ async def world(
         **world_env,
     }
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    world = World(sim, app, repository, bot_url, process, log_path)
+    log_path.write_bytes(b"")
+    world = World(sim, app, repository, bot_url, None, log_path, env)  # type: ignore[arg-type]
     try:
-        async with aiohttp.ClientSession() as session:
-            await world.until(lambda: _up(port))
-            await world.until_idle(session)
+        await world.start()
         yield world
     finally:
-        process.terminate()
-        try:
-            async with asyncio.timeout(10):
+        process = world.process
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(10):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
                 await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 def _up(port: int) -> bool:

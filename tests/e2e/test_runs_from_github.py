@@ -5,11 +5,15 @@ then sees on GitHub."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
+import shutil
 
 import pytest
 
+from bot.engine.outputs import steps_completed
+from tests.runs.conftest import SlowModel
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
@@ -57,11 +61,10 @@ async def test_start_on_an_issue_ends_in_one_pull_request_by_the_app(world, tmp_
     assert pull.issue.user.login == "agent-orchestrator[bot]"
     assert pull.head_ref == f"ao/{issue.number}-brief" and pull.base_ref == "main"
     assert f"/pull/{pull.number}" in comment.body and "✅ done" in comment.body
-    # Commits per step on the run branch, by the App, then the run state and decision log.
+    # A commit per step on the run branch, by the App, each with the run's state as it was.
     log = await sim.git.git(repository, "log", "--format=%an|%s", f"ao/{issue.number}-brief")
     commits = [line.split("|", 1) for line in log.strip().splitlines()]
     assert [s for a, s in commits if a == "agent-orchestrator[bot]"] == [
-        "brief: the run's state and decision log",
         "brief: step 3 — Set the scope",
         "brief: step 2 — Describe the users",
         "brief: step 1 — Write the vision",
@@ -111,3 +114,61 @@ class TestWithTokensThatExpireEveryFewSeconds:
         assert pull.head_ref == f"ao/{issue.number}-brief"
         # Each token outlived by the run: the bot asked for new ones all along.
         assert len(sim.auth.tokens) >= 4
+
+
+class TestGoingOnFromTheBranchAlone:
+    """The server is killed mid-run and its data dir is lost; the branch on GitHub is all that
+    is left. Started again from the same issue, the run goes on on that branch: the steps
+    it did are not done again, and it ends in the same document and one pull request."""
+
+    @pytest.fixture
+    async def slow_model(self, aiohttp_server):
+        server = SlowModel(delay=0.6)
+        server.http = await aiohttp_server(server.app())
+        server.url = str(server.http.make_url(""))
+        yield server
+        assert server.invalid == []
+
+    @pytest.fixture
+    def world_env(self, slow_model) -> dict[str, str]:
+        return {
+            "ANTHROPIC_BASE_URL": slow_model.url,
+            "ANTHROPIC_API_KEY": "test-key",
+            "ORCHESTRATOR_DEFAULT_MODEL": MODEL,
+            "ORCHESTRATOR_ALLOWED_MODELS": MODEL,
+            "ORCHESTRATOR_SANDBOX": "unsafe-host",
+        }
+
+    async def test_a_run_goes_on_from_its_branch_after_its_data_dir_is_lost(self, world, tmp_path):
+        sim, repository = world.sim, world.repository
+        sim.install(world.app, [repository], by="octo-org")
+        await sim.push(repository, by="maya", files=seed_files(), message="Install BMAD")
+        issue = sim.open_issue(repository, by="maya", title="A brief, interrupted")
+        branch = f"ao/{issue.number}-brief"
+
+        async def subjects() -> list[str]:
+            if f"refs/heads/{branch}" not in await sim.git.refs(repository):
+                return []
+            log = await sim.git.git(repository, "log", "--format=%s", branch)
+            return log.strip().splitlines()
+
+        sim.comment(repository, issue.number, by="maya", body="/ao start brief")
+        async with asyncio.timeout(60):
+            while not any("step 1" in s for s in await subjects()):
+                await asyncio.sleep(0.05)
+        await world.kill()  # mid-run: step 2 is under way
+        shutil.rmtree(tmp_path / "data")  # and the server's disk is gone with it
+        await world.start()
+        sim.comment(repository, issue.number, by="maya", body="/ao start brief")
+        await world.until(lambda: bool(sim.pulls.of(repository)), timeout=120)
+        await world.quiet()
+
+        [pull] = sim.pulls.of(repository)
+        assert pull.head_ref == branch  # the same branch, gone on with
+        done = await subjects()
+        assert sum("step 1" in s for s in done) == 1  # not done again
+        assert any("step 3" in s for s in done)
+        brief = await sim.git.git(repository, "show", f"{branch}:docs/brief.md")
+        assert steps_completed(brief) == [1, 2, 3]
+        for goal in ("Write the vision", "Describe the users", "Set the scope"):
+            assert brief.count(goal) >= 1
