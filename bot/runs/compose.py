@@ -38,10 +38,11 @@ def config_for(
         raise RunError(str(exc)) from exc
 
 
-def confinement_of(project: Project, data_dir: Path) -> Confinement:
-    """What the run's agents may touch: never the data dir, wherever it is."""
+def confinement_of(project: Project, data_dir: Path, *also: Path) -> Confinement:
+    """What the run's agents may touch: never the data dir, wherever it is, nor `also` (a
+    run's own state on its branch)."""
     try:
-        return confinement_for(project, hidden=[data_dir])
+        return confinement_for(project, hidden=[data_dir, *also])
     except ValueError as exc:
         raise RunError(f"--data-dir {data_dir}: {exc}") from exc
 

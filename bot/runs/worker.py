@@ -35,6 +35,7 @@ from bot.llm.ledger import CostLedger
 from bot.logs import configure_logging
 from bot.runs import jobstore, leases
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
+from bot.runs.github_home import RUNS_FOLDER
 from bot.runs.jobs import Job, Outcome, job_dir
 from bot.runs.on_branch import BranchKeeper, adopt
 
@@ -134,7 +135,10 @@ def run_job(
 
     try:
         config = config_for(project, environ, job.llm)
-        confinement = confinement_of(project, private_to(data_dir, checkout, here))
+        # A run's state and decision log on its branch are the engine's, never an agent's.
+        confinement = confinement_of(
+            project, private_to(data_dir, checkout, here), checkout / RUNS_FOLDER
+        )
         agent = agent_for(job.llm, environ, ledger, project, here, config, confinement)
         executor = Executor(
             project,
