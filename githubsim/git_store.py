@@ -147,8 +147,8 @@ class GitStore:
         return out.decode(errors="replace")
 
     async def succeeds(self, repository: Repository, *args: str) -> bool:
-        """Whether a yes-or-no git command (exit 0 or 1) said yes."""
-        status, _ = await run_git("--git-dir", str(self.path(repository)), *args, ok=(0, 1))
+        """Whether a yes-or-no git command said yes (0); no (1) or no such object (128): no."""
+        status, _ = await run_git("--git-dir", str(self.path(repository)), *args, ok=(0, 1, 128))
         return status == 0
 
     async def refs(self, repository: Repository) -> dict[str, str]:

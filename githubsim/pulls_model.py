@@ -12,12 +12,15 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from githubsim import git_objects as objects
 from githubsim.git_store import GitError, GitStore, identity_env, run_git
 from githubsim.model import Conflict, GitHubState, Issue, Repository, User
 from githubsim.pushes import noreply_email
+
+if TYPE_CHECKING:
+    from githubsim.reviews import Review, ReviewComment
 
 #: Moves a ref and announces the push: (repository, actor, ref, new sha, expected sha).
 MoveRef = Callable[[Repository, User, str, str, str], Awaitable[None]]
@@ -48,8 +51,8 @@ class PullRequest:
     maintainer_can_modify: bool = False
     stats: dict[str, int] = dataclasses.field(default_factory=dict)
     requested_reviewers: list[User] = dataclasses.field(default_factory=list)
-    reviews: list[Any] = dataclasses.field(default_factory=list)  # githubsim.reviews.Review
-    review_comments: list[Any] = dataclasses.field(default_factory=list)  # ReviewComment
+    reviews: list[Review] = dataclasses.field(default_factory=list)
+    review_comments: list[ReviewComment] = dataclasses.field(default_factory=list)
 
     @property
     def number(self) -> int:
@@ -88,6 +91,25 @@ class Pulls:
             number=pull.number,
             pull_request=self.render.pull(repository, pull, webhook=True),
             **extra,
+        )
+
+    def announce_event(
+        self,
+        name: str,
+        action: str,
+        repository: Repository,
+        pull: PullRequest,
+        sender: User,
+        **fields: Any,
+    ) -> None:
+        """A webhook about a pull request other than `pull_request` (reviews, comments)."""
+        self.state.announce(
+            name,
+            action,
+            repository,
+            sender,
+            pull_request=self.render.pull(repository, pull, webhook=True),
+            **fields,
         )
 
     def _announce_issue_change(

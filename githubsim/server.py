@@ -38,6 +38,8 @@ from githubsim.pulls_rest import PullsRest
 from githubsim.pushes import announce_push
 from githubsim.render import Renderer
 from githubsim.render_pulls import PullRenderer
+from githubsim.reviews import Review, ReviewComment, Reviews
+from githubsim.reviews_rest import ReviewsRest
 from githubsim.routes import RestApi, Route
 
 SIM_PREFIX = "/_sim"
@@ -101,6 +103,7 @@ class GitHubSim:
         self.git_rest = GitRest(self.state, self.git, self.git_http, self._pushed)
         self.pulls = Pulls(self.state, self.git, self._merge_move)
         self.pulls.render = PullRenderer(self.state)
+        self.reviews = Reviews(self.state, self.pulls)
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -113,7 +116,9 @@ class GitHubSim:
         self.state.render = Renderer(self.url)
         self.rest = RestApi(self.state, self.auth, self.state.render)
         self.rest.extra.extend(self.git_rest.routes())
-        self.rest.extra.extend(PullsRest(self.pulls, self.git_rest, self.pulls.render).routes())
+        pulls_rest = PullsRest(self.pulls, self.git_rest, self.pulls.render)
+        self.rest.extra.extend(ReviewsRest(self.reviews, pulls_rest).routes())
+        self.rest.extra.extend(pulls_rest.routes())
         app = web.Application(middlewares=[self._middleware], client_max_size=30 * 2**20)
         for route in self.rest.routes():
             app.router.add_route(route.method, route.path, self.rest.wrap(route))
@@ -500,6 +505,46 @@ class GitHubSim:
         pull = self.pulls.get(repository, number)
         assert pull is not None, f"no pull request #{number}"
         return await self.pulls.merge(repository, pull, self.state.user(by), method=method)
+
+    def _pull(self, repository: Repository, number: int) -> PullRequest:
+        pull = self.pulls.get(repository, number)
+        assert pull is not None, f"no pull request #{number}"
+        return pull
+
+    async def review(
+        self,
+        repository: Repository,
+        number: int,
+        *,
+        by: str,
+        event: str,
+        body: str = "",
+        comments: list[dict[str, Any]] | None = None,
+    ) -> Review:
+        """`by` reviews pull request `number`: APPROVE, REQUEST_CHANGES or COMMENT, with
+        inline comments ({"path", "line", "side", "body"}) on lines of its diff."""
+        return await self.reviews.submit(
+            repository,
+            self._pull(repository, number),
+            self.state.user(by),
+            event=event,
+            body=body,
+            comments=comments,
+        )
+
+    def reply(
+        self, repository: Repository, number: int, comment_id: int, *, by: str, body: str
+    ) -> ReviewComment:
+        """`by` answers a review comment in its thread."""
+        pull = self._pull(repository, number)
+        return self.reviews.reply(repository, pull, self.state.user(by), comment_id, body)
+
+    def resolve_thread(
+        self, repository: Repository, number: int, comment_id: int, *, by: str
+    ) -> None:
+        """`by` marks the thread of a review comment resolved."""
+        pull = self._pull(repository, number)
+        self.reviews.resolve(repository, pull, comment_id, self.state.user(by))
 
     def ready_for_review(self, repository: Repository, number: int, *, by: str) -> None:
         pull = self.pulls.get(repository, number)
