@@ -161,6 +161,7 @@ class Event:
     payload: dict[str, Any]
     repository: Repository | None
     installation: Installation | None = None
+    only_app: App | None = None  # heard by this App alone (a check run's own events)
 
 
 class Conflict(Exception):
@@ -613,10 +614,17 @@ class GitHubState:
         )
 
     def announce(
-        self, name: str, action: str | None, repository: Repository, sender: User, **fields: Any
+        self,
+        name: str,
+        action: str | None,
+        repository: Repository,
+        sender: User,
+        *,
+        only_app: App | None = None,
+        **fields: Any,
     ) -> None:
         """Send the webhook for a change made elsewhere (git, pull requests, checks)."""
-        self._emit(name, action, repository, None, sender, **fields)
+        self._emit(name, action, repository, None, sender, only_app=only_app, **fields)
 
     def _emit(
         self,
@@ -625,6 +633,8 @@ class GitHubState:
         repository: Repository | None,
         installation: Installation | None,
         sender: User,
+        *,
+        only_app: App | None = None,
         **fields: Any,
     ) -> None:
         payload: dict[str, Any] = {"action": action, **fields} if action else dict(fields)
@@ -635,7 +645,7 @@ class GitHubState:
         if repository is not None and repository.owner.type == "Organization":
             payload["organization"] = self.render.organization(repository.owner)
         payload["sender"] = self.render.user(sender)
-        event = Event(name, payload, repository, installation)
+        event = Event(name, payload, repository, installation, only_app)
         for listener in self.listeners:
             listener(event)
 

@@ -69,6 +69,7 @@ class Pulls:
     def __init__(self, state: GitHubState, store: GitStore, move: MoveRef) -> None:
         self.state, self.store, self.move = state, store, move
         self.render: Any = None  # the PullRenderer, attached by the server
+        self.on_open: list[Callable[[Repository, PullRequest], None]] = []
         state.announce_pull = self._announce_issue_change
 
     def of(self, repository: Repository) -> list[PullRequest]:
@@ -174,6 +175,8 @@ class Pulls:
         await self.refresh_stats(repository, pull)
         repository.issues[number] = issue
         self.announce("opened", repository, pull, sender)
+        for hook in self.on_open:
+            hook(repository, pull)
         return pull
 
     def ready_for_review(self, repository: Repository, pull: PullRequest, sender: User) -> None:

@@ -25,6 +25,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from githubsim.auth import Authenticator, AuthError
+from githubsim.checks import CheckRun, Checks
+from githubsim.checks_rest import ChecksRest
+from githubsim.ci import RepositoryCI
 from githubsim.conformance import RestDescription, Violation, WebhookDescription
 from githubsim.deliveries import WebhookFaults, WebhookSender
 from githubsim.git_http import GitHttp, Protection
@@ -104,6 +107,9 @@ class GitHubSim:
         self.pulls = Pulls(self.state, self.git, self._merge_move)
         self.pulls.render = PullRenderer(self.state)
         self.reviews = Reviews(self.state, self.pulls)
+        self.checks = Checks(self.state, self.pulls)
+        self.ci = RepositoryCI(self.state, self.git, self.checks)
+        self.pulls.on_open.append(lambda repository, pull: self.ci.follow(repository, [pull]))
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -119,6 +125,7 @@ class GitHubSim:
         pulls_rest = PullsRest(self.pulls, self.git_rest, self.pulls.render)
         self.rest.extra.extend(ReviewsRest(self.reviews, pulls_rest).routes())
         self.rest.extra.extend(pulls_rest.routes())
+        self.rest.extra.extend(ChecksRest(self.checks, self.git).routes())
         app = web.Application(middlewares=[self._middleware], client_max_size=30 * 2**20)
         for route in self.rest.routes():
             app.router.add_route(route.method, route.path, self.rest.wrap(route))
@@ -469,7 +476,13 @@ class GitHubSim:
         self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
     ) -> None:
         await announce_push(self.state, self.git, repository, pusher, before, after)
-        await self.pulls.pushed(repository, pusher, before, after)
+        moved = await self.pulls.pushed(repository, pusher, before, after)
+        self.ci.follow(repository, moved)
+
+    def set_ci(self, repository: Repository, command: str | None) -> None:
+        """Give the repository its own CI: `command` (a shell line) runs in a checkout of each
+        pull request's head, reported as check run `ci` and a commit status. None removes it."""
+        self.ci.set_command(repository, command)
 
     async def _merge_move(
         self, repository: Repository, actor: User, ref: str, new: str, expected: str
@@ -546,6 +559,22 @@ class GitHubSim:
         pull = self._pull(repository, number)
         self.reviews.resolve(repository, pull, comment_id, self.state.user(by))
 
+    def press_button(
+        self, repository: Repository, check_run: CheckRun | int, identifier: str, *, by: str
+    ) -> None:
+        """`by` presses a check run's button: `check_run` `requested_action` to its App.
+        Raises CheckRefused if the run is not completed, has no such button, or `by` lacks
+        write access."""
+        run_id = check_run if isinstance(check_run, int) else check_run.id
+        _, run = self.checks.runs[run_id]
+        self.checks.press(repository, run, identifier, self.state.user(by))
+
+    def rerequest(self, repository: Repository, check_run: CheckRun | int, *, by: str) -> None:
+        """`by` asks for a check run again ("Re-run"): `rerequested` to its App."""
+        run_id = check_run if isinstance(check_run, int) else check_run.id
+        _, run = self.checks.runs[run_id]
+        self.checks.rerequest(repository, run, self.state.user(by))
+
     def ready_for_review(self, repository: Repository, number: int, *, by: str) -> None:
         pull = self.pulls.get(repository, number)
         assert pull is not None, f"no pull request #{number}"
@@ -559,7 +588,9 @@ class GitHubSim:
         return [repository.comments[c] for c in repository.issues[number].comment_ids]
 
     async def settle(self) -> None:
-        """Wait until every webhook so far has been answered by the App."""
+        """Wait until every CI run so far has finished and every webhook so far has been
+        answered by the App."""
+        await self.ci.settle()
         await self.webhooks.settle()
 
     def route_table(self) -> list[Route]:

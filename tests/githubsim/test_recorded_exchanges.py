@@ -30,6 +30,7 @@ SCENARIOS = [
     "git-refs",
     "create-file",
     "get-content",
+    "create-status",
 ]
 #: Who made the recorded requests, where it was not the organization itself.
 RECORDED_AS = {"create-file": "octokit-fixture-user-a"}
@@ -53,6 +54,8 @@ async def setup_git(sim: Any, repository: Any, scenario: str) -> dict[str, str]:
             repository, by=ORG, files={"2.md": "# git-refs\ncreated with 2nd commit"}
         )
         return {placeholder(1): second, placeholder(2): first}
+    if scenario == "create-status":  # one commit, whose statuses are set
+        return {placeholder(1): await sim.push(repository, by=ORG, files={"README.md": "x"})}
     if scenario == "get-content":  # octokit-fixture-org/hello-world, whose branch is master
         repository.default_branch = "master"
         await sim.push(repository, by=ORG, files={"README.md": "# hello-world"})
