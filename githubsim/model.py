@@ -30,6 +30,8 @@ DEFAULT_LABELS = (
 )
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
 LOCK_REASONS = ("off-topic", "too heated", "resolved", "spam")
+#: GitHub refuses titles, bodies and comments longer than this many characters.
+MAX_BODY = 65_536
 #: Collaborator roles, weakest first.
 ROLES = ("none", "read", "triage", "write", "maintain", "admin")
 
@@ -430,6 +432,7 @@ class GitHubState:
         *,
         via_app: App | None = None,
     ) -> Issue:
+        check_length("Issue", title=title, body=body)
         now = self.clock()
         number = self.next_number(repository)
         issue = Issue(self.next_id(), number, title, body, sender, now, now, via_app=via_app)
@@ -441,6 +444,7 @@ class GitHubState:
     def update_issue(
         self, repository: Repository, sender: User, issue: Issue, changes: dict[str, Any]
     ) -> Issue:
+        check_length("Issue", title=changes.get("title"), body=changes.get("body"))
         edited: dict[str, Any] = {}
         for field in ("title", "body"):
             if field in changes and changes[field] != getattr(issue, field):
@@ -536,6 +540,7 @@ class GitHubState:
         *,
         via_app: App | None = None,
     ) -> Comment:
+        check_length("IssueComment", body=body)
         now = self.clock()
         comment = Comment(self.next_id(), issue.number, sender, body, now, now, via_app)
         repository.comments[comment.id] = comment
@@ -547,6 +552,7 @@ class GitHubState:
     def update_comment(
         self, repository: Repository, sender: User, comment: Comment, body: str
     ) -> Comment:
+        check_length("IssueComment", body=body)
         if body != comment.body:
             before = comment.body
             comment.body, comment.updated_at = body, self.clock()
@@ -648,6 +654,23 @@ class GitHubState:
         event = Event(name, payload, repository, installation, only_app)
         for listener in self.listeners:
             listener(event)
+
+
+def check_length(resource: str, **texts: str | None) -> None:
+    """GitHub's limit on every path (REST, people, the web view): 422 past MAX_BODY."""
+    for field, text in texts.items():
+        if text is not None and len(text) > MAX_BODY:
+            raise Conflict(
+                "Validation Failed",
+                [
+                    {
+                        "resource": resource,
+                        "code": "custom",
+                        "field": field,
+                        "message": f"{field} is too long (maximum is {MAX_BODY} characters)",
+                    }
+                ],
+            )
 
 
 def _is_color(value: object) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from githubsim import git_objects as objects
 from githubsim.git_store import GitError, GitStore, identity_env, run_git
-from githubsim.model import Conflict, GitHubState, Issue, Repository, User
+from githubsim.model import Conflict, GitHubState, Issue, Repository, User, check_length
 from githubsim.pushes import noreply_email
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ class Pulls:
         self.state, self.store, self.move = state, store, move
         self.render: Any = None  # the PullRenderer, attached by the server
         self.on_open: list[Callable[[Repository, PullRequest], None]] = []
+        #: Whether a branch is protected (no direct pushes; merges need an approval).
+        self.is_protected: Callable[[Repository, str], bool] = lambda _repository, _branch: False
         state.announce_pull = self._announce_issue_change
 
     def of(self, repository: Repository) -> list[PullRequest]:
@@ -133,6 +135,7 @@ class Pulls:
         draft: bool = False,
         via_app: Any = None,
     ) -> PullRequest:
+        check_length("PullRequest", title=title, body=body)
         head = head.split(":", 1)[-1]
         head_sha = await self.store.resolve(repository, f"refs/heads/{head}")
         base_sha = await self.store.resolve(repository, f"refs/heads/{base}")
@@ -274,6 +277,10 @@ class Pulls:
             raise NotMergeable("Head branch was modified. Review and try the merge again.", 409)
         if pull.draft:
             raise NotMergeable("Pull Request is still a draft")
+        if self.is_protected(repository, pull.base_ref) and not approved(pull):
+            raise NotMergeable(
+                "At least 1 approving review is required by reviewers with write access."
+            )
         who = {"name": sender.login, "email": noreply_email(sender)}
         base = pull.base_sha
         if method == "rebase":
@@ -341,3 +348,13 @@ class Pulls:
         ).strip()
         await self.move(repository, sender, f"refs/heads/{pull.head_ref}", new, pull.head_sha)
         return new
+
+
+def approved(pull: PullRequest) -> bool:
+    """Whether the latest review of someone is an approval and none asks for changes."""
+    latest: dict[int, str] = {}
+    for review in pull.reviews:
+        if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[review.user.id] = review.state
+    states = set(latest.values())
+    return "APPROVED" in states and "CHANGES_REQUESTED" not in states

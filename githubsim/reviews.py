@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from githubsim import git_objects as objects
-from githubsim.model import GitHubState, Repository, User
+from githubsim.model import GitHubState, Repository, User, check_length
 from githubsim.pulls_model import PullRequest, Pulls
 from githubsim.render import node_id, when
 
@@ -98,6 +98,9 @@ class Reviews:
         comments: list[dict[str, Any]] | None = None,
         commit_id: str | None = None,
     ) -> Review:
+        check_length("PullRequestReview", body=body)
+        for given in comments or []:
+            check_length("PullRequestReviewComment", body=given.get("body"))
         state = EVENTS.get(event)
         if state is None:
             raise self.refuse("event must be APPROVE, REQUEST_CHANGES or COMMENT")
@@ -177,6 +180,7 @@ class Reviews:
         self, repository: Repository, pull: PullRequest, sender: User, given: dict[str, Any]
     ) -> ReviewComment:
         """A single inline comment: a COMMENTED review holding it."""
+        check_length("PullRequestReviewComment", body=given.get("body"))
         reply_to = given.get("in_reply_to")
         if reply_to is not None:
             return self.reply(repository, pull, sender, int(reply_to), str(given.get("body", "")))
@@ -197,6 +201,7 @@ class Reviews:
     def reply(
         self, repository: Repository, pull: PullRequest, sender: User, to: int, body: str
     ) -> ReviewComment:
+        check_length("PullRequestReviewComment", body=body)
         first = next((c for c in pull.review_comments if c.id == to), None)
         if first is None:
             raise LookupError(to)

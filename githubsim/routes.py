@@ -18,6 +18,7 @@ from githubsim.auth import Authenticator, AuthError, Caller, allows
 from githubsim.http import Refusal, json_answer, not_found, paginate, read_json
 from githubsim.model import (
     LOCK_REASONS,
+    MAX_BODY,
     REACTIONS,
     ROLES,
     Comment,
@@ -28,9 +29,6 @@ from githubsim.model import (
     Repository,
 )
 from githubsim.render import Renderer
-
-#: GitHub refuses issue and comment bodies longer than this many characters.
-MAX_BODY = 65_536
 
 
 @dataclasses.dataclass

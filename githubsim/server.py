@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-import html
 import random
 import socket
 import time
@@ -20,52 +19,37 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
 
 from githubsim.auth import Authenticator, AuthError
-from githubsim.checks import CheckRun, Checks
+from githubsim.checks import Checks
 from githubsim.checks_rest import ChecksRest
 from githubsim.ci import RepositoryCI
 from githubsim.conformance import RestDescription, Violation, WebhookDescription
 from githubsim.deliveries import WebhookFaults, WebhookSender
-from githubsim.git_http import GitHttp, Protection
+from githubsim.git_http import GitHttp
 from githubsim.git_rest import GitRest
 from githubsim.git_store import GitStore
 from githubsim.http import ApiFaults, error
-from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository, User
-from githubsim.people_git import push_files
-from githubsim.pulls_model import PullRequest, Pulls
+from githubsim.model import GitHubState, Repository, User
+from githubsim.people import ActingAsPeople
+from githubsim.pulls_model import Pulls
 from githubsim.pulls_rest import PullsRest
 from githubsim.pushes import announce_push
 from githubsim.render import Renderer
 from githubsim.render_pulls import PullRenderer
-from githubsim.reviews import Review, ReviewComment, Reviews
+from githubsim.reviews import Reviews
 from githubsim.reviews_rest import ReviewsRest
 from githubsim.routes import RestApi, Route
+from githubsim.web_api import PeopleHttp
+from githubsim.web_view import WebView
 
 SIM_PREFIX = "/_sim"
 GIT_ROUTE = "git-smart-http"
 RAW_MEDIA = ("application/vnd.github.raw", "application/vnd.github.v3.raw")
 
 
-def manifest_permissions(manifest: Path) -> tuple[dict[str, str], list[str]]:
-    """The permissions and events an App manifest (our `app.yml`) asks for."""
-    data = yaml.safe_load(manifest.read_text())
-    return dict(data.get("default_permissions") or {}), list(data.get("default_events") or [])
-
-
-def public_key_of(private_key_pem: str) -> str:
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-class GitHubSim:
+class GitHubSim(ActingAsPeople):
     """A local GitHub: REST on 127.0.0.1, webhooks to the App, checked against GitHub's own
     descriptions when they are given."""
 
@@ -106,6 +90,9 @@ class GitHubSim:
         self.git_rest = GitRest(self.state, self.git, self.git_http, self._pushed)
         self.pulls = Pulls(self.state, self.git, self._merge_move)
         self.pulls.render = PullRenderer(self.state)
+        self.pulls.is_protected = lambda repository, branch: (
+            (repository.id, branch) in self.git_http.protections
+        )
         self.reviews = Reviews(self.state, self.pulls)
         self.checks = Checks(self.state, self.pulls)
         self.ci = RepositoryCI(self.state, self.git, self.checks)
@@ -138,8 +125,10 @@ class GitHubSim:
             self.git_http.handle,
             name=GIT_ROUTE,
         )
-        app.router.add_get(SIM_PREFIX + "/", self._web_index)
-        app.router.add_get(SIM_PREFIX + "/{owner}/{repo}/issues/{number}", self._web_issue)
+        people = PeopleHttp(self)
+        people.add_routes(app)
+        self.web_view = WebView(self, people)
+        self.web_view.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -187,6 +176,18 @@ class GitHubSim:
                 {k: v.replace("/", "%2F") for k, v in values.items()}
             )
         return path
+
+    async def _pushed(
+        self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
+    ) -> None:
+        await announce_push(self.state, self.git, repository, pusher, before, after)
+        moved = await self.pulls.pushed(repository, pusher, before, after)
+        self.ci.follow(repository, moved)
+
+    async def _merge_move(
+        self, repository: Repository, actor: User, ref: str, new: str, expected: str
+    ) -> None:
+        await self.git_rest.move(repository, actor, ref, new, expected=expected, merging=True)
 
     # Around every REST call ---------------------------------------------------------------
 
@@ -358,285 +359,9 @@ class GitHubSim:
         template = min(candidates, key=lambda t: t.count("{"))  # literal segments win
         return str(status) in paths[template][method.lower()].get("responses", {})
 
-    # Acting as people ---------------------------------------------------------------------
-
-    def register_app(
-        self,
-        *,
-        app_id: int,
-        private_key: str,
-        webhook_url: str | None,
-        webhook_secret: str,
-        manifest: Path,
-        slug: str = "agent-orchestrator",
-        owner: str = "orchestrator-dev",
-    ) -> App:
-        """The App as registered from its manifest: its permissions and events are those."""
-        permissions, events = manifest_permissions(manifest)
-        name = yaml.safe_load(manifest.read_text()).get("name", slug)
-        return self.state.register_app(
-            app_id=app_id,
-            slug=slug,
-            name=name,
-            owner=owner,
-            public_key=public_key_of(private_key),
-            permissions=permissions,
-            events=events,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-        )
-
-    def create_repository(
-        self, full_name: str, *, private: bool = False, description: str | None = None
-    ) -> Repository:
-        return self.state.create_repository(full_name, private=private, description=description)
-
-    def grant(self, repository: Repository, login: str, role: str) -> None:
-        """Make `login` a collaborator with this role (read, triage, write, maintain, admin)."""
-        self.state.set_role(repository, login, role)
-
-    def install(
-        self, app: App, repositories: list[Repository], *, by: str, account: str | None = None
-    ) -> Installation:
-        account = account or repositories[0].owner.login
-        return self.state.install(app, account, repositories, sender=self.state.user(by))
-
-    def uninstall(self, installation: Installation, *, by: str) -> None:
-        self.state.uninstall(installation, sender=self.state.user(by))
-
-    def suspend(self, installation: Installation, *, by: str) -> None:
-        """An owner suspends the App: no webhooks, no tokens, until it is unsuspended."""
-        self.state.suspend(installation, sender=self.state.user(by))
-
-    def open_issue(
-        self,
-        repository: Repository,
-        *,
-        by: str,
-        title: str,
-        body: str | None = None,
-        labels: tuple[str, ...] = (),
-    ) -> Issue:
-        return self.state.create_issue(repository, self.state.user(by), title, body, list(labels))
-
-    def comment(self, repository: Repository, number: int, *, by: str, body: str) -> Comment:
-        return self.state.create_comment(
-            repository, self.state.user(by), repository.issues[number], body
-        )
-
-    def add_label(self, repository: Repository, number: int, *, by: str, name: str) -> None:
-        self.state.add_labels(repository, self.state.user(by), repository.issues[number], [name])
-
-    def remove_label(self, repository: Repository, number: int, *, by: str, name: str) -> None:
-        label = repository.label_named(name)
-        if label is not None:
-            self.state.remove_label(
-                repository, self.state.user(by), repository.issues[number], label
-            )
-
-    async def push(
-        self,
-        repository: Repository,
-        *,
-        by: str,
-        files: dict[str, str | bytes | None],
-        branch: str | None = None,
-        from_branch: str | None = None,
-        message: str = "Update files",
-        force: bool = False,
-    ) -> str:
-        """`by` commits `files` (None deletes a path) and pushes with their own token, over
-        HTTP as `git push` does; the new commit's sha. Refused pushes raise PushRefused."""
-        return await push_files(
-            self.git,
-            self.url,
-            repository,
-            self.state.user(by),
-            self.user_token(by),
-            files=files,
-            branch=branch or repository.default_branch,
-            from_branch=from_branch,
-            message=message,
-            force=force,
-        )
-
-    def protect_branch(
-        self, repository: Repository, branch: str, *, enforce_admins: bool = True
-    ) -> Protection:
-        """Protect `branch`: no direct pushes, changes go through a reviewed pull request."""
-        rule = Protection(branch, enforce_admins=enforce_admins)
-        self.git_http.protections[(repository.id, branch)] = rule
-        return rule
-
-    def revoke(self, token: str) -> None:
-        """Revoke a token, as `DELETE /installation/token` or a person revoking a PAT does."""
-        self.auth.tokens.pop(token, None)
-
-    async def _pushed(
-        self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
-    ) -> None:
-        await announce_push(self.state, self.git, repository, pusher, before, after)
-        moved = await self.pulls.pushed(repository, pusher, before, after)
-        self.ci.follow(repository, moved)
-
-    def set_ci(self, repository: Repository, command: str | None) -> None:
-        """Give the repository its own CI: `command` (a shell line) runs in a checkout of each
-        pull request's head, reported as check run `ci` and a commit status. None removes it."""
-        self.ci.set_command(repository, command)
-
-    async def _merge_move(
-        self, repository: Repository, actor: User, ref: str, new: str, expected: str
-    ) -> None:
-        await self.git_rest.move(repository, actor, ref, new, expected=expected, merging=True)
-
-    async def open_pull_request(
-        self,
-        repository: Repository,
-        *,
-        by: str,
-        head: str,
-        base: str | None = None,
-        title: str = "A change",
-        body: str | None = None,
-        draft: bool = False,
-    ) -> PullRequest:
-        """`by` opens a pull request from `head` into `base` (the default branch)."""
-        return await self.pulls.open(
-            repository,
-            self.state.user(by),
-            title=title,
-            head=head,
-            base=base or repository.default_branch,
-            body=body,
-            draft=draft,
-        )
-
-    async def merge(
-        self, repository: Repository, number: int, *, by: str, method: str = "merge"
-    ) -> str:
-        """`by` merges pull request `number` (merge, squash or rebase); the new base sha."""
-        pull = self.pulls.get(repository, number)
-        assert pull is not None, f"no pull request #{number}"
-        return await self.pulls.merge(repository, pull, self.state.user(by), method=method)
-
-    def _pull(self, repository: Repository, number: int) -> PullRequest:
-        pull = self.pulls.get(repository, number)
-        assert pull is not None, f"no pull request #{number}"
-        return pull
-
-    async def review(
-        self,
-        repository: Repository,
-        number: int,
-        *,
-        by: str,
-        event: str,
-        body: str = "",
-        comments: list[dict[str, Any]] | None = None,
-    ) -> Review:
-        """`by` reviews pull request `number`: APPROVE, REQUEST_CHANGES or COMMENT, with
-        inline comments ({"path", "line", "side", "body"}) on lines of its diff."""
-        return await self.reviews.submit(
-            repository,
-            self._pull(repository, number),
-            self.state.user(by),
-            event=event,
-            body=body,
-            comments=comments,
-        )
-
-    def reply(
-        self, repository: Repository, number: int, comment_id: int, *, by: str, body: str
-    ) -> ReviewComment:
-        """`by` answers a review comment in its thread."""
-        pull = self._pull(repository, number)
-        return self.reviews.reply(repository, pull, self.state.user(by), comment_id, body)
-
-    def resolve_thread(
-        self, repository: Repository, number: int, comment_id: int, *, by: str
-    ) -> None:
-        """`by` marks the thread of a review comment resolved."""
-        pull = self._pull(repository, number)
-        self.reviews.resolve(repository, pull, comment_id, self.state.user(by))
-
-    def press_button(
-        self, repository: Repository, check_run: CheckRun | int, identifier: str, *, by: str
-    ) -> None:
-        """`by` presses a check run's button: `check_run` `requested_action` to its App.
-        Raises CheckRefused if the run is not completed, has no such button, or `by` lacks
-        write access."""
-        run_id = check_run if isinstance(check_run, int) else check_run.id
-        _, run = self.checks.runs[run_id]
-        self.checks.press(repository, run, identifier, self.state.user(by))
-
-    def rerequest(self, repository: Repository, check_run: CheckRun | int, *, by: str) -> None:
-        """`by` asks for a check run again ("Re-run"): `rerequested` to its App."""
-        run_id = check_run if isinstance(check_run, int) else check_run.id
-        _, run = self.checks.runs[run_id]
-        self.checks.rerequest(repository, run, self.state.user(by))
-
-    def ready_for_review(self, repository: Repository, number: int, *, by: str) -> None:
-        pull = self.pulls.get(repository, number)
-        assert pull is not None, f"no pull request #{number}"
-        self.pulls.ready_for_review(repository, pull, self.state.user(by))
-
-    def user_token(self, login: str) -> str:
-        """A personal access token for `login`, to call the REST API as that person."""
-        return self.auth.user_token(login)
-
-    def comments_on(self, repository: Repository, number: int) -> list[Comment]:
-        return [repository.comments[c] for c in repository.issues[number].comment_ids]
-
-    async def settle(self) -> None:
-        """Wait until every CI run so far has finished and every webhook so far has been
-        answered by the App."""
-        await self.ci.settle()
-        await self.webhooks.settle()
-
     def route_table(self) -> list[Route]:
         assert self.rest is not None
         return self.rest.routes()
-
-    # A page to look at ------------------------------------------------------------------
-
-    async def _web_index(self, request: web.Request) -> web.Response:
-        rows = []
-        for repository in self.state.repositories.values():
-            rows.append(f"<h2>{html.escape(repository.full_name)}</h2><ul>")
-            for issue in repository.issues.values():
-                href = f"{SIM_PREFIX}/{repository.full_name}/issues/{issue.number}"
-                rows.append(
-                    f'<li><a href="{html.escape(href)}">#{issue.number} '
-                    f"{html.escape(issue.title)}</a> ({issue.state})</li>"
-                )
-            rows.append("</ul>")
-        return web.Response(text=_page("Local GitHub", "".join(rows)), content_type="text/html")
-
-    async def _web_issue(self, request: web.Request) -> web.Response:
-        repository = self.state.repository(request.match_info["owner"], request.match_info["repo"])
-        issue = repository.issues.get(int(request.match_info["number"])) if repository else None
-        if repository is None or issue is None:
-            raise web.HTTPNotFound()
-        labels = ", ".join(html.escape(repository.labels[i].name) for i in issue.labels)
-        parts = [
-            f"<p>{issue.state} · opened by {html.escape(issue.user.login)} · labels: "
-            f"{labels or 'none'}</p><pre>{html.escape(issue.body or '')}</pre>"
-        ]
-        for comment in self.comments_on(repository, issue.number):
-            reactions = " ".join(r.content for r in comment.reactions)
-            parts.append(
-                f"<hr><p><b>{html.escape(comment.user.login)}</b> {reactions}</p>"
-                f"<pre>{html.escape(comment.body)}</pre>"
-            )
-        title = f"{repository.full_name}#{issue.number}: {issue.title}"
-        return web.Response(text=_page(title, "".join(parts)), content_type="text/html")
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"<h1>{html.escape(title)}</h1>{body}"
-    )
 
 
 def _matches(template: str, path: str) -> bool:
