@@ -89,3 +89,47 @@ async def test_the_web_view_shows_a_pull_request_and_its_forms_need_the_csrf_tok
         async with browser.get(url) as answer:
             assert "git clone" in await answer.text()
     assert [c.body for c in sim.comments_on(repository, pull.number)] == ["hi"]
+
+
+async def test_the_readmes_curl_examples_work(make_sim, app_private_key, tmp_path):
+    """Each `curl` line of the README, sent as written (the check run's id aside)."""
+    import json
+    from pathlib import Path
+
+    from tests.githubsim.test_git_http import manifest_with
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    lines = re.findall(r"""^curl -H "\$J" \$SIM/(\S+) -d '(.+)'$""", readme, re.MULTILINE)
+    assert len(lines) == 8
+    sim = await make_sim()
+    app = sim.register_app(
+        app_id=31337,
+        private_key=app_private_key,
+        webhook_url=None,
+        webhook_secret="s",
+        manifest=manifest_with(tmp_path),
+    )
+    repository = sim.create_repository("demo-org/todo-app")
+    sim.install(app, [repository], by="demo-org")
+    sim.grant(repository, "mona", "admin")
+    sim.grant(repository, "riley", "write")
+    await sim.push(repository, by="mona", files={"README.md": "todo\n"})
+    run = sim.checks.create(
+        repository,
+        app,
+        {
+            "name": "orchestrator",
+            "head_sha": await sim.git.resolve(repository, "main"),
+            "conclusion": "neutral",
+            "actions": [{"label": "Pause", "description": "Pause", "identifier": "pause"}],
+        },
+    )
+    async with aiohttp.ClientSession() as session:
+        for path, body in lines:
+            url = f"{sim.url}/_sim/api/demo-org/todo-app/{path.replace('1234', str(run.id))}"
+            async with session.post(url, json=json.loads(body)) as answer:
+                assert answer.status == 201, (path, await answer.text())
+    await sim.settle()
+    assert repository.issues[2].pull.merged_at is not None
+    pressed = [d for d in sim.webhooks.deliveries if d.payload.get("action") == "requested_action"]
+    assert pressed[0].payload["requested_action"] == {"identifier": "pause"}
