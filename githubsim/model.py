@@ -124,6 +124,8 @@ class Issue:
     reactions: list[Reaction] = dataclasses.field(default_factory=list)
     pull: PullRequest | None = None  # set when this issue is a pull request's
     assignees: list[User] = dataclasses.field(default_factory=list)
+    parent_id: int | None = None  # the parent issue's id, for a sub-issue
+    sub_issue_ids: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

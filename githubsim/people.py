@@ -20,6 +20,7 @@ from githubsim.deliveries import WebhookSender
 from githubsim.git_http import GitHttp, Protection
 from githubsim.git_rest import GitRest
 from githubsim.git_store import GitStore
+from githubsim.issue_links import IssueLinks
 from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository
 from githubsim.people_git import push_files
 from githubsim.pulls_model import PullRequest, Pulls
@@ -53,6 +54,7 @@ class ActingAsPeople:
     reviews: Reviews
     checks: Checks
     ci: RepositoryCI
+    links: IssueLinks
     webhooks: WebhookSender
     url: str
 
@@ -263,6 +265,17 @@ class ActingAsPeople:
         pull = self.pulls.get(repository, number)
         assert pull is not None, f"no pull request #{number}"
         self.pulls.ready_for_review(repository, pull, self.state.user(by))
+
+    def assign(self, repository: Repository, number: int, *, by: str, logins: list[str]) -> None:
+        """`by` assigns issue (or pull request) `number` to these collaborators."""
+        issue = repository.issues[number]
+        self.links.assign(repository, self.state.user(by), issue, logins)
+
+    def add_sub_issue(self, repository: Repository, parent: int, child: int, *, by: str) -> None:
+        """`by` makes issue `child` a sub-issue of issue `parent` (numbers, one repository)."""
+        self.links.add_sub_issue(
+            repository, self.state.user(by), repository.issues[parent], repository.issues[child].id
+        )
 
     def user_token(self, login: str) -> str:
         """A personal access token for `login`, to call the REST API as that person."""

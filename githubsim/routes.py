@@ -331,6 +331,10 @@ class RestApi:
     def _link_base(self, repository: Repository, suffix: str) -> str:
         return f"{self.render.api}/repositories/{repository.id}{suffix}"
 
+    def issue_of(self, call: Call) -> Issue:
+        """The issue (or pull request's issue) the route's `issue_number` names; else 404."""
+        return self._issue(call)
+
     @staticmethod
     def _issue(call: Call) -> Issue:
         try:

@@ -31,6 +31,7 @@ from githubsim.git_http import GitHttp
 from githubsim.git_rest import GitRest
 from githubsim.git_store import GitStore
 from githubsim.http import ApiFaults, error
+from githubsim.issue_links import IssueLinks, IssueLinksRest
 from githubsim.model import GitHubState, Repository, User
 from githubsim.people import ActingAsPeople
 from githubsim.pulls_model import Pulls
@@ -95,6 +96,7 @@ class GitHubSim(ActingAsPeople):
         )
         self.reviews = Reviews(self.state, self.pulls)
         self.checks = Checks(self.state, self.pulls)
+        self.links = IssueLinks(self.state)
         self.ci = RepositoryCI(self.state, self.git, self.checks)
         self.pulls.on_open.append(lambda repository, pull: self.ci.follow(repository, [pull]))
 
@@ -113,6 +115,7 @@ class GitHubSim(ActingAsPeople):
         self.rest.extra.extend(ReviewsRest(self.reviews, pulls_rest).routes())
         self.rest.extra.extend(pulls_rest.routes())
         self.rest.extra.extend(ChecksRest(self.checks, self.git).routes())
+        self.rest.extra.extend(IssueLinksRest(self.links, self.rest).routes())
         app = web.Application(middlewares=[self._middleware], client_max_size=30 * 2**20)
         for route in self.rest.routes():
             app.router.add_route(route.method, route.path, self.rest.wrap(route))
