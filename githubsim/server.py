@@ -30,6 +30,7 @@ from githubsim.deliveries import WebhookFaults, WebhookSender
 from githubsim.git_http import GitHttp
 from githubsim.git_rest import GitRest
 from githubsim.git_store import GitStore
+from githubsim.graphql_api import GraphQLApi, GraphQLDescription
 from githubsim.http import ApiFaults, error
 from githubsim.issue_links import IssueLinks, IssueLinksRest
 from githubsim.model import GitHubState, Repository, User
@@ -47,6 +48,7 @@ from githubsim.web_view import WebView
 
 SIM_PREFIX = "/_sim"
 GIT_ROUTE = "git-smart-http"
+GRAPHQL_ROUTE = "graphql"
 RAW_MEDIA = ("application/vnd.github.raw", "application/vnd.github.v3.raw")
 
 
@@ -66,6 +68,7 @@ class GitHubSim(ActingAsPeople):
         host: str = "127.0.0.1",
         port: int = 0,
         git_root: Path | None = None,
+        graphql: GraphQLDescription | None = None,
     ) -> None:
         self.state = GitHubState()
         self.git = GitStore(git_root)  # each repository's bare git repository
@@ -97,6 +100,12 @@ class GitHubSim(ActingAsPeople):
         self.reviews = Reviews(self.state, self.pulls)
         self.checks = Checks(self.state, self.pulls)
         self.links = IssueLinks(self.state)
+        self.graphql = GraphQLApi(
+            self.state,
+            self.auth,
+            graphql,
+            lambda why: self.violations.append(Violation("request", "POST /graphql", why)),
+        )
         self.ci = RepositoryCI(self.state, self.git, self.checks)
         self.pulls.on_open.append(lambda repository, pull: self.ci.follow(repository, [pull]))
 
@@ -128,6 +137,7 @@ class GitHubSim(ActingAsPeople):
             self.git_http.handle,
             name=GIT_ROUTE,
         )
+        app.router.add_post("/graphql", self.graphql.handle, name=GRAPHQL_ROUTE)
         people = PeopleHttp(self)
         people.add_routes(app)
         self.web_view = WebView(self, people)
@@ -200,7 +210,7 @@ class GitHubSim(ActingAsPeople):
     ) -> web.StreamResponse:
         if request.path.startswith(SIM_PREFIX):
             return await handler(request)
-        if request.match_info.route.name == GIT_ROUTE:  # git, not REST: only faults apply
+        if request.match_info.route.name in (GIT_ROUTE, GRAPHQL_ROUTE):  # not REST: faults only
             status = self.faults.take(request.method, request.path)
             if status is not None:
                 return web.Response(status=status, text="The remote end hung up.\n")
