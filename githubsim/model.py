@@ -142,6 +142,7 @@ class Repository:
     comments: dict[int, Comment] = dataclasses.field(default_factory=dict)
     roles: dict[str, str] = dataclasses.field(default_factory=dict)  # login (lower) -> role
     pushed_at: datetime.datetime | None = None
+    plan: str = "free"  # the owner's plan: "free" has no draft pull requests in private repos
 
     @property
     def full_name(self) -> str:

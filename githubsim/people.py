@@ -85,9 +85,19 @@ class ActingAsPeople:
         )
 
     def create_repository(
-        self, full_name: str, *, private: bool = False, description: str | None = None
+        self,
+        full_name: str,
+        *,
+        private: bool = False,
+        description: str | None = None,
+        plan: str = "free",
     ) -> Repository:
-        return self.state.create_repository(full_name, private=private, description=description)
+        """A repository (and its bare git); `plan` is its owner's ("free", "team", …)."""
+        repository = self.state.create_repository(
+            full_name, private=private, description=description
+        )
+        repository.plan = plan
+        return repository
 
     def grant(self, repository: Repository, login: str, role: str) -> None:
         """Make `login` a collaborator with this role (read, triage, write, maintain, admin)."""

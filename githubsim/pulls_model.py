@@ -136,6 +136,17 @@ class Pulls:
         via_app: Any = None,
     ) -> PullRequest:
         check_length("PullRequest", title=title, body=body)
+        if draft and repository.private and repository.plan == "free":
+            raise Conflict(
+                "Validation Failed",
+                [
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": "Draft pull requests are not supported in this repository.",
+                    }
+                ],
+            )
         head = head.split(":", 1)[-1]
         head_sha = await self.store.resolve(repository, f"refs/heads/{head}")
         base_sha = await self.store.resolve(repository, f"refs/heads/{base}")

@@ -9,6 +9,7 @@ refuses it) and of the answer the stand-in gives.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import hashlib
 import random
@@ -63,6 +64,7 @@ class GitHubSim(ActingAsPeople):
         webhooks: WebhookDescription | None = None,
         token_lifetime: datetime.timedelta = datetime.timedelta(hours=1),
         rate_limit: int = 5000,
+        content_per_minute: int = 80,
         faults: ApiFaults | None = None,
         webhook_faults: WebhookFaults | None = None,
         host: str = "127.0.0.1",
@@ -79,6 +81,8 @@ class GitHubSim(ActingAsPeople):
         self.faults = faults or ApiFaults()
         self._rng = random.Random(self.faults.seed)  # noqa: S311 - faults, not secrets
         self.rate_limit = rate_limit
+        self.content_per_minute = content_per_minute  # GitHub's secondary limit on writes
+        self._writes: dict[str, collections.deque[float]] = {}
         self._used: dict[str, tuple[int, int]] = {}  # rate key -> (window reset, used)
         self.webhooks = WebhookSender(
             self.state,
@@ -229,6 +233,13 @@ class GitHubSim(ActingAsPeople):
         exhausted = self._window(key)[1] >= self.rate_limit and key != "anonymous"
         if problem is not None:
             response: web.StreamResponse = problem
+        elif self._throttled(request, key):
+            response = error(
+                403,
+                "You have exceeded a secondary rate limit and have been temporarily blocked "
+                "from content creation. Please retry your request again later.",
+                headers={"Retry-After": "60"},
+            )
         elif exhausted and not request.headers.get("If-None-Match"):
             response = error(403, f"API rate limit exceeded for {key.replace(':', ' ID ')}.")
         else:
@@ -264,6 +275,19 @@ class GitHubSim(ActingAsPeople):
         return web.Response(
             status=status, text="<html><body>Server Error</body></html>", content_type="text/html"
         )
+
+    def _throttled(self, request: web.Request, key: str) -> bool:
+        """GitHub's secondary limit: about 80 content-creating requests a minute per caller."""
+        if request.method == "GET" or request.path.startswith("/app/") or key == "anonymous":
+            return False
+        now = time.monotonic()
+        recent = self._writes.setdefault(key, collections.deque())
+        while recent and recent[0] <= now - 60:
+            recent.popleft()
+        if len(recent) >= self.content_per_minute:
+            return True
+        recent.append(now)
+        return False
 
     def _rate_key(self, request: web.Request) -> str:
         try:
