@@ -120,17 +120,23 @@ class GitStore:
         return self._locks.setdefault(repository.id, asyncio.Lock())
 
     async def ensure(self, repository: Repository) -> Path:
+        """The repository's bare git, made on first use (or adopted, if one is already on
+        disk where it belongs), with the stand-in's pre-receive hook."""
         path = self.path(repository)
-        if (path / "HEAD").exists():
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        await run_git(
-            "init", "--quiet", "--bare", f"--initial-branch={repository.default_branch}", str(path)
-        )
-        await self.git(repository, "config", "receive.advertisePushOptions", "true")
+        if not (path / "HEAD").exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await run_git(
+                "init",
+                "--quiet",
+                "--bare",
+                f"--initial-branch={repository.default_branch}",
+                str(path),
+            )
         hook = path / "hooks" / "pre-receive"
-        hook.write_text(PRE_RECEIVE)
-        hook.chmod(0o755)
+        if not hook.exists() or hook.read_text() != PRE_RECEIVE:
+            hook.parent.mkdir(parents=True, exist_ok=True)
+            hook.write_text(PRE_RECEIVE)
+            hook.chmod(0o755)
         return path
 
     async def git(
