@@ -27,6 +27,7 @@ from githubsim.checks import Checks
 from githubsim.checks_rest import ChecksRest
 from githubsim.ci import RepositoryCI
 from githubsim.conformance import RestDescription, Violation, WebhookDescription
+from githubsim.contents_rest import ContentsRest
 from githubsim.deliveries import WebhookFaults, WebhookSender
 from githubsim.git_http import GitHttp
 from githubsim.git_rest import GitRest
@@ -124,6 +125,7 @@ class GitHubSim(ActingAsPeople):
         self.state.render = Renderer(self.url)
         self.rest = RestApi(self.state, self.auth, self.state.render)
         self.rest.extra.extend(self.git_rest.routes())
+        self.rest.extra.extend(ContentsRest(self.git_rest).routes())
         pulls_rest = PullsRest(self.pulls, self.git_rest, self.pulls.render)
         self.rest.extra.extend(ReviewsRest(self.reviews, pulls_rest).routes())
         self.rest.extra.extend(pulls_rest.routes())
