@@ -13,9 +13,11 @@ import dataclasses
 import datetime
 from typing import Any
 
+from githubsim import git_objects as objects
+from githubsim.git_store import GitStore
 from githubsim.model import ROLES, App, GitHubState, Repository, User
 from githubsim.pulls_model import Pulls
-from githubsim.render import node_id, when
+from githubsim.render_checks import CheckRendering
 
 STATUSES = ("queued", "in_progress", "completed", "waiting", "requested", "pending")
 CONCLUSIONS = (
@@ -29,6 +31,17 @@ CONCLUSIONS = (
     "timed_out",
 )
 STATES = ("error", "failure", "pending", "success")
+#: A suite's conclusion is the first of these among its runs' (GitHub's precedence).
+SUITE_PRECEDENCE = (
+    "action_required",
+    "cancelled",
+    "timed_out",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "stale",
+)
 #: GitHub's limits on check-run buttons.
 MAX_ACTIONS, MAX_LABEL, MAX_DESCRIPTION, MAX_IDENTIFIER = 3, 20, 40, 20
 
@@ -91,9 +104,9 @@ def check_actions(actions: Any) -> list[dict[str, str]]:
     return checked
 
 
-class Checks:
-    def __init__(self, state: GitHubState, pulls: Pulls) -> None:
-        self.state, self.pulls = state, pulls
+class Checks(CheckRendering):
+    def __init__(self, state: GitHubState, pulls: Pulls, store: GitStore) -> None:
+        self.state, self.pulls, self.store = state, pulls, store
         self.runs: dict[int, tuple[Repository, CheckRun]] = {}
         self.statuses: dict[int, list[CommitStatus]] = {}  # repository id -> statuses
         self._suites: dict[tuple[int, int, str], int] = {}
@@ -105,7 +118,7 @@ class Checks:
             if repo.id == repository.id and run.head_sha == sha
         ]
 
-    def create(self, repository: Repository, app: App, fields: dict[str, Any]) -> CheckRun:
+    async def create(self, repository: Repository, app: App, fields: dict[str, Any]) -> CheckRun:
         now = self.state.clock()
         suite = self._suites.setdefault(
             (repository.id, app.id, fields["head_sha"]), self.state.next_id()
@@ -128,9 +141,10 @@ class Checks:
         self._announce("created", repository, run, app.bot)
         if run.status == "completed":
             self._announce("completed", repository, run, app.bot)
+            await self._suite_completed(repository, run)
         return run
 
-    def update(
+    async def update(
         self, repository: Repository, run: CheckRun, app: App, fields: dict[str, Any]
     ) -> CheckRun:
         if run.app.id != app.id:
@@ -141,7 +155,28 @@ class Checks:
         self._apply(run, fields)
         if run.status == "completed" and was != "completed":
             self._announce("completed", repository, run, app.bot)
+            await self._suite_completed(repository, run)
         return run
+
+    async def _suite_completed(self, repository: Repository, run: CheckRun) -> None:
+        """When every run of an App's suite on a commit is completed: `check_suite`
+        `completed`, with the most important conclusion of its runs."""
+        runs = [r for _, r in self.runs.values() if r.suite_id == run.suite_id]
+        if any(r.status != "completed" for r in runs):
+            return
+        conclusion = min((r.conclusion or "neutral" for r in runs), key=SUITE_PRECEDENCE.index)
+        info = await objects.commit(self.store, repository, run.head_sha)
+        refs = await self.store.refs(repository)
+        branch = next(
+            (
+                r.removeprefix("refs/heads/")
+                for r, s in sorted(refs.items())
+                if s == run.head_sha and r.startswith("refs/heads/")
+            ),
+            None,
+        )
+        suite = self.render_suite(repository, run, runs, conclusion, info, branch)
+        self.state.announce("check_suite", "completed", repository, run.app.bot, check_suite=suite)
 
     def _apply(self, run: CheckRun, fields: dict[str, Any]) -> None:
         if "actions" in fields:
@@ -230,86 +265,3 @@ class Checks:
         if not found or "pending" in states:
             return "pending", found
         return "success", found
-
-    # Rendering -------------------------------------------------------------------------
-
-    def render(
-        self, repository: Repository, run: CheckRun, *, webhook: bool = False
-    ) -> dict[str, Any]:
-        r = self.state.render
-        api = f"{r.api}/repos/{repository.full_name}"
-        url = f"{api}/check-runs/{run.id}"
-        pulls = [
-            p for p in self.pulls.of(repository) if p.state == "open" and p.head_sha == run.head_sha
-        ]
-        suite: dict[str, Any] = {"id": run.suite_id}
-        if webhook:
-            suite.update(
-                {
-                    "node_id": node_id("CheckSuite", run.suite_id),
-                    "head_sha": run.head_sha,
-                    "status": run.status,
-                    "conclusion": run.conclusion,
-                    "url": f"{api}/check-suites/{run.suite_id}",
-                    "app": self.app(run.app),
-                    "pull_requests": [],
-                }
-            )
-        return {
-            "id": run.id,
-            "node_id": node_id("CheckRun", run.id),
-            "head_sha": run.head_sha,
-            "external_id": run.external_id or "",
-            "url": url,
-            "html_url": f"{r.web}/{repository.full_name}/runs/{run.id}",
-            "details_url": run.details_url or f"{r.web}/{repository.full_name}/runs/{run.id}",
-            "status": run.status,
-            "conclusion": run.conclusion,
-            "started_at": when(run.started_at),
-            "completed_at": when(run.completed_at),
-            "output": {
-                **run.output,
-                "annotations_count": 0,
-                "annotations_url": f"{url}/annotations",
-            },
-            "name": run.name,
-            "check_suite": suite,
-            "app": self.app(run.app),
-            "pull_requests": [
-                {
-                    "id": p.id,
-                    "number": p.number,
-                    "url": f"{api}/pulls/{p.number}",
-                    "head": {
-                        "ref": p.head_ref,
-                        "sha": p.head_sha,
-                        "repo": {"id": repository.id, "url": api, "name": repository.name},
-                    },
-                    "base": {
-                        "ref": p.base_ref,
-                        "sha": p.base_sha,
-                        "repo": {"id": repository.id, "url": api, "name": repository.name},
-                    },
-                }
-                for p in pulls
-            ],
-        }
-
-    def app(self, app: App) -> dict[str, Any]:
-        return self.state.render.app(app)  # type: ignore[no-any-return]
-
-    def render_status(self, repository: Repository, status: CommitStatus) -> dict[str, Any]:
-        r = self.state.render
-        return {
-            "url": f"{r.api}/repos/{repository.full_name}/statuses/{status.sha}",
-            "avatar_url": f"{r.web}/avatars/{status.creator.id}",
-            "id": status.id,
-            "node_id": node_id("StatusContext", status.id),
-            "state": status.state,
-            "description": status.description,
-            "target_url": status.target_url,
-            "context": status.context,
-            "created_at": when(status.created_at),
-            "updated_at": when(status.created_at),
-            "creator": r.user(status.creator),
-        }

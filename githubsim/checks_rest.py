@@ -62,7 +62,7 @@ class ChecksRest:
             raise Refusal(422, "Invalid request: name and head_sha are required")
         body["head_sha"] = await self._sha(call, body["head_sha"])
         try:
-            run = self.checks.create(call.repo(), app, body)
+            run = await self.checks.create(call.repo(), app, body)
         except CheckRefused as exc:
             raise Refusal(exc.status, str(exc)) from exc
         return json_answer(self.checks.render(call.repo(), run), status=201)
@@ -73,7 +73,7 @@ class ChecksRest:
     async def update(self, call: Call) -> web.Response:
         app, run = self._app(call), self.run(call)
         try:
-            self.checks.update(call.repo(), run, app, dict(call.body or {}))
+            await self.checks.update(call.repo(), run, app, dict(call.body or {}))
         except CheckRefused as exc:
             raise Refusal(exc.status, str(exc)) from exc
         return json_answer(self.checks.render(call.repo(), run))

@@ -70,7 +70,7 @@ class RepositoryCI:
     async def run(self, repository: Repository, sha: str) -> None:
         command = self.commands[repository.id]
         app = self.app
-        run = self.checks.create(
+        run = await self.checks.create(
             repository, app, {"name": CHECK_NAME, "head_sha": sha, "status": "in_progress"}
         )
         self.checks.set_status(
@@ -78,7 +78,7 @@ class RepositoryCI:
         )
         conclusion, log = await self._execute(repository, sha, command)
         title = {"success": "Passed", "failure": "Failed", "timed_out": "Timed out"}[conclusion]
-        self.checks.update(
+        await self.checks.update(
             repository,
             run,
             app,

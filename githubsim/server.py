@@ -103,7 +103,7 @@ class GitHubSim(ActingAsPeople):
             (repository.id, branch) in self.git_http.protections
         )
         self.reviews = Reviews(self.state, self.pulls)
-        self.checks = Checks(self.state, self.pulls)
+        self.checks = Checks(self.state, self.pulls, self.git)
         self.links = IssueLinks(self.state)
         self.graphql = GraphQLApi(
             self.state,

@@ -139,6 +139,12 @@ async def test_the_repositorys_ci_fails_then_passes_on_a_new_push(world):
         if d.event == "check_run" and d.payload["action"] == "completed"
     ]
     assert completed == ["failure", "success"]  # the bot hears the CI's verdicts
+    suites = [d.payload["check_suite"] for d in sim.webhooks.deliveries if d.event == "check_suite"]
+    assert [(s["conclusion"], s["head_branch"]) for s in suites] == [
+        ("failure", "story"),
+        ("success", "story"),
+    ]
+    assert suites[1]["pull_requests"][0]["number"] == pull.number
     # pushes to branches without an open pull request are not checked
     other = await sim.push(repository, by="mona", files={"z": "z"}, branch="lonely")
     await sim.settle()

@@ -114,7 +114,7 @@ async def test_the_readmes_curl_examples_work(make_sim, app_private_key, tmp_pat
     sim.grant(repository, "mona", "admin")
     sim.grant(repository, "riley", "write")
     await sim.push(repository, by="mona", files={"README.md": "todo\n"})
-    run = sim.checks.create(
+    run = await sim.checks.create(
         repository,
         app,
         {
