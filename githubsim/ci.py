@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 
 from githubsim.checks import Checks
 from githubsim.git_store import GitStore, base_env
@@ -62,6 +64,12 @@ class RepositoryCI:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def close(self) -> None:
+        """Stop the runs still going (the server is stopping)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def settle(self) -> None:
         """Wait for every CI run started so far."""
         while self._tasks:
@@ -111,9 +119,17 @@ class RepositoryCI:
             try:
                 out, _ = await asyncio.wait_for(process.communicate(), self.timeout_s)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+                await _kill(process)
                 return "timed_out", ""
+            except asyncio.CancelledError:
+                await _kill(process)
+                raise
         log = out.decode(errors="replace")
         return ("success" if process.returncode == 0 else "failure"), log
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    """End the command and what it started (it runs in its own session)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()

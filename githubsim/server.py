@@ -155,6 +155,7 @@ class GitHubSim(ActingAsPeople):
         return self.url
 
     async def stop(self) -> None:
+        await self.ci.close()
         await self.webhooks.stop()
         if self._runner is not None:
             await self._runner.cleanup()

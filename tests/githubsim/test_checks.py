@@ -149,3 +149,14 @@ async def test_the_repositorys_ci_fails_then_passes_on_a_new_push(world):
     other = await sim.push(repository, by="mona", files={"z": "z"}, branch="lonely")
     await sim.settle()
     assert (await call(session, "GET", f"commits/{other}/check-runs"))["total_count"] == 0
+
+
+async def test_a_ci_command_that_runs_too_long_times_out(world):
+    sim, repository, session = world
+    sim.set_ci(repository, "sleep 30")
+    sim.ci.timeout_s = 0.3
+    await sim.push(repository, by="mona", files={"slow.md": "x\n"}, branch="slow")
+    pull = await sim.open_pull_request(repository, by="mona", head="slow")
+    await sim.settle()
+    runs = await call(session, "GET", f"commits/{pull.head_sha}/check-runs")
+    assert [r["conclusion"] for r in runs["check_runs"]] == ["timed_out"]
