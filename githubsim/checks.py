@@ -18,6 +18,7 @@ from githubsim.git_store import GitStore
 from githubsim.model import ROLES, App, GitHubState, Repository, User
 from githubsim.pulls_model import Pulls
 from githubsim.render_checks import CheckRendering
+from githubsim.render_git import GitRenderer
 
 STATUSES = ("queued", "in_progress", "completed", "waiting", "requested", "pending")
 CONCLUSIONS = (
@@ -231,9 +232,10 @@ class Checks(CheckRendering):
 
     # Commit statuses ----------------------------------------------------------------------
 
-    def set_status(
+    async def set_status(
         self, repository: Repository, sha: str, creator: User, fields: dict[str, Any]
     ) -> CommitStatus:
+        """A commit status; sends `status` with the commit and the branches at it."""
         state = fields.get("state")
         if state not in STATES:
             raise CheckRefused(f"State is not included in the list ({', '.join(STATES)})")
@@ -248,6 +250,33 @@ class Checks(CheckRendering):
             self.state.clock(),
         )
         self.statuses.setdefault(repository.id, []).append(status)
+        info = await objects.commit(self.store, repository, sha)
+        refs = await self.store.refs(repository)
+        show = GitRenderer(self.state)
+        branches = [
+            show.branch_brief(repository, r.removeprefix("refs/heads/"), s, False)
+            for r, s in sorted(refs.items())
+            if s == sha and r.startswith("refs/heads/")
+        ]
+        rendered = self.render_status(repository, status)
+        self.state.announce(
+            "status",
+            None,
+            repository,
+            creator,
+            id=status.id,
+            sha=sha,
+            name=repository.full_name,
+            target_url=status.target_url,
+            avatar_url=rendered["avatar_url"],
+            context=status.context,
+            description=status.description,
+            state=status.state,
+            commit=show.commit(repository, info),
+            branches=branches,
+            created_at=rendered["created_at"],
+            updated_at=rendered["updated_at"],
+        )
         return status
 
     def statuses_for(self, repository: Repository, sha: str) -> list[CommitStatus]:

@@ -99,7 +99,9 @@ class ChecksRest:
     async def set_status(self, call: Call) -> web.Response:
         sha = await self._sha(call, call.request.match_info["sha"])
         try:
-            status = self.checks.set_status(call.repo(), sha, call.actor, dict(call.body or {}))
+            status = await self.checks.set_status(
+                call.repo(), sha, call.actor, dict(call.body or {})
+            )
         except CheckRefused as exc:
             raise Refusal(
                 422,

@@ -81,7 +81,7 @@ class RepositoryCI:
         run = await self.checks.create(
             repository, app, {"name": CHECK_NAME, "head_sha": sha, "status": "in_progress"}
         )
-        self.checks.set_status(
+        await self.checks.set_status(
             repository, sha, app.bot, {"state": "pending", "context": CHECK_NAME}
         )
         conclusion, log = await self._execute(repository, sha, command)
@@ -95,7 +95,7 @@ class RepositoryCI:
                 "output": {"title": title, "summary": f"`{command}`", "text": log[-OUTPUT_TAIL:]},
             },
         )
-        self.checks.set_status(
+        await self.checks.set_status(
             repository,
             sha,
             app.bot,

@@ -91,6 +91,7 @@ async def test_too_many_buttons_are_refused_over_rest(make_sim, app_private_key,
 
 async def test_people_cannot_create_check_runs(world):
     sim, repository, _session = world
+    sim.state.apps[31337].events.append("status")  # subscribed, to hear the statuses
 
     sha = await sim.git.resolve(repository, "main")
     async with aiohttp.ClientSession(
@@ -105,6 +106,14 @@ async def test_people_cannot_create_check_runs(world):
         await call(owner, "POST", f"statuses/{sha}", {"state": "success", "context": "a"}, 201)
         assert (await call(owner, "GET", f"commits/{sha}/status"))["state"] == "success"
         assert len(await call(owner, "GET", f"commits/{sha}/statuses")) == 3
+    await sim.settle()
+    statuses = [d.payload for d in sim.webhooks.deliveries if d.event == "status"]
+    assert [(p["context"], p["state"]) for p in statuses] == [
+        ("a", "failure"),
+        ("b", "success"),
+        ("a", "success"),
+    ]
+    assert statuses[0]["branches"][0]["name"] == "main" and statuses[0]["commit"]["sha"] == sha
 
 
 async def test_the_repositorys_ci_fails_then_passes_on_a_new_push(world):
