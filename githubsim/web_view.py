@@ -20,6 +20,7 @@ from githubsim import git_objects as objects
 from githubsim.model import Issue, Repository
 
 if TYPE_CHECKING:
+    from githubsim.checks import CheckRun
     from githubsim.server import GitHubSim
     from githubsim.web_api import PeopleHttp
 
@@ -53,6 +54,8 @@ class WebView:
         app.router.add_get(PREFIX + "/{owner}/{repo}", self.repository)
         app.router.add_get(PREFIX + "/{owner}/{repo}/issues/{number}", self.issue)
         app.router.add_get(PREFIX + "/{owner}/{repo}/pull/{number}", self.pull)
+        app.router.add_get(PREFIX + "/{owner}/{repo}/runs/{id}", self.check_run)
+        app.router.add_get(PREFIX + "/{owner}/{repo}/commit/{sha}", self.commit)
         app.router.add_post(PREFIX + "/{owner}/{repo}/act", self.act)
 
     def _repo(self, request: web.Request) -> Repository:
@@ -192,21 +195,7 @@ class WebView:
                 f"{' · resolved' if comment.resolved else ''}</p><pre>{escape(comment.body)}</pre>"
             )
         for run in self.sim.checks.runs_for(repository, pull.head_sha):
-            parts.append(
-                f"<p>check <b>{escape(run.name)}</b>: {run.status} {run.conclusion or ''}</p>"
-            )
-            if run.status == "completed":  # buttons show on completed runs only
-                for button in run.actions:
-                    parts.append(
-                        self.form(
-                            repository,
-                            "press",
-                            "",
-                            button["label"],
-                            number=run.id,
-                            identifier=button["identifier"],
-                        )
-                    )
+            parts.append(self._run(repository, run))
         parts.append(self._conversation(repository, issue))
         events = "".join(f"<option>{e}</option>" for e in ("COMMENT", "APPROVE", "REQUEST_CHANGES"))
         parts.append(
@@ -229,6 +218,59 @@ class WebView:
             )
         )
         return page(f"{repository.full_name}#{issue.number}: {issue.title}", "".join(parts))
+
+    def _run(self, repository: Repository, run: CheckRun) -> str:
+        href = f"{PREFIX}/{repository.full_name}/runs/{run.id}"
+        parts = [
+            f'<p>check <a href="{escape(href)}"><b>{escape(run.name)}</b></a>: '
+            f"{run.status} {run.conclusion or ''}</p>"
+        ]
+        if run.status == "completed":  # buttons show on completed runs only
+            for button in run.actions:
+                parts.append(
+                    self.form(
+                        repository,
+                        "press",
+                        "",
+                        button["label"],
+                        number=run.id,
+                        identifier=button["identifier"],
+                    )
+                )
+        return "".join(parts)
+
+    async def check_run(self, request: web.Request) -> web.Response:
+        repository = self._repo(request)
+        wanted = request.match_info["id"]
+        found = self.sim.checks.runs.get(int(wanted)) if wanted.isdigit() else None
+        if found is None or found[0].id != repository.id:
+            raise web.HTTPNotFound()
+        run = found[1]
+        output = "".join(
+            f"<h3>{key}</h3><pre>{escape(str(run.output.get(key) or ''))}</pre>"
+            for key in ("title", "summary", "text")
+        )
+        body = f"<p>on {run.head_sha} by {escape(run.app.slug)}</p>{self._run(repository, run)}"
+        return page(f"{repository.full_name}: check run {run.name}", body + output)
+
+    async def commit(self, request: web.Request) -> web.Response:
+        repository = self._repo(request)
+        sha = await self.sim.git.resolve(repository, request.match_info["sha"])
+        if sha is None:
+            raise web.HTTPNotFound()
+        info = await objects.commit(self.sim.git, repository, sha)
+        parent = info.parents[0] if info.parents else None
+        parts = [
+            f"<p>{escape(info.author.name)} &lt;{escape(info.author.email)}&gt; · "
+            f"{escape(info.author.date)}</p><pre>{escape(info.message)}</pre>"
+        ]
+        if parent is not None:
+            for change in await objects.changes(self.sim.git, repository, parent, sha):
+                parts.append(
+                    f"<h3>{escape(change.filename)} ({change.status})</h3>"
+                    f"<pre>{escape(change.patch)}</pre>"
+                )
+        return page(f"{repository.full_name}@{sha[:12]}", "".join(parts))
 
     # Acting ----------------------------------------------------------------------------------
 

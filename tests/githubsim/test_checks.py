@@ -52,6 +52,9 @@ async def test_a_check_run_is_created_completed_and_its_buttons_pressed(world):
     ]
     assert runs[2]["requested_action"] == {"identifier": "resume"}
     assert runs[2]["sender"]["login"] == "mona"
+    async with aiohttp.ClientSession() as browser, browser.get(done["html_url"]) as page:
+        text = await page.text()  # the run's page, its buttons pressable (completed)
+    assert page.status == 200 and "Resume" in text and "name=csrf" in text
 
 
 def test_buttons_are_held_to_githubs_limits():

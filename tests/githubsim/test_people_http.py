@@ -88,6 +88,8 @@ async def test_the_web_view_shows_a_pull_request_and_its_forms_need_the_csrf_tok
             assert refused.status == 422
         async with browser.get(url) as answer:
             assert "git clone" in await answer.text()
+        async with browser.get(f"{url}/commit/{pull.head_sha}") as answer:  # html_url of commits
+            assert answer.status == 200 and "+TWO" in await answer.text()
     assert [c.body for c in sim.comments_on(repository, pull.number)] == ["hi"]
 
 
