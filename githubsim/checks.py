@@ -279,6 +279,17 @@ class Checks(CheckRendering):
         )
         return status
 
+    def missing(self, repository: Repository, sha: str, contexts: list[str]) -> list[str]:
+        """The required contexts that have not passed on `sha`: a check run of that name
+        concluded success (or neutral, skipped), or a commit status of that context success."""
+        passed = {
+            r.name
+            for r in self.runs_for(repository, sha)
+            if r.conclusion in ("success", "neutral", "skipped")
+        }
+        passed |= {s.context for s in self.combined(repository, sha)[1] if s.state == "success"}
+        return [c for c in contexts if c not in passed]
+
     def statuses_for(self, repository: Repository, sha: str) -> list[CommitStatus]:
         """Newest first, as GitHub lists them."""
         return [s for s in reversed(self.statuses.get(repository.id, [])) if s.sha == sha]

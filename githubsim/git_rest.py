@@ -79,15 +79,24 @@ class GitRest:
             current = before.get(ref)
             if expected is not None and current != (None if expected == ZERO else expected):
                 raise Refusal(409, f"{ref} has moved; is at {current}")
+            guarded = not merging and ref in self.git_http.protected_refs(
+                repository, actor, rewrites=True
+            )
+            if guarded and current and new is None:
+                raise invalid("Cannot delete this protected branch")
             if (
                 new is not None
                 and current
-                and not force
+                and (guarded or not force)
                 and not await self.store.succeeds(
                     repository, "merge-base", "--is-ancestor", current, new
                 )
             ):
-                raise invalid("Update is not a fast forward")
+                raise invalid(
+                    "Cannot force-push to this branch"
+                    if guarded
+                    else "Update is not a fast forward"
+                )
             if new is None:
                 await self.store.git(repository, "update-ref", "-d", ref, current or "")
             else:

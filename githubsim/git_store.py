@@ -16,20 +16,36 @@ from githubsim.model import Repository
 ZERO = "0" * 40
 
 #: The pre-receive hook every repository gets. The server tells it, per push, which refs the
-#: pusher may not update (`SIM_PROTECTED`, GitHub's branch protection) and whether to refuse
-#: the push outright (`SIM_REFUSE`, a fault on demand); git shows its stderr as `remote:` lines.
+#: pusher may not update (`SIM_PROTECTED`: a pull request is required), may not force-push or
+#: delete (`SIM_NO_REWRITE`), and whether to refuse the push outright (`SIM_REFUSE`, a fault
+#: on demand); git shows its stderr as `remote:` lines, as GitHub's GH006 messages are shown.
 PRE_RECEIVE = """#!/bin/sh
 status=0
 if [ -n "$SIM_REFUSE" ]; then
   echo "error: $SIM_REFUSE" >&2
   exit 1
 fi
+zero=0000000000000000000000000000000000000000
 while read -r old new ref; do
   case ",$SIM_PROTECTED," in
     *",$ref,"*)
       echo "error: GH006: Protected branch update failed for $ref." >&2
       echo "error: $SIM_PROTECTED_REASON" >&2
       status=1
+      continue
+      ;;
+  esac
+  case ",$SIM_NO_REWRITE," in
+    *",$ref,"*)
+      if [ "$new" = "$zero" ]; then
+        echo "error: GH006: Protected branch update failed for $ref." >&2
+        echo "error: Cannot delete this protected branch" >&2
+        status=1
+      elif [ "$old" != "$zero" ] && ! git merge-base --is-ancestor "$old" "$new"; then
+        echo "error: GH006: Protected branch update failed for $ref." >&2
+        echo "error: Cannot force-push to this branch" >&2
+        status=1
+      fi
       ;;
   esac
 done

@@ -16,6 +16,7 @@ from githubsim.model import GitHubState, Repository, User
 from githubsim.pushes import noreply_email
 
 if TYPE_CHECKING:
+    from githubsim.protection import Protection
     from githubsim.pulls_model import PullRequest
 
 #: Moves a ref and announces the push: (repository, actor, ref, new sha, expected sha).
@@ -37,7 +38,9 @@ class Merging:
     state: GitHubState
     store: GitStore
     move: MoveRef
-    is_protected: Callable[[Repository, str], bool]
+    protection_of: Callable[[Repository, str], Protection | None]
+    #: The required contexts not passed (success) on a commit: (repository, sha, contexts).
+    checks_missing: Callable[[Repository, str, list[str]], list[str]]
     announce: Callable[..., None]  # Pulls.announce: (action, repository, pull, sender, **extra)
 
     async def compute_mergeable(self, repository: Repository, pull: PullRequest) -> bool:
@@ -57,6 +60,22 @@ class Merging:
             raise
         return out.split()[0]
 
+    def blocked(self, repository: Repository, pull: PullRequest) -> str | None:
+        """Why the base branch's protection refuses this merge now (GitHub's words), or None."""
+        rule = self.protection_of(repository, pull.base_ref)
+        if rule is None:
+            return None
+        needed = rule.required_approving_review_count or 0
+        if needed and approvals(pull) < needed:
+            return (
+                f"At least {needed} approving review{'s are' if needed > 1 else ' is'} "
+                "required by reviewers with write access."
+            )
+        missing = self.checks_missing(repository, pull.head_sha, rule.required_status_checks)
+        if missing:
+            return f'Required status check "{missing[0]}" is expected.'
+        return None
+
     async def merge(
         self,
         repository: Repository,
@@ -75,10 +94,9 @@ class Merging:
             raise NotMergeable("Head branch was modified. Review and try the merge again.", 409)
         if pull.draft:
             raise NotMergeable("Pull Request is still a draft")
-        if self.is_protected(repository, pull.base_ref) and not approved(pull):
-            raise NotMergeable(
-                "At least 1 approving review is required by reviewers with write access."
-            )
+        blocked = self.blocked(repository, pull)
+        if blocked is not None:
+            raise NotMergeable(blocked)
         who = {"name": sender.login, "email": noreply_email(sender)}
         base = pull.base_sha
         if method == "rebase":
@@ -148,11 +166,11 @@ class Merging:
         return new
 
 
-def approved(pull: PullRequest) -> bool:
-    """Whether the latest review of someone is an approval and none asks for changes."""
+def approvals(pull: PullRequest) -> int:
+    """Reviewers whose latest verdict approves; none if anyone's latest asks for changes."""
     latest: dict[int, str] = {}
     for review in pull.reviews:
         if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
             latest[review.user.id] = review.state
-    states = set(latest.values())
-    return "APPROVED" in states and "CHANGES_REQUESTED" not in states
+    states = list(latest.values())
+    return 0 if "CHANGES_REQUESTED" in states else states.count("APPROVED")

@@ -17,12 +17,13 @@ from githubsim.auth import Authenticator
 from githubsim.checks import CheckRun, Checks
 from githubsim.ci import RepositoryCI
 from githubsim.deliveries import WebhookSender
-from githubsim.git_http import GitHttp, Protection
+from githubsim.git_http import GitHttp
 from githubsim.git_rest import GitRest
 from githubsim.git_store import GitStore
 from githubsim.issue_links import IssueLinks
 from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository
 from githubsim.people_git import push_files
+from githubsim.protection import Protection
 from githubsim.pulls_model import PullRequest, Pulls
 from githubsim.reviews import Review, ReviewComment, Reviews
 
@@ -169,10 +170,23 @@ class ActingAsPeople:
         )
 
     def protect_branch(
-        self, repository: Repository, branch: str, *, enforce_admins: bool = True
+        self,
+        repository: Repository,
+        branch: str,
+        *,
+        required_approving_review_count: int | None = 1,
+        required_status_checks: tuple[str, ...] = (),
+        enforce_admins: bool = True,
     ) -> Protection:
-        """Protect `branch`: no direct pushes, changes go through a reviewed pull request."""
-        rule = Protection(branch, enforce_admins=enforce_admins)
+        """Protect `branch`: no force pushes or deletions; with reviews required (the
+        default), no direct pushes: changes go through a pull request with that many
+        approvals; with `required_status_checks` (e.g. ("ci",)), merges wait for them."""
+        rule = Protection(
+            branch,
+            required_approving_review_count=required_approving_review_count,
+            enforce_admins=enforce_admins,
+            required_status_checks=list(required_status_checks),
+        )
         self.git_http.protections[(repository.id, branch)] = rule
         return rule
 

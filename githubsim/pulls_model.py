@@ -24,6 +24,7 @@ from githubsim.model import Conflict, GitHubState, Issue, Repository, User, chec
 __all__ = ["MERGE_METHODS", "NotMergeable", "PullRequest", "Pulls"]
 
 if TYPE_CHECKING:
+    from githubsim.protection import Protection
     from githubsim.reviews import Review, ReviewComment
 
 
@@ -62,8 +63,11 @@ class Pulls(Merging):
         self.state, self.store, self.move = state, store, move
         self.render: Any = None  # the PullRenderer, attached by the server
         self.on_open: list[Callable[[Repository, PullRequest], None]] = []
-        #: Whether a branch is protected (no direct pushes; merges need an approval).
-        self.is_protected: Callable[[Repository, str], bool] = lambda _repository, _branch: False
+        #: A branch's protection, if any; the server answers from its rules.
+        self.protection_of: Callable[[Repository, str], Protection | None] = lambda _r, _b: None
+        self.checks_missing: Callable[[Repository, str, list[str]], list[str]] = (
+            lambda _r, _sha, contexts: list(contexts)
+        )
         state.announce_pull = self._announce_issue_change
 
     def of(self, repository: Repository) -> list[PullRequest]:

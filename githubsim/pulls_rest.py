@@ -89,12 +89,12 @@ class PullsRest:
             raise not_found()
         return found
 
-    def protected(self, call: Call, pull: PullRequest) -> bool:
-        return (call.repo().id, pull.base_ref) in self.git_rest.git_http.protections
-
     def answer(self, call: Call, pull: PullRequest, status: int = 200) -> web.Response:
         return json_answer(
-            self.show.pull(call.repo(), pull, protected=self.protected(call, pull)), status=status
+            self.show.pull(
+                call.repo(), pull, blocked=self.pulls.blocked(call.repo(), pull) is not None
+            ),
+            status=status,
         )
 
     async def list_pulls(self, call: Call) -> web.Response:

@@ -37,6 +37,7 @@ from githubsim.http import ApiFaults, error
 from githubsim.issue_links import IssueLinks, IssueLinksRest
 from githubsim.model import GitHubState, Repository, User
 from githubsim.people import ActingAsPeople
+from githubsim.protection import ProtectionRest
 from githubsim.pulls_model import Pulls
 from githubsim.pulls_rest import PullsRest
 from githubsim.pushes import announce_push
@@ -99,8 +100,8 @@ class GitHubSim(ActingAsPeople):
         self.git_rest = GitRest(self.state, self.git, self.git_http, self._pushed)
         self.pulls = Pulls(self.state, self.git, self._merge_move)
         self.pulls.render = PullRenderer(self.state)
-        self.pulls.is_protected = lambda repository, branch: (
-            (repository.id, branch) in self.git_http.protections
+        self.pulls.protection_of = lambda repository, branch: self.git_http.protections.get(
+            (repository.id, branch)
         )
         self.reviews = Reviews(self.state, self.pulls)
         self.checks = Checks(self.state, self.pulls, self.git)
@@ -111,6 +112,7 @@ class GitHubSim(ActingAsPeople):
             graphql,
             lambda why: self.violations.append(Violation("request", "POST /graphql", why)),
         )
+        self.pulls.checks_missing = self.checks.missing
         self.ci = RepositoryCI(self.state, self.git, self.checks)
         self.pulls.on_open.append(lambda repository, pull: self.ci.follow(repository, [pull]))
 
@@ -124,6 +126,8 @@ class GitHubSim(ActingAsPeople):
         self.url = f"http://{self._host}:{sock.getsockname()[1]}"
         self.state.render = Renderer(self.url)
         self.rest = RestApi(self.state, self.auth, self.state.render)
+        # …/branches/{branch}/protection before …/branches/{branch:.+}: literal tails first
+        self.rest.extra.extend(ProtectionRest(self.state, self.git_http.protections).routes())
         self.rest.extra.extend(self.git_rest.routes())
         self.rest.extra.extend(ContentsRest(self.git_rest).routes())
         pulls_rest = PullsRest(self.pulls, self.git_rest, self.pulls.render)
