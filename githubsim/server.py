@@ -163,7 +163,7 @@ class GitHubSim(ActingAsPeople):
         await self.webhooks.stop()
         if self._runner is not None:
             await self._runner.cleanup()
-        self.git.close()
+        await asyncio.to_thread(self.git.close)  # removing the temporary git root
 
     async def __aenter__(self) -> GitHubSim:
         await self.start()
