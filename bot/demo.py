@@ -117,6 +117,10 @@ class Stage:
             if c.user.login == self.app.bot.login
         ]
 
+    @property
+    def clone_url(self) -> str:
+        return f"{self.sim.url}/{self.repository.full_name}.git"
+
     def issue_url(self, number: int) -> str:
         return f"{self.sim.url}/_sim/{self.repository.full_name}/issues/{number}"
 
@@ -140,7 +144,8 @@ async def staged(data_dir: Path, manifest: Path, port: int) -> AsyncIterator[Sta
             from githubsim.conformance import RestDescription, WebhookDescription
 
             rest, hooks = RestDescription(descriptions[0]), WebhookDescription(descriptions[1])
-    sim = GitHubSim(rest=rest, webhooks=hooks)
+    # the repository's bare git lives in the data dir, served by the local GitHub over HTTP
+    sim = GitHubSim(rest=rest, webhooks=hooks, git_root=data_dir / "git")
     await sim.start()
     secret, key = secrets.token_hex(20), new_private_key()
     bot_url = f"http://127.0.0.1:{port}"
@@ -234,6 +239,18 @@ async def play(stage: Stage, say: Callable[[str], None]) -> None:
     await sim.settle()
 
 
+async def anonymous_clone(stage: Stage, say: Callable[[str], None]) -> None:
+    """The repository is public: anyone reads it over HTTP with plain git, no token."""
+    from githubsim.git_store import GitError, run_git
+
+    try:
+        _, out = await run_git("ls-remote", stage.clone_url)
+    except GitError as exc:
+        raise DemoFailed(f"an anonymous git ls-remote failed: {exc}") from exc
+    refs = [line.split("\t")[1] for line in out.decode().splitlines() if "\t" in line]
+    say(f"6. anyone reads the public repository with git → {', '.join(refs)}")
+
+
 def _first_line(comment: Comment) -> str:
     return next(line for line in comment.body.splitlines() if line.strip())
 
@@ -245,7 +262,8 @@ def report(stage: Stage, say: Callable[[str], None]) -> None:
     say("Where to look:")
     say(f"  the issue, as people see it   {stage.issue_url(1)}")
     say(f"  everything on the local GitHub {stage.sim.url}/_sim/")
-    say(f"  the repository's git remote   git clone {stage.remote}")
+    say(f"  the repository, over HTTP     git clone {stage.clone_url}")
+    say(f"  its bare git on disk          git clone {stage.remote}")
     say(f"  webhooks GitHub sent          {len(deliveries)}, {answered} answered 2xx")
     data = stage.data_dir / "orchestrator"
     say(f"  the orchestrator's journal    orchestrator deliveries list --data-dir {data}")
@@ -271,6 +289,7 @@ async def run_demo(data_dir: Path, manifest: Path, port: int, wait: bool, out: T
         say("")
         try:
             await play(stage, say)
+            await anonymous_clone(stage, say)
         except DemoFailed as exc:
             say(f"   ✗ {exc}; see {data_dir / 'orchestrator.log'}")
             report(stage, say)

@@ -110,6 +110,7 @@ class WebhookSender:
             for installation in self._state.installation_for(event.repository)
             if installation.suspended_at is None
             and (event.name in installation.app.events or event.name in ALWAYS_SENT)
+            and (event.only_app is None or installation.app is event.only_app)
         ]
 
     async def settle(self) -> None:

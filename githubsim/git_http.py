@@ -21,21 +21,13 @@ from aiohttp import web
 from githubsim.auth import Authenticator, AuthError, Caller, allows
 from githubsim.git_store import GitStore, base_env
 from githubsim.model import ROLES, GitHubState, Repository, User
+from githubsim.protection import Protection
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="GitHub"'}
 
 #: Called after a push with (repository, pusher, refs before, refs after).
 OnPush = Callable[[Repository, User, dict[str, str], dict[str, str]], Awaitable[None]]
-
-
-@dataclasses.dataclass
-class Protection:
-    """A protected branch: no direct pushes (changes go through a pull request)."""
-
-    branch: str
-    required_approving_review_count: int = 1
-    enforce_admins: bool = True
 
 
 @dataclasses.dataclass
@@ -93,14 +85,21 @@ class GitHttp:
             return True
         return None
 
-    def protected_refs(self, repository: Repository, pusher: User) -> list[str]:
+    def protected_refs(
+        self, repository: Repository, pusher: User, *, rewrites: bool = False
+    ) -> list[str]:
+        """Refs `pusher` may not push to directly (a pull request is required), or, with
+        `rewrites`, may not force-push or delete."""
         refs = []
         for (repository_id, branch), rule in self.protections.items():
             if repository_id != repository.id:
                 continue
             if not rule.enforce_admins and repository.role_of(pusher.login) == "admin":
                 continue
-            refs.append(f"refs/heads/{branch}")
+            if (rewrites and not (rule.allow_force_pushes and rule.allow_deletions)) or (
+                not rewrites and rule.requires_pull_request
+            ):
+                refs.append(f"refs/heads/{branch}")
         return refs
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -131,6 +130,7 @@ class GitHttp:
         assert actor is not None
         env["REMOTE_USER"] = actor.login
         env["SIM_PROTECTED"] = ",".join(self.protected_refs(repository, actor))
+        env["SIM_NO_REWRITE"] = ",".join(self.protected_refs(repository, actor, rewrites=True))
         env["SIM_PROTECTED_REASON"] = "Changes must be made through a pull request."
         if request.method == "POST" and self.faults.refuse_pushes:
             env["SIM_REFUSE"] = self.faults.refuse_pushes.pop(0)

@@ -7,8 +7,6 @@ open pull requests following their branches).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +17,6 @@ from githubsim.git_http import GitHttp
 from githubsim.git_store import ZERO, GitStore
 from githubsim.http import Refusal, json_answer, not_found, paginate
 from githubsim.model import GitHubState, Repository, User
-from githubsim.pushes import noreply_email
 from githubsim.render_git import GitRenderer
 from githubsim.routes import Call, Route
 
@@ -54,9 +51,6 @@ class GitRest:
             r("GET", repo + "/commits", self.list_commits, *read),
             r("GET", repo + "/commits/{ref}", self.get_commit, *read),
             r("GET", repo + "/compare/{basehead:.+}", self.compare, *read),
-            r("GET", repo + "/contents/{path:.*}", self.get_contents, *read),
-            r("PUT", repo + "/contents/{path:.+}", self.put_contents, *write),
-            r("DELETE", repo + "/contents/{path:.+}", self.delete_contents, *write),
         ]
 
     # Moving refs -----------------------------------------------------------------------
@@ -85,15 +79,24 @@ class GitRest:
             current = before.get(ref)
             if expected is not None and current != (None if expected == ZERO else expected):
                 raise Refusal(409, f"{ref} has moved; is at {current}")
+            guarded = not merging and ref in self.git_http.protected_refs(
+                repository, actor, rewrites=True
+            )
+            if guarded and current and new is None:
+                raise invalid("Cannot delete this protected branch")
             if (
                 new is not None
                 and current
-                and not force
+                and (guarded or not force)
                 and not await self.store.succeeds(
                     repository, "merge-base", "--is-ancestor", current, new
                 )
             ):
-                raise invalid("Update is not a fast forward")
+                raise invalid(
+                    "Cannot force-push to this branch"
+                    if guarded
+                    else "Update is not a fast forward"
+                )
             if new is None:
                 await self.store.git(repository, "update-ref", "-d", ref, current or "")
             else:
@@ -293,91 +296,3 @@ class GitRest:
                 "files": [self.show.file_change(repository, head, f) for f in files],
             }
         )
-
-    # Contents ------------------------------------------------------------------------------
-
-    async def _at(self, repository: Repository, ref: str | None) -> tuple[str, str]:
-        name = ref or repository.default_branch
-        sha = await self.store.resolve(repository, name)
-        if sha is None:
-            if not await self.store.refs(repository):
-                raise Refusal(404, "This repository is empty.")
-            raise Refusal(404, f"No commit found for the ref {name}")
-        return name, sha
-
-    async def get_contents(self, call: Call) -> web.Response:
-        repository, path = call.repo(), call.request.match_info["path"]
-        ref, sha = await self._at(repository, call.request.query.get("ref"))
-        found = await objects.tree(self.store, repository, sha, path)
-        if found is None:
-            raise not_found()
-        if isinstance(found, list):
-            return json_answer([self.show.content_links(repository, e, ref) for e in found])
-        data = await objects.blob(self.store, repository, found.sha)
-        accept = call.request.headers.get("Accept", "")
-        if any(t in accept for t in RAW_TYPES):
-            media = next(t for t in RAW_TYPES if t in accept)
-            return web.Response(body=data, content_type=media, charset="utf-8")
-        return json_answer(self.show.content_file(repository, found, ref, data))
-
-    def _person(self, call: Call, given: Any) -> dict[str, str]:
-        if isinstance(given, dict) and given.get("name") and given.get("email"):
-            return {"name": str(given["name"]), "email": str(given["email"])}
-        return {"name": call.actor.login, "email": noreply_email(call.actor)}
-
-    async def _write(self, call: Call, content: bytes | None) -> web.Response:
-        repository, body = call.repo(), call.body or {}
-        path = call.request.match_info["path"].strip("/")
-        message = body.get("message")
-        if not isinstance(message, str) or not message:
-            raise invalid('"message" wasn\'t supplied.', "message", "Content")
-        branch = body.get("branch") or repository.default_branch
-        ref = f"refs/heads/{branch}"
-        parent = (await self.store.refs(repository)).get(ref)
-        if parent is None and await self.store.refs(repository):
-            raise Refusal(404, f"Branch {branch} not found")
-        existing = await objects.tree(self.store, repository, parent, path) if parent else None
-        if isinstance(existing, list):
-            raise invalid(f"{path} is a directory", "path", "Content")
-        if existing is not None and body.get("sha") is None:
-            raise invalid('Invalid request.\n\n"sha" wasn\'t supplied.', "sha", "Content")
-        if existing is not None and body.get("sha") != existing.sha:
-            raise Refusal(409, f"{path} does not match {body.get('sha')}")
-        if content is None and existing is None:
-            raise not_found()
-        author = self._person(call, body.get("author"))
-        committer = self._person(call, body.get("committer")) if body.get("committer") else author
-        sha = await objects.write_commit(
-            self.store,
-            repository,
-            parent=parent,
-            files={path: content},
-            message=message,
-            author=author,
-            committer=committer,
-        )
-        await self.move(repository, call.actor, ref, sha, expected=parent or ZERO)
-        info = await objects.commit(self.store, repository, sha)
-        entry = (
-            await objects.tree(self.store, repository, sha, path) if content is not None else None
-        )
-        return json_answer(
-            {
-                "content": self.show.content_links(repository, entry, branch)
-                if isinstance(entry, objects.TreeEntry)
-                else None,
-                "commit": self.show.git_commit(repository, info),
-            },
-            status=201 if existing is None else 200,
-        )
-
-    async def put_contents(self, call: Call) -> web.Response:
-        encoded = (call.body or {}).get("content")
-        try:
-            content = base64.b64decode("".join(str(encoded).split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise invalid("content is not valid Base64", "content", "Content") from exc
-        return await self._write(call, content)
-
-    async def delete_contents(self, call: Call) -> web.Response:
-        return await self._write(call, None)

@@ -16,20 +16,36 @@ from githubsim.model import Repository
 ZERO = "0" * 40
 
 #: The pre-receive hook every repository gets. The server tells it, per push, which refs the
-#: pusher may not update (`SIM_PROTECTED`, GitHub's branch protection) and whether to refuse
-#: the push outright (`SIM_REFUSE`, a fault on demand); git shows its stderr as `remote:` lines.
+#: pusher may not update (`SIM_PROTECTED`: a pull request is required), may not force-push or
+#: delete (`SIM_NO_REWRITE`), and whether to refuse the push outright (`SIM_REFUSE`, a fault
+#: on demand); git shows its stderr as `remote:` lines, as GitHub's GH006 messages are shown.
 PRE_RECEIVE = """#!/bin/sh
 status=0
 if [ -n "$SIM_REFUSE" ]; then
   echo "error: $SIM_REFUSE" >&2
   exit 1
 fi
+zero=0000000000000000000000000000000000000000
 while read -r old new ref; do
   case ",$SIM_PROTECTED," in
     *",$ref,"*)
       echo "error: GH006: Protected branch update failed for $ref." >&2
       echo "error: $SIM_PROTECTED_REASON" >&2
       status=1
+      continue
+      ;;
+  esac
+  case ",$SIM_NO_REWRITE," in
+    *",$ref,"*)
+      if [ "$new" = "$zero" ]; then
+        echo "error: GH006: Protected branch update failed for $ref." >&2
+        echo "error: Cannot delete this protected branch" >&2
+        status=1
+      elif [ "$old" != "$zero" ] && ! git merge-base --is-ancestor "$old" "$new"; then
+        echo "error: GH006: Protected branch update failed for $ref." >&2
+        echo "error: Cannot force-push to this branch" >&2
+        status=1
+      fi
       ;;
   esac
 done
@@ -120,17 +136,23 @@ class GitStore:
         return self._locks.setdefault(repository.id, asyncio.Lock())
 
     async def ensure(self, repository: Repository) -> Path:
+        """The repository's bare git, made on first use (or adopted, if one is already on
+        disk where it belongs), with the stand-in's pre-receive hook."""
         path = self.path(repository)
-        if (path / "HEAD").exists():
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        await run_git(
-            "init", "--quiet", "--bare", f"--initial-branch={repository.default_branch}", str(path)
-        )
-        await self.git(repository, "config", "receive.advertisePushOptions", "true")
+        if not (path / "HEAD").exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await run_git(
+                "init",
+                "--quiet",
+                "--bare",
+                f"--initial-branch={repository.default_branch}",
+                str(path),
+            )
         hook = path / "hooks" / "pre-receive"
-        hook.write_text(PRE_RECEIVE)
-        hook.chmod(0o755)
+        if not hook.exists() or hook.read_text() != PRE_RECEIVE:
+            hook.parent.mkdir(parents=True, exist_ok=True)
+            hook.write_text(PRE_RECEIVE)
+            hook.chmod(0o755)
         return path
 
     async def git(
@@ -147,8 +169,8 @@ class GitStore:
         return out.decode(errors="replace")
 
     async def succeeds(self, repository: Repository, *args: str) -> bool:
-        """Whether a yes-or-no git command (exit 0 or 1) said yes."""
-        status, _ = await run_git("--git-dir", str(self.path(repository)), *args, ok=(0, 1))
+        """Whether a yes-or-no git command said yes (0); no (1) or no such object (128): no."""
+        status, _ = await run_git("--git-dir", str(self.path(repository)), *args, ok=(0, 1, 128))
         return status == 0
 
     async def refs(self, repository: Repository) -> dict[str, str]:

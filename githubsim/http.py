@@ -17,7 +17,7 @@ def error(
     status: int,
     message: str,
     *,
-    errors: list[dict[str, Any]] | None = None,
+    errors: list[Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"message": message, "documentation_url": DOCS, "status": str(status)}
@@ -29,7 +29,7 @@ def error(
 class Refusal(Exception):
     """Raised inside a route: answer with this GitHub error."""
 
-    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None):
+    def __init__(self, status: int, message: str, errors: list[Any] | None = None):
         super().__init__(message)
         self.status, self.message, self.errors = status, message, errors
 

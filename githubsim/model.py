@@ -30,6 +30,8 @@ DEFAULT_LABELS = (
 )
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
 LOCK_REASONS = ("off-topic", "too heated", "resolved", "spam")
+#: GitHub refuses titles, bodies and comments longer than this many characters.
+MAX_BODY = 65_536
 #: Collaborator roles, weakest first.
 ROLES = ("none", "read", "triage", "write", "maintain", "admin")
 
@@ -122,6 +124,8 @@ class Issue:
     reactions: list[Reaction] = dataclasses.field(default_factory=list)
     pull: PullRequest | None = None  # set when this issue is a pull request's
     assignees: list[User] = dataclasses.field(default_factory=list)
+    parent_id: int | None = None  # the parent issue's id, for a sub-issue
+    sub_issue_ids: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -138,6 +142,7 @@ class Repository:
     comments: dict[int, Comment] = dataclasses.field(default_factory=dict)
     roles: dict[str, str] = dataclasses.field(default_factory=dict)  # login (lower) -> role
     pushed_at: datetime.datetime | None = None
+    plan: str = "free"  # the owner's plan: "free" has no draft pull requests in private repos
 
     @property
     def full_name(self) -> str:
@@ -161,6 +166,7 @@ class Event:
     payload: dict[str, Any]
     repository: Repository | None
     installation: Installation | None = None
+    only_app: App | None = None  # heard by this App alone (a check run's own events)
 
 
 class Conflict(Exception):
@@ -429,6 +435,7 @@ class GitHubState:
         *,
         via_app: App | None = None,
     ) -> Issue:
+        check_length("Issue", title=title, body=body)
         now = self.clock()
         number = self.next_number(repository)
         issue = Issue(self.next_id(), number, title, body, sender, now, now, via_app=via_app)
@@ -440,6 +447,7 @@ class GitHubState:
     def update_issue(
         self, repository: Repository, sender: User, issue: Issue, changes: dict[str, Any]
     ) -> Issue:
+        check_length("Issue", title=changes.get("title"), body=changes.get("body"))
         edited: dict[str, Any] = {}
         for field in ("title", "body"):
             if field in changes and changes[field] != getattr(issue, field):
@@ -535,6 +543,7 @@ class GitHubState:
         *,
         via_app: App | None = None,
     ) -> Comment:
+        check_length("IssueComment", body=body)
         now = self.clock()
         comment = Comment(self.next_id(), issue.number, sender, body, now, now, via_app)
         repository.comments[comment.id] = comment
@@ -546,6 +555,7 @@ class GitHubState:
     def update_comment(
         self, repository: Repository, sender: User, comment: Comment, body: str
     ) -> Comment:
+        check_length("IssueComment", body=body)
         if body != comment.body:
             before = comment.body
             comment.body, comment.updated_at = body, self.clock()
@@ -613,10 +623,18 @@ class GitHubState:
         )
 
     def announce(
-        self, name: str, action: str | None, repository: Repository, sender: User, **fields: Any
+        self,
+        name: str,
+        action: str | None,
+        repository: Repository,
+        sender: User,
+        /,
+        *,
+        only_app: App | None = None,
+        **fields: Any,
     ) -> None:
         """Send the webhook for a change made elsewhere (git, pull requests, checks)."""
-        self._emit(name, action, repository, None, sender, **fields)
+        self._emit(name, action, repository, None, sender, only_app=only_app, **fields)
 
     def _emit(
         self,
@@ -625,6 +643,9 @@ class GitHubState:
         repository: Repository | None,
         installation: Installation | None,
         sender: User,
+        /,
+        *,
+        only_app: App | None = None,
         **fields: Any,
     ) -> None:
         payload: dict[str, Any] = {"action": action, **fields} if action else dict(fields)
@@ -635,9 +656,26 @@ class GitHubState:
         if repository is not None and repository.owner.type == "Organization":
             payload["organization"] = self.render.organization(repository.owner)
         payload["sender"] = self.render.user(sender)
-        event = Event(name, payload, repository, installation)
+        event = Event(name, payload, repository, installation, only_app)
         for listener in self.listeners:
             listener(event)
+
+
+def check_length(resource: str, **texts: str | None) -> None:
+    """GitHub's limit on every path (REST, people, the web view): 422 past MAX_BODY."""
+    for field, text in texts.items():
+        if text is not None and len(text) > MAX_BODY:
+            raise Conflict(
+                "Validation Failed",
+                [
+                    {
+                        "resource": resource,
+                        "code": "custom",
+                        "field": field,
+                        "message": f"{field} is too long (maximum is {MAX_BODY} characters)",
+                    }
+                ],
+            )
 
 
 def _is_color(value: object) -> bool:

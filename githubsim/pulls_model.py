@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import override
 
 from githubsim import git_objects as objects
-from githubsim.git_store import GitError, GitStore, identity_env, run_git
-from githubsim.model import Conflict, GitHubState, Issue, Repository, User
-from githubsim.pushes import noreply_email
+from githubsim.git_store import GitStore
+from githubsim.merges import MERGE_METHODS, Merging, MoveRef, NotMergeable
+from githubsim.model import Conflict, GitHubState, Issue, Repository, User, check_length
 
-#: Moves a ref and announces the push: (repository, actor, ref, new sha, expected sha).
-MoveRef = Callable[[Repository, User, str, str, str], Awaitable[None]]
-MERGE_METHODS = ("merge", "squash", "rebase")
+__all__ = ["MERGE_METHODS", "NotMergeable", "PullRequest", "Pulls"]
 
-
-class NotMergeable(Exception):
-    """GitHub answers 405 (or 409 for a moved head) with this message."""
-
-    def __init__(self, message: str, status: int = 405) -> None:
-        super().__init__(message)
-        self.status = status
+if TYPE_CHECKING:
+    from githubsim.protection import Protection
+    from githubsim.reviews import Review, ReviewComment
 
 
 @dataclasses.dataclass
@@ -48,8 +44,8 @@ class PullRequest:
     maintainer_can_modify: bool = False
     stats: dict[str, int] = dataclasses.field(default_factory=dict)
     requested_reviewers: list[User] = dataclasses.field(default_factory=list)
-    reviews: list[Any] = dataclasses.field(default_factory=list)  # githubsim.reviews.Review
-    review_comments: list[Any] = dataclasses.field(default_factory=list)  # ReviewComment
+    reviews: list[Review] = dataclasses.field(default_factory=list)
+    review_comments: list[ReviewComment] = dataclasses.field(default_factory=list)
 
     @property
     def number(self) -> int:
@@ -60,12 +56,18 @@ class PullRequest:
         return self.issue.state
 
 
-class Pulls:
+class Pulls(Merging):
     """Every pull request, and the changes GitHub allows on them."""
 
     def __init__(self, state: GitHubState, store: GitStore, move: MoveRef) -> None:
         self.state, self.store, self.move = state, store, move
         self.render: Any = None  # the PullRenderer, attached by the server
+        self.on_open: list[Callable[[Repository, PullRequest], None]] = []
+        #: A branch's protection, if any; the server answers from its rules.
+        self.protection_of: Callable[[Repository, str], Protection | None] = lambda _r, _b: None
+        self.checks_missing: Callable[[Repository, str, list[str]], list[str]] = (
+            lambda _r, _sha, contexts: list(contexts)
+        )
         state.announce_pull = self._announce_issue_change
 
     def of(self, repository: Repository) -> list[PullRequest]:
@@ -77,6 +79,7 @@ class Pulls:
 
     # Announcing --------------------------------------------------------------------------
 
+    @override
     def announce(
         self, action: str, repository: Repository, pull: PullRequest, sender: User, **extra: Any
     ) -> None:
@@ -88,6 +91,25 @@ class Pulls:
             number=pull.number,
             pull_request=self.render.pull(repository, pull, webhook=True),
             **extra,
+        )
+
+    def announce_event(
+        self,
+        name: str,
+        action: str,
+        repository: Repository,
+        pull: PullRequest,
+        sender: User,
+        **fields: Any,
+    ) -> None:
+        """A webhook about a pull request other than `pull_request` (reviews, comments)."""
+        self.state.announce(
+            name,
+            action,
+            repository,
+            sender,
+            pull_request=self.render.pull(repository, pull, webhook=True),
+            **fields,
         )
 
     def _announce_issue_change(
@@ -110,6 +132,18 @@ class Pulls:
         draft: bool = False,
         via_app: Any = None,
     ) -> PullRequest:
+        check_length("PullRequest", title=title, body=body)
+        if draft and repository.private and repository.plan == "free":
+            raise Conflict(
+                "Validation Failed",
+                [
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": "Draft pull requests are not supported in this repository.",
+                    }
+                ],
+            )
         head = head.split(":", 1)[-1]
         head_sha = await self.store.resolve(repository, f"refs/heads/{head}")
         base_sha = await self.store.resolve(repository, f"refs/heads/{base}")
@@ -152,6 +186,8 @@ class Pulls:
         await self.refresh_stats(repository, pull)
         repository.issues[number] = issue
         self.announce("opened", repository, pull, sender)
+        for hook in self.on_open:
+            hook(repository, pull)
         return pull
 
     def ready_for_review(self, repository: Repository, pull: PullRequest, sender: User) -> None:
@@ -211,108 +247,3 @@ class Pulls:
     async def merge_base(self, repository: Repository, pull: PullRequest) -> str:
         out = await self.store.git(repository, "merge-base", pull.base_sha, pull.head_sha)
         return out.strip()
-
-    # Mergeability and merging -------------------------------------------------------------
-
-    async def compute_mergeable(self, repository: Repository, pull: PullRequest) -> bool:
-        tree = await self._merge_tree(repository, pull.base_sha, pull.head_sha)
-        pull.mergeable = tree is not None
-        return pull.mergeable
-
-    async def _merge_tree(self, repository: Repository, base: str, head: str) -> str | None:
-        """The merged tree of two commits, or None when they conflict."""
-        try:
-            out = await self.store.git(
-                repository, "merge-tree", "--write-tree", base, head, ok=(0,)
-            )
-        except GitError as exc:
-            if exc.status == 1:
-                return None
-            raise
-        return out.split()[0]
-
-    async def merge(
-        self,
-        repository: Repository,
-        pull: PullRequest,
-        sender: User,
-        *,
-        method: str = "merge",
-        sha: str | None = None,
-        title: str | None = None,
-        message: str | None = None,
-    ) -> str:
-        """Merge as GitHub does: move the base branch, close the pull request; the new sha."""
-        if pull.state != "open" or pull.merged_at is not None:
-            raise NotMergeable("Pull Request is not mergeable")
-        if sha is not None and sha != pull.head_sha:
-            raise NotMergeable("Head branch was modified. Review and try the merge again.", 409)
-        if pull.draft:
-            raise NotMergeable("Pull Request is still a draft")
-        who = {"name": sender.login, "email": noreply_email(sender)}
-        base = pull.base_sha
-        if method == "rebase":
-            new = await self._rebase(repository, pull, who)
-        else:
-            tree = await self._merge_tree(repository, base, pull.head_sha)
-            if tree is None:
-                raise NotMergeable("Pull Request is not mergeable")
-            if method == "squash":
-                text = f"{title or pull.issue.title} (#{pull.number})\n\n{message or ''}"
-                parents = ["-p", base]
-            else:
-                head = f"{repository.owner.login}/{pull.head_ref}"
-                text = f"{title or f'Merge pull request #{pull.number} from {head}'}\n\n"
-                text += message if message is not None else pull.issue.title
-                parents = ["-p", base, "-p", pull.head_sha]
-            new = (
-                await self.store.git(
-                    repository,
-                    "commit-tree",
-                    tree,
-                    *parents,
-                    input=text.strip().encode() + b"\n",
-                    env=identity_env(who),
-                )
-            ).strip()
-        await self.move(repository, sender, f"refs/heads/{pull.base_ref}", new, base)
-        now = self.state.clock()
-        pull.merged_at, pull.merged_by, pull.merge_commit_sha = now, sender, new
-        issue = pull.issue
-        issue.state, issue.closed_at, issue.closed_by, issue.updated_at = "closed", now, sender, now
-        self.announce("closed", repository, pull, sender)
-        return new
-
-    async def _rebase(self, repository: Repository, pull: PullRequest, who: dict[str, str]) -> str:
-        committer = {"GIT_COMMITTER_NAME": who["name"], "GIT_COMMITTER_EMAIL": who["email"]}
-        async with self.store.worktree(repository, pull.head_sha) as work:
-            try:
-                await run_git("rebase", "--quiet", pull.base_sha, cwd=work, env=committer)
-            except GitError as exc:
-                await run_git("rebase", "--abort", cwd=work, ok=(0, 128))
-                raise NotMergeable("This branch can't be rebased") from exc
-            _, out = await run_git("rev-parse", "HEAD", cwd=work)
-            return out.decode().strip()
-
-    async def update_branch(self, repository: Repository, pull: PullRequest, sender: User) -> str:
-        """Merge the base into the head (`PUT …/update-branch`); the head's new sha."""
-        tree = await self._merge_tree(repository, pull.head_sha, pull.base_sha)
-        if tree is None:
-            raise NotMergeable("merge conflict between base and head", 422)
-        text = f"Merge branch '{pull.base_ref}' into {pull.head_ref}\n"
-        who = {"name": sender.login, "email": noreply_email(sender)}
-        new = (
-            await self.store.git(
-                repository,
-                "commit-tree",
-                tree,
-                "-p",
-                pull.head_sha,
-                "-p",
-                pull.base_sha,
-                input=text.encode(),
-                env=identity_env(who),
-            )
-        ).strip()
-        await self.move(repository, sender, f"refs/heads/{pull.head_ref}", new, pull.head_sha)
-        return new

@@ -10,10 +10,10 @@ from aiohttp import web
 from githubsim import git_objects as objects
 from githubsim.git_rest import GitRest
 from githubsim.http import Refusal, json_answer, not_found, paginate
-from githubsim.model import ROLES
+from githubsim.model import MAX_BODY, ROLES
 from githubsim.pulls_model import MERGE_METHODS, NotMergeable, PullRequest, Pulls
 from githubsim.render_pulls import PullRenderer
-from githubsim.routes import MAX_BODY, Call, Route
+from githubsim.routes import Call, Route
 
 
 def _text(value: Any, field: str, *, required: bool = False) -> str | None:
@@ -89,12 +89,12 @@ class PullsRest:
             raise not_found()
         return found
 
-    def protected(self, call: Call, pull: PullRequest) -> bool:
-        return (call.repo().id, pull.base_ref) in self.git_rest.git_http.protections
-
     def answer(self, call: Call, pull: PullRequest, status: int = 200) -> web.Response:
         return json_answer(
-            self.show.pull(call.repo(), pull, protected=self.protected(call, pull)), status=status
+            self.show.pull(
+                call.repo(), pull, blocked=self.pulls.blocked(call.repo(), pull) is not None
+            ),
+            status=status,
         )
 
     async def list_pulls(self, call: Call) -> web.Response:
@@ -241,10 +241,6 @@ class PullsRest:
                 "Validation Failed",
                 [{"resource": "PullRequest", "code": "invalid", "field": "merge_method"}],
             )
-        if self.protected(call, pull) and not approved(pull):
-            raise Refusal(
-                405, "At least 1 approving review is required by reviewers with write access."
-            )
         try:
             sha = await self.pulls.merge(
                 repository,
@@ -277,13 +273,3 @@ class PullsRest:
             },
             status=202,
         )
-
-
-def approved(pull: PullRequest) -> bool:
-    """Whether the latest review of someone is an approval and none asks for changes."""
-    latest: dict[int, str] = {}
-    for review in pull.reviews:
-        if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
-            latest[review.user.id] = review.state
-    states = set(latest.values())
-    return "APPROVED" in states and "CHANGES_REQUESTED" not in states

@@ -263,6 +263,12 @@ class Renderer:
             "performed_via_github_app": self.app(issue.via_app) if issue.via_app else None,
             "state_reason": issue.state_reason,
         }
+        if issue.sub_issue_ids:
+            data["sub_issues_summary"] = {
+                "total": len(issue.sub_issue_ids),
+                "completed": 0,
+                "percent_completed": 0,
+            }
         if issue.pull is not None:
             html = f"{self.web}/{repository.full_name}/pull/{issue.number}"
             data["pull_request"] = {

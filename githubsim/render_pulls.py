@@ -17,7 +17,7 @@ class PullRenderer:
     def r(self) -> Any:
         return self.state.render
 
-    def mergeable_state(self, pull: PullRequest, protected: bool) -> str:
+    def mergeable_state(self, pull: PullRequest, blocked: bool) -> str:
         if pull.state != "open":
             return "unknown"
         if pull.draft:
@@ -26,7 +26,7 @@ class PullRenderer:
             return "unknown"
         if not pull.mergeable:
             return "dirty"
-        if protected and not any(r.state == "APPROVED" for r in pull.reviews):
+        if blocked:
             return "blocked"
         return "clean"
 
@@ -101,7 +101,7 @@ class PullRenderer:
         pull: PullRequest,
         *,
         webhook: bool = False,
-        protected: bool = False,
+        blocked: bool = False,
     ) -> dict[str, Any]:
         data = self.simple(repository, pull)
         data.update(
@@ -109,7 +109,7 @@ class PullRenderer:
                 "merged": pull.merged_at is not None,
                 "mergeable": pull.mergeable,
                 "rebaseable": pull.mergeable,
-                "mergeable_state": self.mergeable_state(pull, protected),
+                "mergeable_state": self.mergeable_state(pull, blocked),
                 "merged_by": self.r.user(pull.merged_by) if pull.merged_by else None,
                 "comments": len(pull.issue.comment_ids),
                 "review_comments": len(pull.review_comments),

@@ -18,6 +18,7 @@ from githubsim.auth import Authenticator, AuthError, Caller, allows
 from githubsim.http import Refusal, json_answer, not_found, paginate, read_json
 from githubsim.model import (
     LOCK_REASONS,
+    MAX_BODY,
     REACTIONS,
     ROLES,
     Comment,
@@ -28,9 +29,6 @@ from githubsim.model import (
     Repository,
 )
 from githubsim.render import Renderer
-
-#: GitHub refuses issue and comment bodies longer than this many characters.
-MAX_BODY = 65_536
 
 
 @dataclasses.dataclass
@@ -332,6 +330,10 @@ class RestApi:
 
     def _link_base(self, repository: Repository, suffix: str) -> str:
         return f"{self.render.api}/repositories/{repository.id}{suffix}"
+
+    def issue_of(self, call: Call) -> Issue:
+        """The issue (or pull request's issue) the route's `issue_number` names; else 404."""
+        return self._issue(call)
 
     @staticmethod
     def _issue(call: Call) -> Issue:

@@ -9,9 +9,9 @@ refuses it) and of the answer the stand-in gives.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import hashlib
-import html
 import random
 import socket
 import time
@@ -20,47 +20,42 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
 
 from githubsim.auth import Authenticator, AuthError
+from githubsim.checks import Checks
+from githubsim.checks_rest import ChecksRest
+from githubsim.ci import RepositoryCI
 from githubsim.conformance import RestDescription, Violation, WebhookDescription
+from githubsim.contents_rest import ContentsRest
 from githubsim.deliveries import WebhookFaults, WebhookSender
-from githubsim.git_http import GitHttp, Protection
+from githubsim.git_http import GitHttp
 from githubsim.git_rest import GitRest
 from githubsim.git_store import GitStore
+from githubsim.graphql_api import GraphQLApi, GraphQLDescription
 from githubsim.http import ApiFaults, error
-from githubsim.model import App, Comment, GitHubState, Installation, Issue, Repository, User
-from githubsim.people_git import push_files
-from githubsim.pulls_model import PullRequest, Pulls
+from githubsim.issue_links import IssueLinks, IssueLinksRest
+from githubsim.model import GitHubState, Repository, User
+from githubsim.people import ActingAsPeople
+from githubsim.protection import ProtectionRest
+from githubsim.pulls_model import Pulls
 from githubsim.pulls_rest import PullsRest
 from githubsim.pushes import announce_push
 from githubsim.render import Renderer
 from githubsim.render_pulls import PullRenderer
+from githubsim.reviews import Reviews
+from githubsim.reviews_rest import ReviewsRest
 from githubsim.routes import RestApi, Route
+from githubsim.web_api import PeopleHttp
+from githubsim.web_view import WebView
 
 SIM_PREFIX = "/_sim"
 GIT_ROUTE = "git-smart-http"
+GRAPHQL_ROUTE = "graphql"
 RAW_MEDIA = ("application/vnd.github.raw", "application/vnd.github.v3.raw")
 
 
-def manifest_permissions(manifest: Path) -> tuple[dict[str, str], list[str]]:
-    """The permissions and events an App manifest (our `app.yml`) asks for."""
-    data = yaml.safe_load(manifest.read_text())
-    return dict(data.get("default_permissions") or {}), list(data.get("default_events") or [])
-
-
-def public_key_of(private_key_pem: str) -> str:
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-class GitHubSim:
+class GitHubSim(ActingAsPeople):
     """A local GitHub: REST on 127.0.0.1, webhooks to the App, checked against GitHub's own
     descriptions when they are given."""
 
@@ -71,11 +66,13 @@ class GitHubSim:
         webhooks: WebhookDescription | None = None,
         token_lifetime: datetime.timedelta = datetime.timedelta(hours=1),
         rate_limit: int = 5000,
+        content_per_minute: int = 80,
         faults: ApiFaults | None = None,
         webhook_faults: WebhookFaults | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         git_root: Path | None = None,
+        graphql: GraphQLDescription | None = None,
     ) -> None:
         self.state = GitHubState()
         self.git = GitStore(git_root)  # each repository's bare git repository
@@ -86,6 +83,8 @@ class GitHubSim:
         self.faults = faults or ApiFaults()
         self._rng = random.Random(self.faults.seed)  # noqa: S311 - faults, not secrets
         self.rate_limit = rate_limit
+        self.content_per_minute = content_per_minute  # GitHub's secondary limit on writes
+        self._writes: dict[str, collections.deque[float]] = {}
         self._used: dict[str, tuple[int, int]] = {}  # rate key -> (window reset, used)
         self.webhooks = WebhookSender(
             self.state,
@@ -101,6 +100,21 @@ class GitHubSim:
         self.git_rest = GitRest(self.state, self.git, self.git_http, self._pushed)
         self.pulls = Pulls(self.state, self.git, self._merge_move)
         self.pulls.render = PullRenderer(self.state)
+        self.pulls.protection_of = lambda repository, branch: self.git_http.protections.get(
+            (repository.id, branch)
+        )
+        self.reviews = Reviews(self.state, self.pulls)
+        self.checks = Checks(self.state, self.pulls, self.git)
+        self.links = IssueLinks(self.state)
+        self.graphql = GraphQLApi(
+            self.state,
+            self.auth,
+            graphql,
+            lambda why: self.violations.append(Violation("request", "POST /graphql", why)),
+        )
+        self.pulls.checks_missing = self.checks.missing
+        self.ci = RepositoryCI(self.state, self.git, self.checks)
+        self.pulls.on_open.append(lambda repository, pull: self.ci.follow(repository, [pull]))
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -112,8 +126,15 @@ class GitHubSim:
         self.url = f"http://{self._host}:{sock.getsockname()[1]}"
         self.state.render = Renderer(self.url)
         self.rest = RestApi(self.state, self.auth, self.state.render)
+        # …/branches/{branch}/protection before …/branches/{branch:.+}: literal tails first
+        self.rest.extra.extend(ProtectionRest(self.state, self.git_http.protections).routes())
         self.rest.extra.extend(self.git_rest.routes())
-        self.rest.extra.extend(PullsRest(self.pulls, self.git_rest, self.pulls.render).routes())
+        self.rest.extra.extend(ContentsRest(self.git_rest).routes())
+        pulls_rest = PullsRest(self.pulls, self.git_rest, self.pulls.render)
+        self.rest.extra.extend(ReviewsRest(self.reviews, pulls_rest).routes())
+        self.rest.extra.extend(pulls_rest.routes())
+        self.rest.extra.extend(ChecksRest(self.checks, self.git).routes())
+        self.rest.extra.extend(IssueLinksRest(self.links, self.rest).routes())
         app = web.Application(middlewares=[self._middleware], client_max_size=30 * 2**20)
         for route in self.rest.routes():
             app.router.add_route(route.method, route.path, self.rest.wrap(route))
@@ -126,8 +147,11 @@ class GitHubSim:
             self.git_http.handle,
             name=GIT_ROUTE,
         )
-        app.router.add_get(SIM_PREFIX + "/", self._web_index)
-        app.router.add_get(SIM_PREFIX + "/{owner}/{repo}/issues/{number}", self._web_issue)
+        app.router.add_post("/graphql", self.graphql.handle, name=GRAPHQL_ROUTE)
+        people = PeopleHttp(self)
+        people.add_routes(app)
+        self.web_view = WebView(self, people)
+        self.web_view.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -135,10 +159,11 @@ class GitHubSim:
         return self.url
 
     async def stop(self) -> None:
+        await self.ci.close()
         await self.webhooks.stop()
         if self._runner is not None:
             await self._runner.cleanup()
-        self.git.close()
+        await asyncio.to_thread(self.git.close)  # removing the temporary git root
 
     async def __aenter__(self) -> GitHubSim:
         await self.start()
@@ -176,6 +201,18 @@ class GitHubSim:
             )
         return path
 
+    async def _pushed(
+        self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
+    ) -> None:
+        await announce_push(self.state, self.git, repository, pusher, before, after)
+        moved = await self.pulls.pushed(repository, pusher, before, after)
+        self.ci.follow(repository, moved)
+
+    async def _merge_move(
+        self, repository: Repository, actor: User, ref: str, new: str, expected: str
+    ) -> None:
+        await self.git_rest.move(repository, actor, ref, new, expected=expected, merging=True)
+
     # Around every REST call ---------------------------------------------------------------
 
     @web.middleware
@@ -184,7 +221,7 @@ class GitHubSim:
     ) -> web.StreamResponse:
         if request.path.startswith(SIM_PREFIX):
             return await handler(request)
-        if request.match_info.route.name == GIT_ROUTE:  # git, not REST: only faults apply
+        if request.match_info.route.name in (GIT_ROUTE, GRAPHQL_ROUTE):  # not REST: faults only
             status = self.faults.take(request.method, request.path)
             if status is not None:
                 return web.Response(status=status, text="The remote end hung up.\n")
@@ -203,6 +240,13 @@ class GitHubSim:
         exhausted = self._window(key)[1] >= self.rate_limit and key != "anonymous"
         if problem is not None:
             response: web.StreamResponse = problem
+        elif self._throttled(request, key):
+            response = error(
+                403,
+                "You have exceeded a secondary rate limit and have been temporarily blocked "
+                "from content creation. Please retry your request again later.",
+                headers={"Retry-After": "60"},
+            )
         elif exhausted and not request.headers.get("If-None-Match"):
             response = error(403, f"API rate limit exceeded for {key.replace(':', ' ID ')}.")
         else:
@@ -238,6 +282,19 @@ class GitHubSim:
         return web.Response(
             status=status, text="<html><body>Server Error</body></html>", content_type="text/html"
         )
+
+    def _throttled(self, request: web.Request, key: str) -> bool:
+        """GitHub's secondary limit: about 80 content-creating requests a minute per caller."""
+        if request.method == "GET" or request.path.startswith("/app/") or key == "anonymous":
+            return False
+        now = time.monotonic()
+        recent = self._writes.setdefault(key, collections.deque())
+        while recent and recent[0] <= now - 60:
+            recent.popleft()
+        if len(recent) >= self.content_per_minute:
+            return True
+        recent.append(now)
+        return False
 
     def _rate_key(self, request: web.Request) -> str:
         try:
@@ -346,221 +403,9 @@ class GitHubSim:
         template = min(candidates, key=lambda t: t.count("{"))  # literal segments win
         return str(status) in paths[template][method.lower()].get("responses", {})
 
-    # Acting as people ---------------------------------------------------------------------
-
-    def register_app(
-        self,
-        *,
-        app_id: int,
-        private_key: str,
-        webhook_url: str | None,
-        webhook_secret: str,
-        manifest: Path,
-        slug: str = "agent-orchestrator",
-        owner: str = "orchestrator-dev",
-    ) -> App:
-        """The App as registered from its manifest: its permissions and events are those."""
-        permissions, events = manifest_permissions(manifest)
-        name = yaml.safe_load(manifest.read_text()).get("name", slug)
-        return self.state.register_app(
-            app_id=app_id,
-            slug=slug,
-            name=name,
-            owner=owner,
-            public_key=public_key_of(private_key),
-            permissions=permissions,
-            events=events,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-        )
-
-    def create_repository(
-        self, full_name: str, *, private: bool = False, description: str | None = None
-    ) -> Repository:
-        return self.state.create_repository(full_name, private=private, description=description)
-
-    def grant(self, repository: Repository, login: str, role: str) -> None:
-        """Make `login` a collaborator with this role (read, triage, write, maintain, admin)."""
-        self.state.set_role(repository, login, role)
-
-    def install(
-        self, app: App, repositories: list[Repository], *, by: str, account: str | None = None
-    ) -> Installation:
-        account = account or repositories[0].owner.login
-        return self.state.install(app, account, repositories, sender=self.state.user(by))
-
-    def uninstall(self, installation: Installation, *, by: str) -> None:
-        self.state.uninstall(installation, sender=self.state.user(by))
-
-    def suspend(self, installation: Installation, *, by: str) -> None:
-        """An owner suspends the App: no webhooks, no tokens, until it is unsuspended."""
-        self.state.suspend(installation, sender=self.state.user(by))
-
-    def open_issue(
-        self,
-        repository: Repository,
-        *,
-        by: str,
-        title: str,
-        body: str | None = None,
-        labels: tuple[str, ...] = (),
-    ) -> Issue:
-        return self.state.create_issue(repository, self.state.user(by), title, body, list(labels))
-
-    def comment(self, repository: Repository, number: int, *, by: str, body: str) -> Comment:
-        return self.state.create_comment(
-            repository, self.state.user(by), repository.issues[number], body
-        )
-
-    def add_label(self, repository: Repository, number: int, *, by: str, name: str) -> None:
-        self.state.add_labels(repository, self.state.user(by), repository.issues[number], [name])
-
-    def remove_label(self, repository: Repository, number: int, *, by: str, name: str) -> None:
-        label = repository.label_named(name)
-        if label is not None:
-            self.state.remove_label(
-                repository, self.state.user(by), repository.issues[number], label
-            )
-
-    async def push(
-        self,
-        repository: Repository,
-        *,
-        by: str,
-        files: dict[str, str | bytes | None],
-        branch: str | None = None,
-        from_branch: str | None = None,
-        message: str = "Update files",
-        force: bool = False,
-    ) -> str:
-        """`by` commits `files` (None deletes a path) and pushes with their own token, over
-        HTTP as `git push` does; the new commit's sha. Refused pushes raise PushRefused."""
-        return await push_files(
-            self.git,
-            self.url,
-            repository,
-            self.state.user(by),
-            self.user_token(by),
-            files=files,
-            branch=branch or repository.default_branch,
-            from_branch=from_branch,
-            message=message,
-            force=force,
-        )
-
-    def protect_branch(
-        self, repository: Repository, branch: str, *, enforce_admins: bool = True
-    ) -> Protection:
-        """Protect `branch`: no direct pushes, changes go through a reviewed pull request."""
-        rule = Protection(branch, enforce_admins=enforce_admins)
-        self.git_http.protections[(repository.id, branch)] = rule
-        return rule
-
-    def revoke(self, token: str) -> None:
-        """Revoke a token, as `DELETE /installation/token` or a person revoking a PAT does."""
-        self.auth.tokens.pop(token, None)
-
-    async def _pushed(
-        self, repository: Repository, pusher: User, before: dict[str, str], after: dict[str, str]
-    ) -> None:
-        await announce_push(self.state, self.git, repository, pusher, before, after)
-        await self.pulls.pushed(repository, pusher, before, after)
-
-    async def _merge_move(
-        self, repository: Repository, actor: User, ref: str, new: str, expected: str
-    ) -> None:
-        await self.git_rest.move(repository, actor, ref, new, expected=expected, merging=True)
-
-    async def open_pull_request(
-        self,
-        repository: Repository,
-        *,
-        by: str,
-        head: str,
-        base: str | None = None,
-        title: str = "A change",
-        body: str | None = None,
-        draft: bool = False,
-    ) -> PullRequest:
-        """`by` opens a pull request from `head` into `base` (the default branch)."""
-        return await self.pulls.open(
-            repository,
-            self.state.user(by),
-            title=title,
-            head=head,
-            base=base or repository.default_branch,
-            body=body,
-            draft=draft,
-        )
-
-    async def merge(
-        self, repository: Repository, number: int, *, by: str, method: str = "merge"
-    ) -> str:
-        """`by` merges pull request `number` (merge, squash or rebase); the new base sha."""
-        pull = self.pulls.get(repository, number)
-        assert pull is not None, f"no pull request #{number}"
-        return await self.pulls.merge(repository, pull, self.state.user(by), method=method)
-
-    def ready_for_review(self, repository: Repository, number: int, *, by: str) -> None:
-        pull = self.pulls.get(repository, number)
-        assert pull is not None, f"no pull request #{number}"
-        self.pulls.ready_for_review(repository, pull, self.state.user(by))
-
-    def user_token(self, login: str) -> str:
-        """A personal access token for `login`, to call the REST API as that person."""
-        return self.auth.user_token(login)
-
-    def comments_on(self, repository: Repository, number: int) -> list[Comment]:
-        return [repository.comments[c] for c in repository.issues[number].comment_ids]
-
-    async def settle(self) -> None:
-        """Wait until every webhook so far has been answered by the App."""
-        await self.webhooks.settle()
-
     def route_table(self) -> list[Route]:
         assert self.rest is not None
         return self.rest.routes()
-
-    # A page to look at ------------------------------------------------------------------
-
-    async def _web_index(self, request: web.Request) -> web.Response:
-        rows = []
-        for repository in self.state.repositories.values():
-            rows.append(f"<h2>{html.escape(repository.full_name)}</h2><ul>")
-            for issue in repository.issues.values():
-                href = f"{SIM_PREFIX}/{repository.full_name}/issues/{issue.number}"
-                rows.append(
-                    f'<li><a href="{html.escape(href)}">#{issue.number} '
-                    f"{html.escape(issue.title)}</a> ({issue.state})</li>"
-                )
-            rows.append("</ul>")
-        return web.Response(text=_page("Local GitHub", "".join(rows)), content_type="text/html")
-
-    async def _web_issue(self, request: web.Request) -> web.Response:
-        repository = self.state.repository(request.match_info["owner"], request.match_info["repo"])
-        issue = repository.issues.get(int(request.match_info["number"])) if repository else None
-        if repository is None or issue is None:
-            raise web.HTTPNotFound()
-        labels = ", ".join(html.escape(repository.labels[i].name) for i in issue.labels)
-        parts = [
-            f"<p>{issue.state} · opened by {html.escape(issue.user.login)} · labels: "
-            f"{labels or 'none'}</p><pre>{html.escape(issue.body or '')}</pre>"
-        ]
-        for comment in self.comments_on(repository, issue.number):
-            reactions = " ".join(r.content for r in comment.reactions)
-            parts.append(
-                f"<hr><p><b>{html.escape(comment.user.login)}</b> {reactions}</p>"
-                f"<pre>{html.escape(comment.body)}</pre>"
-            )
-        title = f"{repository.full_name}#{issue.number}: {issue.title}"
-        return web.Response(text=_page(title, "".join(parts)), content_type="text/html")
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"<h1>{html.escape(title)}</h1>{body}"
-    )
 
 
 def _matches(template: str, path: str) -> bool:

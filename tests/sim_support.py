@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from githubsim import GitHubSim
 from githubsim.conformance import RestDescription, WebhookDescription
+from githubsim.graphql_api import GraphQLDescription
 from tests.support import APP_ID, npm_package
 
 __all__ = ["APP_ID"]
@@ -37,6 +38,16 @@ def rest_description() -> RestDescription:
 @pytest.fixture(scope="session")
 def webhook_description() -> WebhookDescription:
     return WebhookDescription(webhook_description_path())
+
+
+def graphql_schema_path() -> Path:
+    return npm_package("@octokit/graphql-schema") / "schema.graphql"
+
+
+@pytest.fixture(scope="session")
+def graphql_description() -> GraphQLDescription:
+    """GitHub's GraphQL schema (about 1.5 s to build): only tests of GraphQL ask for it."""
+    return GraphQLDescription(graphql_schema_path())
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -38,6 +39,8 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
     assert "GitHub's API description      0 violations" in out  # checked: the cache is there
     remote = tmp_path / "git" / "demo-org" / "todo-app.git"
     assert f"git clone {remote}" in out
+    assert re.search(r"git clone http://127\.0\.0\.1:\d+/demo-org/todo-app\.git", out)
+    assert "anyone reads the public repository with git → HEAD, refs/heads/main" in out
     files = git.Repo(remote).git.ls_tree("-r", "--name-only", "main").split()
     assert {"README.md", "docs/brief.md", "src/todo.py"} <= set(files)
     assert '"message":"labels created"' in (tmp_path / "orchestrator.log").read_text()

@@ -7,18 +7,19 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.support import APP_ID, MANIFEST
+from tests.githubsim.test_git_http import manifest_with
+from tests.support import APP_ID
 
 
 @pytest.fixture
-async def world(make_sim, app_private_key):
+async def world(make_sim, app_private_key, tmp_path):
     sim = await make_sim()
     app = sim.register_app(
         app_id=APP_ID,
         private_key=app_private_key,
         webhook_url=None,
         webhook_secret="s",
-        manifest=MANIFEST,
+        manifest=manifest_with(tmp_path, "pull_request_review_thread"),
     )
     repository = sim.create_repository("octo-org/hello")
     installation = sim.install(app, [repository], by="octo-admin")

@@ -30,12 +30,17 @@ SCENARIOS = [
     "git-refs",
     "create-file",
     "get-content",
+    "create-status",
+    "branch-protection",
 ]
 #: Who made the recorded requests, where it was not the organization itself.
 RECORDED_AS = {"create-file": "octokit-fixture-user-a"}
 #: Recorded requests to routes GitHub's description does not have (a legacy "list all refs"
 #: form); the stand-in serves only described routes, so these are not replayed.
 UNDESCRIBED = {("GET", "/repos/octokit-fixture-org/git-refs/git/refs/")}
+#: Recorded exchanges of things the stand-in does not model (by scenario and position):
+#: branch-protection's second PUT restricts pushes to a team and dismissals to a user.
+NOT_MODELLED = {("branch-protection", 2)}
 
 
 def placeholder(n: int) -> str:
@@ -53,6 +58,10 @@ async def setup_git(sim: Any, repository: Any, scenario: str) -> dict[str, str]:
             repository, by=ORG, files={"2.md": "# git-refs\ncreated with 2nd commit"}
         )
         return {placeholder(1): second, placeholder(2): first}
+    if scenario == "create-status":  # one commit, whose statuses are set
+        return {placeholder(1): await sim.push(repository, by=ORG, files={"README.md": "x"})}
+    if scenario == "branch-protection":  # a repository with its main branch
+        await sim.push(repository, by=ORG, files={"README.md": "x"})
     if scenario == "get-content":  # octokit-fixture-org/hello-world, whose branch is master
         repository.default_branch = "master"
         await sim.push(repository, by=ORG, files={"README.md": "# hello-world"})
@@ -139,9 +148,11 @@ async def test_recorded_exchange_is_answered_as_github_answered_it(make_sim, sce
     }
     next_url = None
     async with aiohttp.ClientSession() as session:
-        for exchange in exchanges:
+        for position, exchange in enumerate(exchanges):
             path = substitute(exchange["path"], shas)
             if (exchange["method"].upper(), exchange["path"]) in UNDESCRIBED:
+                continue
+            if (scenario, position) in NOT_MODELLED:
                 continue
             if path.startswith("/repositories/"):  # a Link the recorder followed: follow ours
                 assert next_url, "the recording followed a next link we did not give"
