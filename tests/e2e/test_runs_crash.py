@@ -10,6 +10,7 @@ import collections
 import pytest
 
 from bot.engine.outputs import steps_completed
+from bot.git.remote import git
 from tests.e2e.test_runs_from_github import MODEL, seed_files
 from tests.runs.conftest import SlowModel
 
@@ -44,7 +45,9 @@ async def until(check, timeout: float = 90.0) -> None:
 
 
 @pytest.mark.parametrize("point", ["mid-step", "between-commit-and-push", "after-pull-request"])
-async def test_sigkill_at_a_seeded_point_ends_as_an_uninterrupted_run(world, slow_model, point):
+async def test_sigkill_at_a_seeded_point_ends_as_an_uninterrupted_run(
+    world, slow_model, point, tmp_path
+):
     sim, repository = world.sim, world.repository
     sim.install(world.app, [repository], by="octo-org")
     await sim.push(repository, by="maya", files=seed_files(), message="Install BMAD")
@@ -83,6 +86,12 @@ async def test_sigkill_at_a_seeded_point_ends_as_an_uninterrupted_run(world, slo
             return bool(sim.pulls.of(repository))
 
         await until(opened)
+    if point == "mid-step":
+        assert not await pushed(2)
+    if point == "between-commit-and-push":
+        [checkout] = (tmp_path / "data/worktrees/runs").iterdir()
+        local = await git("log", "--format=%s", cwd=checkout)
+        assert "brief: step 1" in local and not await pushed(1)
     await world.kill()
     await world.start()  # the same data dir: the job is taken over when its lease runs out
 
