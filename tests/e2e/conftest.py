@@ -21,9 +21,11 @@ import pytest
 
 from githubsim import GitHubSim
 from githubsim.model import App, Comment, Repository
+from tests.runs.conftest import SlowModel
 from tests.support import APP_ID, MANIFEST, ROOT
 
 SECRET = "e2e-webhook-secret"
+MODEL = "anthropic:claude-haiku-4-5"
 BOT_LOGIN = "agent-orchestrator[bot]"
 
 
@@ -158,3 +160,25 @@ async def world(
 def _up(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def model_env(url: str) -> dict[str, str]:
+    """The server's environment for runs on the local Anthropic-protocol server at `url`."""
+    return {
+        "ANTHROPIC_BASE_URL": url,
+        "ANTHROPIC_API_KEY": "test-key",
+        "ORCHESTRATOR_DEFAULT_MODEL": MODEL,
+        "ORCHESTRATOR_ALLOWED_MODELS": MODEL,
+        "ORCHESTRATOR_SANDBOX": "unsafe-host",  # no repository code runs in a planning run
+    }
+
+
+@pytest.fixture
+async def slow_model(aiohttp_server) -> AsyncIterator[SlowModel]:
+    """The Anthropic-protocol server answering after half a second: runs take long enough
+    for a test to act in the middle of one."""
+    server = SlowModel(delay=0.5)
+    server.http = await aiohttp_server(server.app())
+    server.url = str(server.http.make_url(""))
+    yield server
+    assert server.invalid == []

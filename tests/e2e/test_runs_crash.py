@@ -11,31 +11,16 @@ import pytest
 
 from bot.engine.outputs import steps_completed
 from bot.git.remote import git
-from tests.e2e.test_runs_from_github import MODEL, seed_files
-from tests.runs.conftest import SlowModel
+from tests.e2e.conftest import model_env
+from tests.e2e.test_runs_from_github import seed_files
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def slow_model(aiohttp_server):
-    server = SlowModel(delay=0.5)
-    server.http = await aiohttp_server(server.app())
-    server.url = str(server.http.make_url(""))
-    yield server
-    assert server.invalid == []
-
-
-@pytest.fixture
 def world_env(slow_model) -> dict[str, str]:
-    return {
-        "ANTHROPIC_BASE_URL": slow_model.url,
-        "ANTHROPIC_API_KEY": "test-key",
-        "ORCHESTRATOR_DEFAULT_MODEL": MODEL,
-        "ORCHESTRATOR_ALLOWED_MODELS": MODEL,
-        "ORCHESTRATOR_SANDBOX": "unsafe-host",
-        "ORCHESTRATOR_JOB_LEASE_SECONDS": "2",  # a killed server's job is taken over soon
-    }
+    # A killed server's job is taken over as soon as its lease runs out.
+    return model_env(slow_model.url) | {"ORCHESTRATOR_JOB_LEASE_SECONDS": "2"}
 
 
 async def until(check, timeout: float = 90.0) -> None:

@@ -13,24 +13,17 @@ import shutil
 import pytest
 
 from bot.engine.outputs import steps_completed
-from tests.runs.conftest import SlowModel
+from tests.e2e.conftest import model_env
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
 
 SMOKE = ROOT / "tests/fixtures/smoke/repo"
-MODEL = "anthropic:claude-haiku-4-5"
 
 
 @pytest.fixture
-async def world_env(anthropic_server) -> dict[str, str]:
-    return {
-        "ANTHROPIC_BASE_URL": anthropic_server.url,
-        "ANTHROPIC_API_KEY": "test-key",
-        "ORCHESTRATOR_DEFAULT_MODEL": MODEL,
-        "ORCHESTRATOR_ALLOWED_MODELS": MODEL,
-        "ORCHESTRATOR_SANDBOX": "unsafe-host",  # no repository code runs in a planning run
-    }
+def world_env(anthropic_server) -> dict[str, str]:
+    return model_env(anthropic_server.url)
 
 
 def seed_files() -> dict[str, str]:
@@ -122,22 +115,8 @@ class TestGoingOnFromTheBranchAlone:
     it did are not done again, and it ends in the same document and one pull request."""
 
     @pytest.fixture
-    async def slow_model(self, aiohttp_server):
-        server = SlowModel(delay=0.6)
-        server.http = await aiohttp_server(server.app())
-        server.url = str(server.http.make_url(""))
-        yield server
-        assert server.invalid == []
-
-    @pytest.fixture
     def world_env(self, slow_model) -> dict[str, str]:
-        return {
-            "ANTHROPIC_BASE_URL": slow_model.url,
-            "ANTHROPIC_API_KEY": "test-key",
-            "ORCHESTRATOR_DEFAULT_MODEL": MODEL,
-            "ORCHESTRATOR_ALLOWED_MODELS": MODEL,
-            "ORCHESTRATOR_SANDBOX": "unsafe-host",
-        }
+        return model_env(slow_model.url)
 
     async def test_a_run_goes_on_from_its_branch_after_its_data_dir_is_lost(self, world, tmp_path):
         sim, repository = world.sim, world.repository
