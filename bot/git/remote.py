@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import os
 import re
+import shutil
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
@@ -122,15 +123,24 @@ class Remote:
         """Clone on first use, else fetch: the clone mirrors GitHub's branches as origin/*."""
         async with self._lock:
             if not (self.clone / "HEAD").is_file():
-                self.clone.parent.mkdir(parents=True, exist_ok=True)
-                await self._network(
-                    "clone", "--bare", "--quiet", self.clone_url, str(self.clone), cwd=Path("/")
-                )
-                await git(
-                    "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*",
-                    cwd=self.clone,
-                )  # fmt: skip
+                await self._clone()
             await self._network("fetch", "--quiet", "--prune", "origin")
+
+    async def _clone(self) -> None:
+        """Clone beside the clone's place, then move it there: a clone cut short (a crash, a
+        git process that outlived its server) is never taken for one, and is redone."""
+        partial = self.clone.with_name(self.clone.name + ".partial")
+        for leftover in (self.clone, partial):
+            if leftover.exists():
+                await asyncio.to_thread(shutil.rmtree, leftover)
+        self.clone.parent.mkdir(parents=True, exist_ok=True)
+        await self._network(
+            "clone", "--bare", "--quiet", self.clone_url, str(partial), cwd=Path("/")
+        )
+        await git(
+            "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*", cwd=partial
+        )
+        partial.rename(self.clone)
 
     async def branches(self, prefix: str = "") -> list[str]:
         """GitHub's branch names (as of now, not of the last fetch) that start with `prefix`."""

@@ -156,3 +156,14 @@ async def test_git_runs_without_the_servers_environment(monkeypatch, tmp_path):
     shown = await git("-c", "alias.env=!env", "env", cwd=tmp_path)
     assert "very secret" not in shown and "sk-ant-secret" not in shown
     assert "GIT_CONFIG_GLOBAL=/dev/null" in shown
+
+
+async def test_a_clone_cut_short_is_redone_not_taken_for_one(world):
+    # A crash mid-clone, or a git process that outlived its server, leaves a folder behind.
+    _sim, _repository, remote, _issued = world
+    remote.clone.mkdir(parents=True)
+    (remote.clone / "objects").mkdir()
+    (remote.clone / "FETCH_HEAD").write_text("half\n")
+    await remote.sync()
+    assert "main" in await remote.branches()
+    assert not remote.clone.with_name(remote.clone.name + ".partial").exists()
