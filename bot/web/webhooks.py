@@ -39,11 +39,15 @@ class _BodyRefused(Exception):
 async def _read_body(request: web.Request, held: Unverified) -> bytes:
     """The body, read within GitHub's limits of size and time, chunked or not. Until it is
     verified it is anyone's: what it holds counts against the cap for unverified bodies."""
+    content = request.content
+    if content.is_eof() and content.total_bytes <= MAX_BODY_BYTES:
+        # All of it arrived with the headers (most deliveries): nothing to wait for or bound.
+        return await content.read()
     chunks: list[bytes] = []
     taken = 0
     try:
         async with asyncio.timeout(BODY_DEADLINE_S):
-            while chunk := await request.content.readany():
+            while chunk := await content.readany():
                 if taken + len(chunk) > MAX_BODY_BYTES:
                     raise _BodyRefused(413, "payload larger than GitHub's 25 MB limit")
                 if not held.take(len(chunk)):
