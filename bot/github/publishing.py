@@ -1,5 +1,5 @@
-"""Putting the App's own things on GitHub exactly once: a comment kept up to date by its
-marker, and a pull request found by its head branch before one is opened."""
+"""Putting the App's own things on GitHub exactly once: a comment edited by its marker, and a
+pull request found by its head branch before one is opened."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from gidgethub.abc import GitHubAPI
 from bot.github.markers import find_marked_comment
 
 
-async def upsert_comment(
+async def edit_comment(
     gh: GitHubAPI, comments_url: str, mark: str, body: str, app_id: int
-) -> dict[str, Any]:
-    """The App's comment carrying `mark`, edited to `body` (only when it changed), or posted
-    when there is none: a retry or a restart edits the same comment, never adds one."""
+) -> dict[str, Any] | None:
+    """The App's comment carrying `mark`, edited to `body` (only when it changed); None when
+    there is none yet. For a comment someone else posts first (a command's answer), so two
+    writers never race to post it twice."""
     text = body if mark in body else f"{body}\n\n{mark}"
     existing = await find_marked_comment(gh, comments_url, mark, app_id)
-    if existing is None:
-        return dict(await gh.post(comments_url, data={"body": text}))
-    if existing.get("body") == text:
+    if existing is None or existing.get("body") == text:
         return existing
     return dict(await gh.patch(existing["url"], data={"body": text}))
 

@@ -8,6 +8,7 @@ holds a token. Everything that needs one (fetch, push, the API) happens here.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -21,12 +22,14 @@ import gidgethub
 from bot.git.remote import GitFailed, Identity, Remote, git, run_branch
 from bot.github.client import GitHubClients
 from bot.github.markers import find_marked_comment
-from bot.github.publishing import find_or_open_pull, upsert_comment
+from bot.github.publishing import edit_comment, find_or_open_pull
 from bot.runs.jobs import Job, Outcome
 from bot.runs.publish import RunView, pull_request, status_comment, status_mark
 
 log = logging.getLogger(__name__)
 
+#: How long a run waits for its status comment (the `/ao start` answer) before it goes on.
+STATUS_WAITS, STATUS_WAIT_S = 40, 0.25
 #: Where a run keeps its state and decision log on its branch, merged with its pull request.
 RUNS_FOLDER = "_bmad-output/ao-runs"
 
@@ -100,11 +103,13 @@ class GitHubHome:
     def identity_from(self, comment: dict[str, Any]) -> Identity:
         """Who the App's commits are by: its bot user, as the App's own comment shows it
         (`agent-orchestrator[bot]`, with the user id GitHub's noreply address needs)."""
-        if self._identity is None:
-            user = comment.get("user") or {}
-            login = str(user.get("login") or "agent-orchestrator[bot]")
-            self._identity = Identity(
-                login, f"{user.get('id', 0)}+{login}@users.noreply.github.com"
+        user = comment.get("user") or {}
+        if self._identity is None and user.get("login") and user.get("id"):
+            login = str(user["login"])
+            self._identity = Identity(login, f"{user['id']}+{login}@users.noreply.github.com")
+        if self._identity is None:  # not seen yet: a name without the link to the bot user
+            return Identity(
+                "agent-orchestrator[bot]", "agent-orchestrator[bot]@users.noreply.github.com"
             )
         return self._identity
 
@@ -142,15 +147,17 @@ class GitHubHome:
     async def show(
         self, home: Home, view: RunView, *, now: float | None = None, always: bool = False
     ) -> dict[str, Any] | None:
-        """Edit the run's status comment (the comment, or None when it was too soon): progress
-        at most every `status_every_s`; a run's end, a pause and a failure always."""
+        """Edit the run's status comment (the comment; None when it was too soon or is not
+        there yet): progress at most every `status_every_s`; a run's end, a pause and a
+        failure always. The comment is the `/ao start` answer: only edited here, never
+        posted, so the command's handler and the runner cannot both post one."""
         moment = time.monotonic() if now is None else now
         final = always or view.state != "running"
         if not final and moment - self._said.get(home.run_id, -1e9) < self.status_every_s:
             return None
         self._said[home.run_id] = moment
         gh = await self.clients.installation(home.installation_id)
-        return await upsert_comment(
+        return await edit_comment(
             gh, home.comments_url, status_mark(home.run_id), status_comment(view), self.app_id
         )
 
@@ -197,7 +204,14 @@ class Follower:
         self.view = dataclasses.replace(
             self.view, branch=self.branch, branch_url=self._branch_url()
         )
-        comment = await self.github.show(self.home, self.view, always=True)
+        # The status comment is the command's answer, posted just after the job was queued;
+        # the App's bot user (who commits) is read from it.
+        comment = None
+        for _ in range(STATUS_WAITS):
+            comment = await self.github.show(self.home, self.view, always=True)
+            if comment is not None:
+                break
+            await asyncio.sleep(STATUS_WAIT_S)
         identity = self.github.identity_from(comment or {})
         return {"AO_COMMIT_NAME": identity.name, "AO_COMMIT_EMAIL": identity.email}
 

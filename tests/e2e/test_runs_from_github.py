@@ -23,7 +23,9 @@ SMOKE = ROOT / "tests/fixtures/smoke/repo"
 
 @pytest.fixture
 def world_env(anthropic_server) -> dict[str, str]:
-    return model_env(anthropic_server.url)
+    # Writes to one installation a second apart, as the server paces them on github.com: the
+    # command's answer and the run's first status edit must not race into two comments.
+    return model_env(anthropic_server.url) | {"ORCHESTRATOR_WRITE_INTERVAL_SECONDS": "1"}
 
 
 def seed_files() -> dict[str, str]:

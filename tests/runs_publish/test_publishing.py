@@ -3,7 +3,7 @@ however often it is asked for, and texts that read well (checked as a person wou
 
 from __future__ import annotations
 
-from bot.github.publishing import find_or_open_pull, upsert_comment
+from bot.github.publishing import edit_comment, find_or_open_pull
 from bot.runs.publish import (
     RunView,
     commit_message,
@@ -69,16 +69,18 @@ def test_commits_decisions_and_the_pull_request_read_well():
     assert "$0.4213 of a $5.00 budget" in body and "<!-- ao:pull:r1 -->" in body
 
 
-async def test_one_status_comment_however_often_it_is_updated(hub):
+async def test_the_status_comment_is_edited_never_posted_again(hub):
     installation = hub.sim.install(hub.app, [hub.repository], by="octo-org")
     issue = hub.sim.open_issue(hub.repository, by="maya", title="Plan the todo app")
     gh = await hub.clients.installation(installation.id)
     comments_url = f"/repos/{hub.repository.full_name}/issues/{issue.number}/comments"
     # Someone types the marker: it is not the App's comment and is never edited.
     hub.sim.comment(hub.repository, issue.number, by="maya", body=f"look {status_mark('r1')}")
-    for state in ("queued", "running", "running", "done"):
-        text = status_comment(view(state=state))
-        await upsert_comment(gh, comments_url, status_mark("r1"), text, APP_ID)
+    mark = status_mark("r1")
+    assert await edit_comment(gh, comments_url, mark, "early", APP_ID) is None  # none to edit
+    await gh.post(comments_url, data={"body": status_comment(view(state="queued"))})  # the answer
+    for state in ("running", "running", "done"):
+        await edit_comment(gh, comments_url, mark, status_comment(view(state=state)), APP_ID)
     [ours] = hub.bot_comments(issue.number)
     assert "✅ done" in ours
     edits = [c for c in hub.sim.calls if c[0] == "PATCH"]
