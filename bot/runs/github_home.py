@@ -228,6 +228,7 @@ class Follower:
             step=int(record.get("step") or 0),
             steps=int(record.get("steps") or 0),
             goal=str(record.get("goal") or ""),
+            persona=str(record.get("persona") or self.view.persona),
             cost_usd=float(record.get("cost_usd") or 0.0),
         )
         try:

@@ -80,6 +80,7 @@ class BranchKeeper:
         emit: Callable[[dict[str, Any]], None],
         cost: Callable[[], float] = lambda: 0.0,
         checkpoint: Callable[[], Checkpoint | None] = lambda: None,
+        persona: str = "",
     ) -> None:
         self.checkout = checkout
         self.workflow = workflow
@@ -90,6 +91,7 @@ class BranchKeeper:
         self.emit = emit
         self.cost = cost
         self.checkpoint = checkpoint
+        self.persona = persona  # who works the steps, as the status comment names them
         self.branch = _git(checkout, "rev-parse", "--abbrev-ref", "HEAD").strip()
         self.number = 0
         self.goal = ""
@@ -104,7 +106,8 @@ class BranchKeeper:
         self.number = self.number or len(self.steps_done) + 1
         self.goal = goal
         self.emit({"event": "step", "step": self.number, "steps": self.total_steps,
-                   "goal": goal, "cost_usd": round(self.cost(), 4)})  # fmt: skip
+                   "goal": goal, "persona": self.persona,
+                   "cost_usd": round(self.cost(), 4)})  # fmt: skip
 
     def _commit_current(self) -> None:
         if self.number == 0:

@@ -25,9 +25,11 @@ from typing import Any
 
 import orjson
 
+from bot.agents.personas import persona_for
 from bot.engine.checkpoint import CheckpointError, CheckpointStore
 from bot.engine.executor import Executor, RunError, RunOutcome, run_id_for
 from bot.engine.loader import Project, load
+from bot.engine.model import Workflow
 from bot.engine.tasks import TaskMismatch
 from bot.git.remote import GitFailed, Identity
 from bot.llm.errors import LLMError
@@ -192,9 +194,16 @@ def keeper_for(
         emit,
         cost=lambda: ledger.total_usd,
         checkpoint=lambda: store.load(run_id),
+        persona=_persona(project, workflow),
     )
     adopt(checkout, keeper.branch, store, run_id)
     return keeper
+
+
+def _persona(project: Project, workflow: Workflow | None) -> str:
+    """`John (pm)`: the persona the workflow's steps go to."""
+    persona = persona_for(project.agents, workflow.agent if workflow is not None else None)
+    return f"{persona.name} ({persona.title})" if persona.title else persona.name
 
 
 def keep(

@@ -51,3 +51,13 @@ def test_a_workflow_with_errors_is_not_started(tmp_path):
     text = refusal(load(circle(tmp_path / "repo")), "brief")
     assert "`brief` has problems that stop it from running" in text
     assert "link in a circle" in text
+
+
+def test_the_status_comment_names_the_persona_at_work(project):
+    from bot.runs.worker import _persona
+
+    workflow = project.workflow("brief")
+    # The smoke install ships no agents and no agent's menu offers `brief`: the agents'
+    # runner gives its steps to the generalist, and the status comment says so.
+    assert workflow.agent is None
+    assert _persona(project, workflow) == "Ada (Engineer)"
