@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import logging
 import os
 import secrets
@@ -20,6 +19,7 @@ import orjson
 
 from bot.intake import store
 from bot.intake.delivery import STATES, DeliveryRecord
+from bot.moments import utc
 from bot.runs.jobs_cli import add_parser as add_jobs_parser
 from bot.runs.jobs_cli import jobs
 from bot.runs.jobstore import QueueError
@@ -357,12 +357,6 @@ def _deliveries(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO)
     return 1
 
 
-def _when(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _as_dict(record: DeliveryRecord) -> dict[str, object]:
     return {
         "seq": record.seq,
@@ -372,8 +366,8 @@ def _as_dict(record: DeliveryRecord) -> dict[str, object]:
         "installation_id": record.installation_id,
         "state": record.state,
         "attempts": record.attempts,
-        "received_at": _when(record.received_at),
-        "finished_at": _when(record.finished_at),
+        "received_at": utc(record.received_at),
+        "finished_at": utc(record.finished_at),
         "last_error": record.last_error,
     }
 

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from githubsim import GitHubSim
 from githubsim.conformance import RestDescription, WebhookDescription
 from githubsim.graphql_api import GraphQLDescription
-from tests.support import APP_ID, npm_package
+from githubsim.model import App, Installation, Repository
+from tests.support import APP_ID, MANIFEST, npm_package
 
 __all__ = ["APP_ID"]
 
@@ -81,3 +82,24 @@ async def make_sim(
         pytest.fail(
             "GitHub's description was not respected:\n" + "\n".join(problems[:20]), pytrace=False
         )
+
+
+def app_on_hello(
+    sim: GitHubSim,
+    private_key: str,
+    *,
+    manifest: Path = MANIFEST,
+    webhook_url: str | None = None,
+) -> tuple[App, Repository, Installation]:
+    """The stand-in's usual stage: our App installed on octo-org/hello, where @mona may write."""
+    app = sim.register_app(
+        app_id=APP_ID,
+        private_key=private_key,
+        webhook_url=webhook_url,
+        webhook_secret="s",
+        manifest=manifest,
+    )
+    repository = sim.create_repository("octo-org/hello")
+    installation = sim.install(app, [repository], by="octo-admin")
+    sim.grant(repository, "mona", "write")
+    return app, repository, installation

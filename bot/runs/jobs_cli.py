@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import sqlite3
 import sys
 import time
@@ -11,6 +10,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from bot.moments import utc
 from bot.runs import jobstore
 from bot.runs.jobs import Job
 from bot.runs.states import RUN_STATES
@@ -87,12 +87,6 @@ def _jobs(conn: sqlite3.Connection, args: argparse.Namespace, out: TextIO) -> in
     return 0
 
 
-def _when(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def as_dict(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
@@ -106,11 +100,11 @@ def as_dict(job: Job) -> dict[str, Any]:
         "checkout": job.checkout,
         "llm": job.llm,
         "overrides": job.overrides,
-        "created_at": _when(job.created_at),
-        "started_at": _when(job.started_at),
-        "finished_at": _when(job.finished_at),
+        "created_at": utc(job.created_at),
+        "started_at": utc(job.started_at),
+        "finished_at": utc(job.finished_at),
         "lease_owner": job.lease_owner if job.state == "running" else None,
-        "lease_expires": _when(job.lease_expires),
+        "lease_expires": utc(job.lease_expires),
         "worker_pid": job.worker_pid,
         "escalation": job.escalation,
         "error": job.error,
@@ -138,7 +132,7 @@ def _table(found: list[Job]) -> str:
             job.state
             + (" (cancelling)" if job.cancel_requested and job.state == "running" else ""),
             str(job.attempts),
-            _when(job.created_at) or "",
+            utc(job.created_at) or "",
             _detail(job)[:70],
         ]
         for job in found

@@ -15,7 +15,8 @@ import pytest
 from bot.git.remote import GitFailed, Identity, Remote, git, run_branch
 from bot.github.auth import AppCredentials
 from bot.github.client import GitHubClients, WritePacing
-from tests.support import APP_ID, MANIFEST
+from tests.sim_support import app_on_hello
+from tests.support import APP_ID
 
 BOT = Identity.for_app("agent-orchestrator", 41898282)
 
@@ -25,13 +26,7 @@ async def world(make_sim, app_private_key, tmp_path):
     """The local GitHub with the App installed on a repository @mona pushed to, and the
     App's own clients (tokens cached, as the server has them). Tokens expire in 3 s."""
     sim = await make_sim(token_lifetime=datetime.timedelta(seconds=3))
-    app = sim.register_app(
-        app_id=APP_ID, private_key=app_private_key, webhook_url=None,
-        webhook_secret="s", manifest=MANIFEST,
-    )  # fmt: skip
-    repository = sim.create_repository("octo-org/hello")
-    installation = sim.install(app, [repository], by="octo-admin")
-    sim.grant(repository, "mona", "write")
+    _app, repository, installation = app_on_hello(sim, app_private_key)
     await sim.push(repository, by="mona", files={"README.md": "hello\n"}, message="First")
     async with aiohttp.ClientSession() as session:
         clients = GitHubClients(

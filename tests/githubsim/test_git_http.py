@@ -12,7 +12,8 @@ import yaml
 
 from githubsim.git_store import base_env
 from githubsim.people_git import PushRefused, authenticated_url
-from tests.support import APP_ID, MANIFEST
+from tests.sim_support import app_on_hello
+from tests.support import MANIFEST
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -48,16 +49,12 @@ async def world(make_sim, app_private_key, aiohttp_server, tmp_path):
     hooks.router.add_post("/webhooks", receiver.handle)
     server = await aiohttp_server(hooks)
     sim = await make_sim()
-    app = sim.register_app(
-        app_id=APP_ID,
-        private_key=app_private_key,
-        webhook_url=str(server.make_url("/webhooks")),
-        webhook_secret="s",
+    app, repository, installation = app_on_hello(
+        sim,
+        app_private_key,
         manifest=manifest_with(tmp_path, "create", "delete"),
+        webhook_url=str(server.make_url("/webhooks")),
     )
-    repository = sim.create_repository("octo-org/hello")
-    installation = sim.install(app, [repository], by="octo-admin")
-    sim.grant(repository, "mona", "write")
     await sim.push(repository, by="mona", files={"README.md": "hello\n"}, message="First")
     await sim.settle()
     return sim, app, repository, installation, receiver

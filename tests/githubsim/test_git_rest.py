@@ -7,22 +7,13 @@ import base64
 import aiohttp
 import pytest
 
-from tests.support import APP_ID, MANIFEST
+from tests.sim_support import app_on_hello
 
 
 @pytest.fixture
 async def world(make_sim, app_private_key):
     sim = await make_sim()
-    app = sim.register_app(
-        app_id=APP_ID,
-        private_key=app_private_key,
-        webhook_url=None,
-        webhook_secret="s",
-        manifest=MANIFEST,
-    )
-    repository = sim.create_repository("octo-org/hello")
-    installation = sim.install(app, [repository], by="octo-admin")
-    sim.grant(repository, "mona", "write")
+    _app, repository, installation = app_on_hello(sim, app_private_key)
     first = await sim.push(
         repository, by="mona", files={"README.md": "hello\n", "docs/a.md": "a\n"}
     )

@@ -7,22 +7,15 @@ import pytest
 
 from tests.githubsim.test_git_http import manifest_with
 from tests.githubsim.test_pulls import call
-from tests.support import APP_ID
+from tests.sim_support import app_on_hello
 
 
 @pytest.fixture
 async def world(make_sim, app_private_key, tmp_path):
     sim = await make_sim()
-    app = sim.register_app(
-        app_id=APP_ID,
-        private_key=app_private_key,
-        webhook_url=None,
-        webhook_secret="s",
-        manifest=manifest_with(tmp_path, "sub_issues"),
+    _app, repository, installation = app_on_hello(
+        sim, app_private_key, manifest=manifest_with(tmp_path, "sub_issues")
     )
-    repository = sim.create_repository("octo-org/hello")
-    installation = sim.install(app, [repository], by="octo-admin")
-    sim.grant(repository, "mona", "write")
     token = sim.auth.installation_token(installation).value
     async with aiohttp.ClientSession(
         base_url=sim.url + "/repos/octo-org/hello/",

@@ -8,22 +8,15 @@ import aiohttp
 import pytest
 
 from tests.githubsim.test_git_http import manifest_with
-from tests.support import APP_ID
+from tests.sim_support import app_on_hello
 
 
 @pytest.fixture
 async def world(make_sim, app_private_key, tmp_path):
     sim = await make_sim()
-    app = sim.register_app(
-        app_id=APP_ID,
-        private_key=app_private_key,
-        webhook_url=None,
-        webhook_secret="s",
-        manifest=manifest_with(tmp_path, "pull_request_review_thread"),
+    _app, repository, installation = app_on_hello(
+        sim, app_private_key, manifest=manifest_with(tmp_path, "pull_request_review_thread")
     )
-    repository = sim.create_repository("octo-org/hello")
-    installation = sim.install(app, [repository], by="octo-admin")
-    sim.grant(repository, "mona", "write")
     await sim.push(repository, by="mona", files={"README.md": "one\ntwo\nthree\n"})
     token = sim.auth.installation_token(installation).value
     async with aiohttp.ClientSession(
