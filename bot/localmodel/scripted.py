@@ -75,9 +75,11 @@ def _tool_turn(asked: Asked, fields: Mapping[str, str]) -> Answer | None:
     results = [text for role, text in asked.messages if role == "tool"]
     copy, append = _COPY.search(instruction), _APPEND.search(instruction)
     if copy or append:
-        source, target = (
-            (copy.group(1), copy.group(2)) if copy else (append.group(1), append.group(1))
-        )
+        if copy is not None:
+            source, target = copy.group(1), copy.group(2)
+        else:
+            assert append is not None
+            source = target = append.group(1)
         if "read_file" in asked.tools and not _called(asked, f'read_file {{"path": "{source}"}}'):
             return Answer(tool=("read_file", {"path": source}))
         if "write_file" in asked.tools and not _called(asked, "write_file"):

@@ -26,7 +26,7 @@ from anthropic.types.message_create_params import (
 )
 from pydantic import TypeAdapter, ValidationError
 
-from tests.llm.rule_model import Answer, Asked, respond
+from bot.localmodel.scripted import Answer, Asked, respond
 
 ANTHROPIC_PARAMS = TypeAdapter(MessageCreateParamsNonStreaming)
 ANTHROPIC_STREAMING = TypeAdapter(MessageCreateParamsStreaming)
@@ -91,7 +91,7 @@ class AnthropicServer(ModelServer):
         app.router.add_post("/v1/messages", self.messages)
         return app
 
-    async def messages(self, request: web.Request) -> web.Response:
+    async def messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         try:
@@ -211,7 +211,7 @@ def _anthropic_events(message: AnthropicMessage) -> list[tuple[str | None, str]]
                         "delta": {"type": "text_delta", "text": block.text[at : at + CHUNK]},
                     }
                 )
-        else:
+        elif block.type == "tool_use":
             raw.append(
                 {
                     "type": "content_block_start",
