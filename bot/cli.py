@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         from bot.demo import demo
 
         demo_dir = Path(args.data_dir) if args.data_dir else None
-        return demo(demo_dir, args.port, wait=not args.exit, out=sys.stdout)
+        summary = Path(args.summary) if args.summary else None
+        return demo(demo_dir, args.port, wait=not args.exit, out=sys.stdout, llm=args.llm,
+                    summary=summary, environ=env)  # fmt: skip
     if getattr(args, "data_dir", None):
         settings = settings.with_overrides(data_dir=Path(args.data_dir))
     if args.command == "serve":
@@ -96,6 +98,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo_cmd.add_argument(
         "--exit", action="store_true", help="stop after the flows instead of serving until Ctrl-C"
+    )
+    demo_cmd.add_argument(
+        "--llm",
+        metavar="SPEC",
+        help="the agents' model: anthropic:MODEL (ANTHROPIC_API_KEY), openai:MODEL "
+        "(OPENAI_API_KEY) or openai-compatible:MODEL (ORCHESTRATOR_OPENAI_COMPATIBLE_URL); "
+        "default: the scripted local model, which needs no key and is not a language model",
+    )
+    demo_cmd.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="write what the flows left on GitHub (issues, pulls, branches, runs) as JSON, "
+        "read back from the local GitHub's API",
     )
 
     wf = commands.add_parser("workflows", help="the BMAD workflows installed in a repository")

@@ -1,4 +1,5 @@
-"""`POST /graphql` for the few mutations REST lacks: `pinIssue` and `unpinIssue`.
+"""`POST /graphql` for what REST lacks: the `pinIssue` and `unpinIssue` mutations, and the
+query `repository(owner:, name:) { pinnedIssues { nodes { issue { … } } } }`.
 
 Every query is parsed and validated against GitHub's published schema
 (`@octokit/graphql-schema`, pinned and checksummed in tests/npm-fixtures.json) and executed by
@@ -127,6 +128,12 @@ class GraphQLApi:
         assert caller.user is not None
         return ROLES.index(repository.role_of(caller.user.login)) >= ROLES.index("write")
 
+    def may_read(self, caller: Caller, repository: Repository) -> bool:
+        if caller.installation is not None:
+            return repository.id in caller.installation.repository_ids
+        assert caller.user is not None
+        return ROLES.index(repository.role_of(caller.user.login)) >= ROLES.index("read")
+
     def pin(self, caller: Caller, issue_node: str, *, pin: bool) -> dict[str, Any]:
         repository, issue = issue_of_node(self.state, issue_node)
         if not self.may_pin(caller, repository):
@@ -169,10 +176,28 @@ class GraphQLApi:
 
 
 class _Root:
-    """The mutation root graphql-core resolves fields on (a callable field is called)."""
+    """The query and mutation root graphql-core resolves fields on (a callable field is
+    called)."""
 
     def __init__(self, api: GraphQLApi, caller: Caller) -> None:
         self.api, self.caller = api, caller
+
+    def repository(self, _info: Any, owner: str, name: str, **_: Any) -> dict[str, Any] | None:
+        repository = self.api.state.repository(owner, name)
+        if repository is None or not self.api.may_read(self.caller, repository):
+            raise Refused(
+                "NOT_FOUND", f"Could not resolve to a Repository with the name '{owner}/{name}'."
+            )
+        issues = {issue.id: issue for issue in repository.issues.values()}
+        pinned = [issues[i] for i in self.api.pinned.get(repository.id, []) if i in issues]
+
+        def pinned_issues(_info: Any, first: int | None = None, **_: Any) -> dict[str, Any]:
+            shown = pinned[:first] if first is not None else pinned
+            nodes = [{"issue": self.api.issue_node(repository, i)} for i in shown]
+            return {"nodes": nodes, "totalCount": len(pinned)}
+
+        return {"name": repository.name, "nameWithOwner": repository.full_name,
+                "pinnedIssues": pinned_issues}  # fmt: skip
 
     def pinIssue(self, _info: Any, input: dict[str, Any]) -> dict[str, Any]:
         issue = self.api.pin(self.caller, str(input["issueId"]), pin=True)

@@ -26,7 +26,7 @@ from anthropic.types.message_create_params import (
 )
 from pydantic import TypeAdapter, ValidationError
 
-from bot.localmodel.scripted import Answer, Asked, respond
+from bot.localmodel.scripted import Answer, Asked, respond, signed
 
 ANTHROPIC_PARAMS = TypeAdapter(MessageCreateParamsNonStreaming)
 ANTHROPIC_STREAMING = TypeAdapter(MessageCreateParamsStreaming)
@@ -48,9 +48,12 @@ class ModelServer:
         self.faults: deque[tuple[int, dict[str, str], str]] = deque()
         self._ids = itertools.count(1)
         self.overconfident = False  # like a tiny model: certain of everything, citing anything
+        self.signature = ""  # below every text it writes, when set (the demo says who wrote it)
 
     def _model(self, asked: Asked) -> Answer:
         answer = respond(asked)
+        if self.signature:
+            answer = signed(answer, self.signature)
         if self.overconfident and answer.structured and "confidence" in answer.structured:
             quoted = {"evidence": asked.last_user[-60:]} if "evidence" in answer.structured else {}
             return Answer(structured={**answer.structured, "confidence": 1.0, **quoted})

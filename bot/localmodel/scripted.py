@@ -174,3 +174,21 @@ def _section(fields: Mapping[str, str]) -> str:
         f"{marks} {title.strip()}\n\n{project} — {title.strip().lower()} ({goal})."
         for marks, title in headings
     )
+
+
+def signed(answer: Answer, signature: str) -> Answer:
+    """`answer` with `signature` below every text it writes (a document, a file), so whoever
+    reads that text later knows a scripted model, not a language model, wrote it."""
+    if answer.tool is not None and answer.tool[0] == "write_file":
+        name, arguments = answer.tool
+        content = f"{str(arguments.get('content', '')).rstrip()}\n\n{signature}\n"
+        return dataclasses.replace(answer, tool=(name, {**arguments, "content": content}))
+    if answer.structured is not None and isinstance(answer.structured.get("files"), dict):
+        files = {
+            path: f"{str(text).rstrip()}\n\n{signature}\n"
+            for path, text in answer.structured["files"].items()
+        }
+        return dataclasses.replace(answer, structured={**answer.structured, "files": files})
+    if answer.text:
+        return dataclasses.replace(answer, text=f"{answer.text.rstrip()}\n\n{signature}")
+    return answer

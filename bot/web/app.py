@@ -9,7 +9,7 @@ import os
 import resource
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -55,10 +55,12 @@ def create_app(
     settings: Settings,
     routers: Sequence[routing.Router] | None = None,
     credentials: AppCredentials | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> web.Application:
     """Build the app; `routers` replaces the product's handlers (tests inject their own).
 
-    `credentials` are the App's, already loaded from `settings` by the caller, if any.
+    `credentials` are the App's, already loaded from `settings` by the caller, if any;
+    `environ` is what the run workers read their models' keys from (default: the server's).
     """
     if not settings.webhook_secret:
         raise ValueError("a webhook secret is required to serve webhooks")
@@ -77,7 +79,7 @@ def create_app(
         app.cleanup_ctx.append(_github(settings, credentials))
     app.cleanup_ctx.append(workspaces(settings))
     # Runs before intake: a delivery handled at start-up may start a run.
-    app.cleanup_ctx.append(runs(settings, github=_github_home(settings)))
+    app.cleanup_ctx.append(runs(settings, environ, github=_github_home(settings)))
     app.cleanup_ctx.append(_intake(settings, router))
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)

@@ -1,0 +1,172 @@
+"""The demo's flows: each as a person does it on the local GitHub, over its HTTP routes, and as
+they then see it. They grow with the product."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from bot.demo.people import DemoFailed, Person, until
+from bot.demo.stage import MAINTAINER, READER, Stage
+from bot.github.labels import STORY_LABELS
+from bot.runs.github_home import state_folder
+
+Say = Callable[[str], None]
+#: How long the bot may take to answer a command before the demo says it did not.
+ANSWER_LIMIT_S = 30.0
+#: How long a planning run may take, step by step.
+RUN_LIMIT_S = 240.0
+WORKFLOW = "create-prd"
+_FINISHED = ("✅ done", "❌ failed", "⏹️ cancelled", "⏸️ paused")
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("<!--")]
+
+
+async def _bot_comments(stage: Stage, person: Person, number: int) -> list[dict[str, Any]]:
+    login = stage.app.bot.login
+    return [c for c in await person.comments(number) if c["user"]["login"] == login]
+
+
+async def _answer(stage: Stage, person: Person, number: int, count: int) -> dict[str, Any]:
+    """The bot's `count`-th comment on the issue, once it is there."""
+
+    async def look() -> dict[str, Any] | None:
+        comments = await _bot_comments(stage, person, number)
+        return comments[count - 1] if len(comments) >= count else None
+
+    return await until(f"the bot's answer #{count} on #{number}", look, ANSWER_LIMIT_S)
+
+
+async def commands(stage: Stage, say: Say) -> int:
+    """Installing the App, `/ao help` and `/ao ping`, and who may use them; the issue's number."""
+    mona, riley = stage.people[MAINTAINER], stage.people[READER]
+    say(f"1. @{MAINTAINER} installs the App on {stage.repository.full_name}")
+    await mona.install(stage.sim.url, stage.app.slug)
+    wanted = {label.name for label in STORY_LABELS}
+
+    async def labels() -> list[str] | None:
+        have = {label["name"] for label in await mona.all(mona.repo("/labels"))}
+        return sorted(wanted) if wanted <= have else None
+
+    created = await until("the story labels", labels, ANSWER_LIMIT_S)
+    say(f"   → {len(created)} labels created by {stage.app.bot.login}: {', '.join(created)}")
+
+    say(f'2. @{MAINTAINER} opens an issue "Plan the first release" and comments `/ao help`')
+    issue = await mona.open_issue(
+        "Plan the first release",
+        "The brief is in docs/brief.md. What can the orchestrator do for us?",
+    )
+    number = issue["number"]
+    asked = await mona.comment(number, "/ao help")
+    help_text = await _answer(stage, mona, number, 1)
+    seen = await mona.call("GET", mona.repo(f"/issues/comments/{asked['id']}"))
+    reactions = {k: v for k, v in (seen.get("reactions") or {}).items() if isinstance(v, int)}
+    shown = [f"{name} x{n}" for name, n in reactions.items() if n and name != "total_count"]
+    say(f"   → on her comment: {', '.join(shown) or 'no reaction'}")
+    say(f"   → {stage.app.bot.login} answered:")
+    for line in _lines(help_text["body"]):
+        say(f"       {line}")
+
+    say(f"3. @{MAINTAINER} comments `/ao ping`")
+    await mona.comment(number, "/ao ping")
+    say(f"   → {_lines((await _answer(stage, mona, number, 2))['body'])[0]}")
+
+    say(f"4. @{READER}, who can only read the repository, comments `/ao help`")
+    await riley.comment(number, "/ao help")
+    say(f"   → {_lines((await _answer(stage, mona, number, 3))['body'])[0]}")
+    return int(number)
+
+
+async def forged(stage: Stage, say: Say) -> None:
+    say("5. Someone posts a webhook with a forged signature to the orchestrator")
+    body = json.dumps({"action": "created", "comment": {"body": "/ao help"}}).encode()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{stage.bot_url}/webhooks",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-GitHub-Event": "issue_comment",
+                "X-GitHub-Delivery": "forged-delivery",
+                "X-Hub-Signature-256": "sha256=" + "0" * 64,
+            },
+        ) as response,
+    ):
+        answer = await response.json()
+    say(f"   → {response.status}: {answer.get('error', answer)}; nothing changed on GitHub")
+
+
+async def planning_run(stage: Stage, say: Say) -> int:
+    """`/ao start` on an issue that describes the seed project, followed step by step through
+    the status comment to the pull request; the pull request's number."""
+    mona = stage.people[MAINTAINER]
+    say(f"6. @{MAINTAINER} opens an issue about the project and comments `/ao start {WORKFLOW}`")
+    say(f"   (the agents' model: {stage.model.described})")
+    issue = await mona.open_issue(
+        "Requirements for the first release",
+        "todo-app is a command-line to-do list for developers who live in the terminal: "
+        "`todo add`, `todo done N`, `todo list`, one plain-text list per directory. "
+        "Write the requirements of its first release from docs/brief.md.",
+    )
+    number = int(issue["number"])
+    await mona.comment(number, f"/ao start {WORKFLOW}")
+    shown: list[str] = []
+
+    async def finished() -> str | None:
+        status = next(
+            (c["body"] for c in await _bot_comments(stage, mona, number) if "ao:run:" in c["body"]),
+            None,
+        )
+        if status is None:
+            return None
+        lines = _lines(status)
+        now = lines[0] + (f" — {lines[1].lstrip('> ')}" if lines[1].startswith(">") else "")
+        if not shown or shown[-1] != now:
+            shown.append(now)
+            say(f"   → status comment: {now.replace('**', '')}")
+        return status if any(word in lines[0] for word in _FINISHED) else None
+
+    status = await until(f"the end of the {WORKFLOW} run", finished, RUN_LIMIT_S, every_s=0.1)
+    if "✅ done" not in status:
+        raise DemoFailed(f"the run did not finish: {_lines(status)[0]}")
+    branch = f"ao/{number}-{WORKFLOW}"
+    pulls = await mona.call("GET", mona.repo(f"/pulls?state=all&head=demo-org:{branch}"))
+    if len(pulls) != 1:
+        raise DemoFailed(f"expected one pull request from {branch}, found {len(pulls)}")
+    pull = pulls[0]
+    say(f'   → pull request #{pull["number"]} "{pull["title"]}" by {pull["user"]["login"]}: '
+        f"{pull['head']['ref']} → {pull['base']['ref']}")  # fmt: skip
+    commits = await mona.all(mona.repo(f"/pulls/{pull['number']}/commits"))
+    for commit in commits:
+        say(f"       commit {commit['sha'][:7]} {commit['commit']['message'].splitlines()[0]}")
+    files = await mona.all(mona.repo(f"/pulls/{pull['number']}/files"))
+    say(f"     files: {', '.join(f['filename'] for f in files)}")
+    document = next((f["filename"] for f in files if f["filename"].startswith("docs/")), None)
+    if document is not None:
+        text = await mona.file(document, branch) or ""
+        headings = [line for line in text.splitlines() if line.startswith("#")]
+        say(f"     {document}: {len(text.splitlines())} lines; " + "; ".join(headings[:4]))
+    log = await mona.file(f"{state_folder(branch)}/decisions.md", branch) or ""
+    decisions = [line for line in log.splitlines() if line.startswith("|") and "---" not in line]
+    say(f"     decision log: {max(0, len(decisions) - 1)} decisions, e.g.")
+    for line in decisions[1:3]:
+        say("       " + " ".join(line.split())[:110])
+    return int(pull["number"])
+
+
+async def anonymous_clone(stage: Stage, say: Say) -> None:
+    """The repository is public: anyone reads it over HTTP with plain git, no token."""
+    from githubsim.git_store import GitError, run_git
+
+    try:
+        _, out = await run_git("ls-remote", stage.clone_url)
+    except GitError as exc:
+        raise DemoFailed(f"an anonymous git ls-remote failed: {exc}") from exc
+    refs = [line.split("\t")[1] for line in out.decode().splitlines() if "\t" in line]
+    say(f"7. anyone reads the public repository with git → {', '.join(refs)}")
