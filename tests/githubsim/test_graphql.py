@@ -71,3 +71,21 @@ async def test_a_query_the_schema_refuses_is_refused_and_recorded(world):
     ) as riley:
         refused = await graphql(sim, riley, PIN, id=node_id("Issue", issue.id))
     assert refused["errors"][0]["type"] == "FORBIDDEN"
+
+
+PINNED = """query($owner: String!, $name: String!) {
+  repository(owner: $owner, name: $name) { pinnedIssues(first: 3) { nodes { issue { number } } } }
+}"""
+
+
+async def test_a_repositorys_pinned_issues_are_read_in_pin_order(world):
+    sim, repository, session = world
+    issues = [sim.open_issue(repository, by="octo-org", title=f"t{n}") for n in range(3)]
+    for issue in (issues[2], issues[0]):
+        await graphql(sim, session, PIN, id=node_id("Issue", issue.id))
+    answer = await graphql(sim, session, PINNED, owner="octo-org", name="hello")
+    nodes = answer["data"]["repository"]["pinnedIssues"]["nodes"]
+    assert [n["issue"]["number"] for n in nodes] == [issues[2].number, issues[0].number]
+    missing = await graphql(sim, session, PINNED, owner="octo-org", name="nope")
+    assert missing["data"]["repository"] is None and missing["errors"][0]["type"] == "NOT_FOUND"
+    assert sim.violations == []
