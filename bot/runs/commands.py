@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from bot.commands.registry import CommandRegistry, CommandRequest, CommandSpec
 from bot.engine.loader import Project, load
@@ -24,6 +25,10 @@ from bot.runs.states import FINISHED
 from bot.templates import render
 
 
+class PlanStarter(Protocol):
+    async def start(self, home: Home, project: Project) -> str: ...
+
+
 class Starter:
     """Starts runs from issues and says where they stand."""
 
@@ -33,11 +38,13 @@ class Starter:
         runner: Callable[[], Runner | None],
         data_dir: Path,
         default_model: str | None,
+        plans: PlanStarter | None = None,
     ) -> None:
         self.github = github
         self._runner = runner  # the runner starts with the server; asked for when needed
         self.data_dir = data_dir
         self.default_model = default_model
+        self.plans = plans  # `/ao start plan`, where the install has no workflow of that name
 
     def add_to(self, registry: CommandRegistry) -> None:
         registry.add(CommandSpec(
@@ -67,7 +74,11 @@ class Starter:
         )
         try:
             project = await self.default_branch(home)
-            wanted = resolve(project, request.command.args)
+            args = request.command.args
+            planning = tuple(args) == ("plan",)
+            if self.plans is not None and planning and project.workflow("plan") is None:
+                return await self.plans.start(home, project)
+            wanted = resolve(project, args)
         except StartRefused as refused:
             return str(refused)
         for job in await runner.queue.listing(None, 1000):

@@ -26,8 +26,11 @@ from bot.handlers.services import Services
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
+from bot.project.commands import PlanCommands
+from bot.project.plan import Planner
 from bot.runs.commands import Starter
 from bot.runs.github_home import GitHubHome
+from bot.runs.runner import Runner
 from bot.runs.service import RUNNER, runs
 from bot.settings import Settings
 from bot.web.client_faults import quiet_client_faults
@@ -38,6 +41,7 @@ from bot.web.keys import (
     GITHUB_HOME,
     JOURNAL,
     JSON_PARSER,
+    PLANNER,
     SETTINGS,
     UNVERIFIED,
 )
@@ -119,12 +123,24 @@ def _github_home(settings: Settings) -> Callable[[web.Application], GitHubHome |
 
 
 def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
-    """The `/ao` commands: help and ping everywhere; start and status where runs can be."""
+    """The `/ao` commands: help and ping everywhere; start, status and plans where runs can
+    be (the planner is made here too, and told of every run's end)."""
     registry = default_registry()
     home = app.get(GITHUB_HOME)
     if home is not None:
-        starter = Starter(home, lambda: app.get(RUNNER), settings.data_dir, settings.default_model)
+
+        def runner() -> Runner | None:  # the runner starts with the server
+            return app.get(RUNNER)
+
+        starter = Starter(home, runner, settings.data_dir, settings.default_model)
+        planner = Planner(home, runner, starter.default_branch, settings.data_dir,
+                          settings.default_model)  # fmt: skip
+        starter.plans = planner
+        app[PLANNER] = planner
+        if (running := runner()) is not None:
+            running.on_finished.append(planner.on_finished)
         starter.add_to(registry)
+        PlanCommands(planner).add_to(registry)
     return registry
 
 
@@ -145,12 +161,15 @@ def _intake(
                 github=app.get(GITHUB),
                 app_id=int(settings.app_id) if settings.app_id else None,
                 commands=_commands(app, settings),
+                planner=app.get(PLANNER),
             ),
         )
         app[JOURNAL] = journal
         app[DISPATCHER] = dispatcher
         await dispatcher.start()
         pruner = asyncio.create_task(_prune_forever(journal, settings.done_retention_days))
+        planner = app.get(PLANNER)
+        reconciling = None if planner is None else asyncio.create_task(planner.reconcile())
         log.info(
             "intake started",
             extra={"journal": str(journal.path), "pragmas": await journal.pragmas()},
@@ -161,6 +180,10 @@ def _intake(
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner
+            if reconciling is not None:
+                reconciling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciling
             await dispatcher.stop()
             await journal.close()
             log.info(

@@ -10,6 +10,7 @@ from bot.git.disk import Maintenance
 from bot.github.client import GitHubClients
 from bot.intake.dispatcher import Dispatcher
 from bot.intake.journal import Journal
+from bot.project.plan import Planner
 from bot.runs.github_home import GitHubHome
 from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
@@ -25,3 +26,4 @@ CLONES = web.AppKey("clones", Clones)
 WORKTREES = web.AppKey("worktrees", Maintenance)
 UNVERIFIED = web.AppKey("unverified", Unverified)
 GITHUB_HOME = web.AppKey("github_home", GitHubHome)
+PLANNER = web.AppKey("planner", Planner)
