@@ -37,6 +37,7 @@ class Change:
     status: str
     by: Who = "bot"
     seen: str | None = None
+    login: str = ""  # the person's, for the commit message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +87,14 @@ def apply(text: str, changes: Sequence[Change], path: str = "") -> tuple[str, li
     """`text` with `changes` written (in order: a later change to a key in the batch sees the
     earlier one), and what became of each. SprintStatusError when the file may not be
     written; the text is then returned by nobody."""
-    current = parse(text, path)
+    return apply_parsed(parse(text, path), changes, path)
+
+
+def apply_parsed(
+    current: SprintStatus, changes: Sequence[Change], path: str = ""
+) -> tuple[str, list[Outcome]]:
+    """`apply` to a file already parsed."""
+    text = current.text
     statuses = {key: entry.status for key, entry in current.entries.items()}
     outcomes = []
     for change in changes:

@@ -1,0 +1,208 @@
+"""The sprint's state committed by the App to the default branch: a batch of status changes,
+one commit (`Story 1-2 → review [skip ci]`), pushed.
+
+Someone pushed first: the branch is fetched and the changes are applied again to the file as
+it is now (never forced, never dropping their commit; a story they changed meanwhile keeps
+their status, README "Precedence"). A protected default branch refuses the App's push: the
+changes go to one `ao/state` pull request instead, kept current with each new batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from bot.git.commit_file import commit_tree, read_file, write_tree
+from bot.git.remote import GitFailed, Identity, Remote, git
+from bot.project.sprint_edit import Change, Outcome, apply_parsed
+from bot.project.sprint_status import parse
+from bot.project.statuses import kind_of
+from bot.templates import render
+
+log = logging.getLogger(__name__)
+
+STATE_BRANCH = "ao/state"
+#: Pushes tried before giving up (each after a fetch): only a very busy branch needs two.
+MAX_ATTEMPTS = 5
+STEPS = ("parse", "edit", "write", "commit", "push")
+_PROTECTED = ("GH006", "protected branch")
+_RACED = ("[rejected]", "fetch first", "non-fast-forward", "[remote rejected]", "stale info")
+
+
+class StateNotCommitted(Exception):
+    """The changes could not be committed (every attempt was overtaken, or the branch is
+    protected and there is no way to open a pull request)."""
+
+
+class StatePulls(Protocol):
+    """The `ao/state` pull request on GitHub (`state_pull.GitHubStatePulls`)."""
+
+    async def find_open(self) -> dict[str, Any] | None: ...
+
+    async def open(self, title: str, body: str) -> dict[str, Any]: ...
+
+    async def update(self, pull: dict[str, Any], body: str) -> None: ...
+
+
+@dataclasses.dataclass
+class Committed:
+    sha: str | None  # None when the changes changed nothing
+    branch: str  # the default branch, or `ao/state`
+    outcomes: list[Outcome]
+    attempts: int
+    pull_request: dict[str, Any] | None = None
+    seconds: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+
+
+class StateCommitter:
+    """One repository's sprint-status file (`path`), committed by the App through `remote`."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        identity: Identity,
+        path: str,
+        default_branch: str,
+        pulls: StatePulls | None = None,
+    ) -> None:
+        self.remote = remote
+        self.identity = identity
+        self.path = path
+        self.default_branch = default_branch
+        self.pulls = pulls
+        self.protected = False  # learnt from a refused push; the pull request is used then
+
+    async def commit(self, changes: Sequence[Change]) -> Committed:
+        if not (self.remote.clone / "HEAD").is_file():
+            await self.remote.sync()
+        if not self.protected:
+            tip = await self._tip(self.default_branch)
+            try:
+                return await self._push_loop(self.default_branch, tip, changes)
+            except _Protected:
+                log.info(
+                    "default branch protected, using a pull request",
+                    extra={"branch": self.default_branch, "path": self.path},
+                )
+                self.protected = True
+        return await self._via_pull(changes)
+
+    async def _tip(self, branch: str) -> str:
+        ref = f"refs/remotes/origin/{branch}"
+        try:
+            return await self._rev(ref)
+        except GitFailed:
+            tip = await self.remote.fetch(branch)
+            if tip is None:
+                raise StateNotCommitted(f"the branch {branch} does not exist") from None
+            return tip
+
+    async def _rev(self, ref: str) -> str:
+        return (await git("rev-parse", "--verify", "--quiet", ref, cwd=self.remote.clone)).strip()
+
+    async def _push_loop(
+        self, branch: str, base: str, changes: Sequence[Change], *, replace: bool = False
+    ) -> Committed:
+        done = Committed(None, branch, [], 0)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            done.attempts = attempt
+            sha, done.outcomes = await self._commit_on(base, changes, done.seconds)
+            if sha is None:
+                return done
+            started = time.perf_counter()
+            try:
+                await self.remote.push_commit(sha, branch, replace=replace)
+            except GitFailed as exc:
+                if any(word in exc.stderr for word in _PROTECTED):
+                    raise _Protected from exc
+                if not any(word in exc.stderr for word in _RACED):
+                    raise
+                log.info("state push overtaken, applying again", extra={"branch": branch})
+                base = await self.remote.fetch(branch) or base
+                continue
+            finally:
+                done.seconds["push"] += time.perf_counter() - started
+            done.sha = sha
+            return done
+        raise StateNotCommitted(f"{branch} moved under every one of {MAX_ATTEMPTS} pushes")
+
+    async def _commit_on(
+        self, base: str, changes: Sequence[Change], seconds: dict[str, float]
+    ) -> tuple[str | None, list[Outcome]]:
+        started = time.perf_counter()
+        raw = await read_file(self.remote.clone, base, self.path)
+        if raw is None:
+            raise StateNotCommitted(f"{self.path} is not on the branch")
+        current = parse(raw.decode("utf-8"), self.path)
+        parsed = time.perf_counter()
+        edited, outcomes = apply_parsed(current, changes, self.path)
+        edited_at = time.perf_counter()
+        seconds["parse"] += parsed - started
+        seconds["edit"] += edited_at - parsed
+        if edited == current.text:
+            return None, outcomes
+        tree = await write_tree(self.remote.clone, base, {self.path: edited.encode("utf-8")})
+        written = time.perf_counter()
+        seconds["write"] += written - edited_at
+        sha = await commit_tree(self.remote.clone, tree, base, message(outcomes), self.identity)
+        seconds["commit"] += time.perf_counter() - written
+        return sha, outcomes
+
+    async def _via_pull(self, changes: Sequence[Change]) -> Committed:
+        if self.pulls is None:
+            raise StateNotCommitted(f"{self.default_branch} is protected and no pull requests")
+        pull = await self.pulls.find_open()
+        base = await self.remote.fetch(STATE_BRANCH) if pull is not None else None
+        if base is None:  # a new pull request: from the default branch as it is now
+            base = await self.remote.fetch(self.default_branch) or await self._tip(
+                self.default_branch
+            )
+        done = await self._push_loop(STATE_BRANCH, base, changes, replace=pull is None)
+        if done.sha is None:
+            done.pull_request = pull
+            return done
+        body = render(
+            "project/state_pull_request.md.j2",
+            base=self.default_branch,
+            path=self.path,
+            changes=_shown(done.outcomes),
+        )
+        if pull is None:
+            pull = await self.pulls.open("Agent Orchestrator: the sprint's state", body)
+        else:
+            await self.pulls.update(pull, body)
+        done.pull_request = pull
+        return done
+
+
+class _Protected(Exception):
+    """The push was refused by branch protection."""
+
+
+def message(outcomes: Sequence[Outcome]) -> str:
+    """`Story 1-2 → review [skip ci]`, or a list for a batch, then one line per change."""
+    return render("project/state_commit.txt.j2", changes=_shown(outcomes)) + "\n"
+
+
+def _shown(outcomes: Sequence[Outcome]) -> list[dict[str, str]]:
+    shown = []
+    for outcome in outcomes:
+        if not outcome.written:
+            continue
+        change = outcome.change
+        kind = kind_of(change.key)
+        if kind == "story":
+            label = "Story " + "-".join(change.key.split("-", 2)[:2])
+        elif kind == "epic":
+            label = "Epic " + change.key.removeprefix("epic-")
+        else:
+            label = change.key
+        by = f"@{change.login}" if change.login else change.by
+        shown.append(
+            {"key": change.key, "label": label, "status": change.status,
+             "before": outcome.before or "", "by": by}
+        )  # fmt: skip
+    return shown
