@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.git.remote import GitFailed, Identity, git
+from bot.git.remote import GitFailed, Identity, git, git_bytes
 
 
 async def read_file(clone: Path, commit: str, path: str) -> bytes | None:
@@ -19,8 +19,7 @@ async def read_file(clone: Path, commit: str, path: str) -> bytes | None:
         return None
     if kind != "blob":
         return None
-    out = await git("cat-file", "blob", f"{commit}:{path}", cwd=clone)
-    return out.encode()  # git() decodes UTF-8; sprint files are UTF-8 text
+    return await git_bytes("cat-file", "blob", f"{commit}:{path}", cwd=clone)
 
 
 async def write_tree(clone: Path, parent: str, files: Mapping[str, bytes]) -> str:

@@ -90,6 +90,19 @@ async def git(
 ) -> str:
     """Run one git command off the event loop; its stdout, or GitFailed. `stdin` is fed to
     it; `index` is the index file it uses instead of the repository's own."""
+    out = await git_bytes(*args, cwd=cwd, token=token, identity=identity, stdin=stdin, index=index)
+    return out.decode(errors="replace")
+
+
+async def git_bytes(
+    *args: str,
+    cwd: Path | None = None,
+    token: str | None = None,
+    identity: Identity | None = None,
+    stdin: bytes | None = None,
+    index: Path | None = None,
+) -> bytes:
+    """`git`, with its stdout exactly as git wrote it (a file's content, byte for byte)."""
     config = ["-c", "core.hooksPath=/dev/null", "-c", "credential.helper="]
     if token is not None:
         config += ["-c", f"credential.helper={HELPER}"]
@@ -106,7 +119,7 @@ async def git(
     out, err = await process.communicate(stdin)
     if process.returncode:
         raise GitFailed(args, process.returncode, err.decode(errors="replace"))
-    return out.decode(errors="replace")
+    return out
 
 
 class Remote:

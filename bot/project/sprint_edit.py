@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.engine.checkpoint import atomic_write
-from bot.project.sprint_status import Entry, SprintStatus, SprintStatusError, parse
+from bot.project.sprint_status import Entry, SprintStatus, SprintStatusError, decode, parse
 from bot.project.statuses import BLOCKED, known, rank
 
 Who = Literal["bot", "person"]
@@ -146,7 +146,7 @@ def _verify(current: SprintStatus, edited: str, wanted: dict[str, str | None], p
 
 def read(path: Path) -> str:
     """The file's text exactly (CRLF and a byte-order mark kept)."""
-    return path.read_bytes().decode("utf-8")
+    return decode(path.read_bytes(), str(path))
 
 
 def change_file(path: Path, changes: Sequence[Change]) -> list[Outcome]:

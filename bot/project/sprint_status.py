@@ -21,7 +21,7 @@ SECTION = "development_status"
 
 class SprintStatusError(Exception):
     """The file cannot be read as a sprint status, so it is never written: `reason` is one
-    of "yaml", "duplicate-key", "no-development-status"; `problem` and `line` (1-based)
+    of "encoding", "yaml", "duplicate-key", "no-development-status"; `problem` and `line` (1-based)
     are the parser's own words and place, for the escalation that quotes them."""
 
     def __init__(self, reason: str, problem: str, line: int | None, path: str = "") -> None:
@@ -74,6 +74,15 @@ class SprintStatus:
 
     def epics(self) -> list[Entry]:
         return [e for e in self if e.kind == "epic"]
+
+
+def decode(raw: bytes, path: str = "") -> str:
+    """The file's text; one that is not UTF-8 (as YAML requires) is refused, never re-encoded."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SprintStatusError("encoding", f"not UTF-8 text: {exc.reason}", line, path) from exc
 
 
 def parse(text: str, path: str = "") -> SprintStatus:

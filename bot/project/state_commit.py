@@ -9,6 +9,7 @@ changes go to one `ao/state` pull request instead, kept current with each new ba
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 from bot.git.commit_file import commit_tree, read_file, write_tree
 from bot.git.remote import GitFailed, Identity, Remote, git
 from bot.project.sprint_edit import Change, Outcome, apply_parsed
-from bot.project.sprint_status import parse
+from bot.project.sprint_status import decode, parse
 from bot.project.statuses import kind_of
 from bot.templates import render
 
@@ -28,7 +29,7 @@ STATE_BRANCH = "ao/state"
 #: Pushes tried before giving up (each after a fetch): only a very busy branch needs two.
 MAX_ATTEMPTS = 5
 STEPS = ("parse", "edit", "write", "commit", "push")
-_PROTECTED = ("GH006", "protected branch")
+_PROTECTED = ("GH006", "GH013", "protected branch")  # branch protection, rulesets
 _RACED = ("[rejected]", "fetch first", "non-fast-forward", "[remote rejected]", "stale info")
 
 
@@ -74,8 +75,15 @@ class StateCommitter:
         self.default_branch = default_branch
         self.pulls = pulls
         self.protected = False  # learnt from a refused push; the pull request is used then
+        self._lock = asyncio.Lock()  # one batch at a time: the next applies to its result
 
     async def commit(self, changes: Sequence[Change]) -> Committed:
+        """Commit `changes` as one commit; what became of each (`Committed.outcomes`).
+        SprintStatusError when the file on the branch may not be written."""
+        async with self._lock:
+            return await self._commit(changes)
+
+    async def _commit(self, changes: Sequence[Change]) -> Committed:
         if not (self.remote.clone / "HEAD").is_file():
             await self.remote.sync()
         if not self.protected:
@@ -136,7 +144,7 @@ class StateCommitter:
         raw = await read_file(self.remote.clone, base, self.path)
         if raw is None:
             raise StateNotCommitted(f"{self.path} is not on the branch")
-        current = parse(raw.decode("utf-8"), self.path)
+        current = parse(decode(raw, self.path), self.path)
         parsed = time.perf_counter()
         edited, outcomes = apply_parsed(current, changes, self.path)
         edited_at = time.perf_counter()

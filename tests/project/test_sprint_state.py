@@ -202,3 +202,12 @@ def test_a_customised_location_and_a_windows_config_are_followed(tmp_path):
     assert sprint_status_path(tmp_path) == "docs/sprint/sprint-status.yaml"
     variables = {"sprint_status": f"{tmp_path}/plans/status.yaml"}
     assert sprint_status_path(tmp_path, variables) == "plans/status.yaml"
+
+
+def test_a_file_that_is_not_utf8_is_refused_not_re_encoded(tmp_path):
+    path = tmp_path / "sprint-status.yaml"
+    path.write_bytes("development_status:\n  1-1-login: review  # año\n".encode("latin-1"))
+    with pytest.raises(SprintStatusError) as raised:
+        change_file(path, [Change("1-1-login", "done")])
+    assert (raised.value.reason, raised.value.line) == ("encoding", 2)
+    assert path.read_bytes().endswith("año\n".encode("latin-1"))
