@@ -1,6 +1,6 @@
 """The sprint's state at 100 epics and 1,000 stories: the status issue's body rendered
 (target: under 50 ms), and one status change applied and committed by the App to a local
-bare remote (target: p95 at most 500 ms), with the split (parse, edit, write, commit, push).
+bare remote (target: p95 at most 500 ms), with the split (fetch, parse, edit, write, commit, push).
 
     .venv/bin/python -m bench.state [ROUNDS]
 """

@@ -207,11 +207,13 @@ class Remote:
     async def fetch(self, branch: str) -> str | None:
         """Fetch one branch now; its tip, or None when GitHub has no such branch."""
         async with self._lock:
-            out = await self._network("ls-remote", "--heads", "origin", f"refs/heads/{branch}")
-            if not out.strip():
-                return None
-            await self._network("fetch", "--quiet", "origin", f"+refs/heads/{branch}:"
-                                f"refs/remotes/origin/{branch}")  # fmt: skip
+            spec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+            try:
+                await self._network("fetch", "--quiet", "origin", spec)
+            except GitFailed as exc:
+                if "couldn't find remote ref" in exc.stderr:
+                    return None
+                raise
         return (await git("rev-parse", f"refs/remotes/origin/{branch}", cwd=self.clone)).strip()
 
     async def _has(self, ref: str) -> bool:

@@ -1,10 +1,11 @@
-"""The sprint's state committed by the App to the default branch: a batch of status changes,
-one commit (`Story 1-2 → review [skip ci]`), pushed.
+"""The sprint's state committed by the App to the default branch: the branch fetched, a batch
+of status changes applied to its file, one commit (`Story 1-2 → review [skip ci]`), pushed.
 
-Someone pushed first: the branch is fetched and the changes are applied again to the file as
-it is now (never forced, never dropping their commit; a story they changed meanwhile keeps
-their status, README "Precedence"). A protected default branch refuses the App's push: the
-changes go to one `ao/state` pull request instead, kept current with each new batch.
+Someone pushed in between: the branch is fetched again and the changes are applied again to
+the file as it is now (never forced, never dropping their commit; a story they changed
+meanwhile keeps their status, README "Precedence"). A protected default branch refuses the
+App's push: the changes go to one `ao/state` pull request instead, kept current with each new
+batch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from bot.git.commit_file import commit_tree, read_file, write_tree
-from bot.git.remote import GitFailed, Identity, Remote, git
+from bot.git.remote import GitFailed, Identity, Remote
 from bot.project.sprint_edit import Change, Outcome, apply_parsed
 from bot.project.sprint_status import decode, parse
 from bot.project.statuses import kind_of
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 STATE_BRANCH = "ao/state"
 #: Pushes tried before giving up (each after a fetch): only a very busy branch needs two.
 MAX_ATTEMPTS = 5
-STEPS = ("parse", "edit", "write", "commit", "push")
+STEPS = ("fetch", "parse", "edit", "write", "commit", "push")
 _PROTECTED = ("GH006", "GH013", "protected branch")  # branch protection, rulesets
 _RACED = ("[rejected]", "fetch first", "non-fast-forward", "[remote rejected]", "stale info")
 
@@ -86,38 +87,47 @@ class StateCommitter:
     async def _commit(self, changes: Sequence[Change]) -> Committed:
         if not (self.remote.clone / "HEAD").is_file():
             await self.remote.sync()
+        seconds = dict.fromkeys(STEPS, 0.0)
         if not self.protected:
-            tip = await self._tip(self.default_branch)
+            tip = await self._fetch(self.default_branch, seconds)
+            if tip is None:
+                raise StateNotCommitted(f"the branch {self.default_branch} does not exist")
             try:
-                return await self._push_loop(self.default_branch, tip, changes)
+                return await self._push_loop(self.default_branch, tip, changes, seconds)
             except _Protected:
                 log.info(
                     "default branch protected, using a pull request",
                     extra={"branch": self.default_branch, "path": self.path},
                 )
                 self.protected = True
-        return await self._via_pull(changes)
+        return await self._via_pull(changes, seconds)
 
-    async def _tip(self, branch: str) -> str:
-        ref = f"refs/remotes/origin/{branch}"
+    async def _fetch(self, branch: str, seconds: dict[str, float]) -> str | None:
+        started = time.perf_counter()
         try:
-            return await self._rev(ref)
-        except GitFailed:
-            tip = await self.remote.fetch(branch)
-            if tip is None:
-                raise StateNotCommitted(f"the branch {branch} does not exist") from None
-            return tip
-
-    async def _rev(self, ref: str) -> str:
-        return (await git("rev-parse", "--verify", "--quiet", ref, cwd=self.remote.clone)).strip()
+            return await self.remote.fetch(branch)
+        finally:
+            seconds["fetch"] += time.perf_counter() - started
 
     async def _push_loop(
-        self, branch: str, base: str, changes: Sequence[Change], *, replace: bool = False
+        self,
+        branch: str,
+        base: str,
+        changes: Sequence[Change],
+        seconds: dict[str, float],
+        *,
+        replace: bool = False,
     ) -> Committed:
-        done = Committed(None, branch, [], 0)
+        done = Committed(None, branch, [], 0, seconds=seconds)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             done.attempts = attempt
-            sha, done.outcomes = await self._commit_on(base, changes, done.seconds)
+            sha, done.outcomes = await self._commit_on(base, changes, seconds)
+            # Applied again after a race, each change holds to the status it was first
+            # applied over: a story someone changed meanwhile keeps their status.
+            changes = [
+                c if c.seen is not None else dataclasses.replace(c, seen=o.before)
+                for c, o in zip(changes, done.outcomes, strict=True)
+            ]
             if sha is None:
                 return done
             started = time.perf_counter()
@@ -129,10 +139,10 @@ class StateCommitter:
                 if not any(word in exc.stderr for word in _RACED):
                     raise
                 log.info("state push overtaken, applying again", extra={"branch": branch})
-                base = await self.remote.fetch(branch) or base
+                base = await self._fetch(branch, seconds) or base
                 continue
             finally:
-                done.seconds["push"] += time.perf_counter() - started
+                seconds["push"] += time.perf_counter() - started
             done.sha = sha
             return done
         raise StateNotCommitted(f"{branch} moved under every one of {MAX_ATTEMPTS} pushes")
@@ -159,16 +169,16 @@ class StateCommitter:
         seconds["commit"] += time.perf_counter() - written
         return sha, outcomes
 
-    async def _via_pull(self, changes: Sequence[Change]) -> Committed:
+    async def _via_pull(self, changes: Sequence[Change], seconds: dict[str, float]) -> Committed:
         if self.pulls is None:
             raise StateNotCommitted(f"{self.default_branch} is protected and no pull requests")
         pull = await self.pulls.find_open()
-        base = await self.remote.fetch(STATE_BRANCH) if pull is not None else None
+        base = await self._fetch(STATE_BRANCH, seconds) if pull is not None else None
         if base is None:  # a new pull request: from the default branch as it is now
-            base = await self.remote.fetch(self.default_branch) or await self._tip(
-                self.default_branch
-            )
-        done = await self._push_loop(STATE_BRANCH, base, changes, replace=pull is None)
+            base = await self._fetch(self.default_branch, seconds)
+            if base is None:
+                raise StateNotCommitted(f"the branch {self.default_branch} does not exist")
+        done = await self._push_loop(STATE_BRANCH, base, changes, seconds, replace=pull is None)
         if done.sha is None:
             done.pull_request = pull
             return done

@@ -99,24 +99,41 @@ PERSON_EDITS = {
 
 @pytest.mark.parametrize("what", sorted(PERSON_EDITS))
 async def test_a_persons_concurrent_commit_survives(world, what):
+    """@mona pushes after the App read the file and before its push lands."""
     sim, repository, committer, _ = world
     edit, expected = PERSON_EDITS[what]
-    await committer.remote.sync()  # the App's view, before @mona pushes
-    theirs = await sim.push(repository, by="mona", files={PATH: edit(SPRINT)}, message=what)
-    done = await committer.commit(
-        [Change("3-2b-search-by-tag", "in-progress", seen="ready-for-dev")]
-    )
+    pushed: list[str] = []
+    push = committer.remote.push_commit
+
+    async def mona_first(sha: str, branch: str, *, replace: bool = False) -> None:
+        if not pushed:
+            pushed.append(await sim.push(repository, by="mona", files={PATH: edit(SPRINT)}))
+        await push(sha, branch, replace=replace)
+
+    committer.remote.push_commit = mona_first  # type: ignore[method-assign]
+    done = await committer.commit([Change("3-2b-search-by-tag", "in-progress")])
     after = await on_main(sim, repository)
     assert after == edit(SPRINT).replace(
         "3-2b-search-by-tag: ready-for-dev ", f"3-2b-search-by-tag: {expected} "
     )
     # never forced: her commit is in the branch's history
-    await sim.git.git(repository, "merge-base", "--is-ancestor", theirs, "main")
+    await sim.git.git(repository, "merge-base", "--is-ancestor", pushed[0], "main")
+    assert done.attempts == 2
     if what == "the same story":
-        assert done.sha is None and done.attempts == 2
+        assert done.sha is None
         assert "since 'ready-for-dev' was read" in done.outcomes[0].reason
     else:
-        assert done.sha and done.attempts == 2
+        assert done.sha is not None
+
+
+async def test_the_branch_is_fetched_before_the_change_is_applied(world):
+    sim, repository, committer, _ = world
+    await committer.remote.sync()  # the App's view, then @mona moves the story on
+    moved = SPRINT.replace("3-2b-search-by-tag: ready-for-dev", "3-2b-search-by-tag: review")
+    await sim.push(repository, by="mona", files={PATH: moved})
+    done = await committer.commit([Change("3-2b-search-by-tag", "in-progress")])
+    assert done.attempts == 1 and done.sha is None  # backwards from hers: not written
+    assert await on_main(sim, repository) == moved
 
 
 async def test_a_refused_push_is_fetched_and_tried_again(world):
