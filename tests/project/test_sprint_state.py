@@ -211,3 +211,19 @@ def test_a_file_that_is_not_utf8_is_refused_not_re_encoded(tmp_path):
         change_file(path, [Change("1-1-login", "done")])
     assert (raised.value.reason, raised.value.line) == ("encoding", 2)
     assert path.read_bytes().endswith("año\n".encode("latin-1"))
+
+
+@pytest.mark.parametrize("name", sorted(ONE_CHANGE))
+def test_any_status_in_a_messy_file_changes_alone(name):
+    """Every key of every fixture, moved by a person to another status: one line each."""
+    text = (FIXTURES / name).read_text()
+    for entry in parse(text):
+        if entry.span is None:
+            continue
+        target = "done" if entry.known != "done" else "backlog"
+        edited, [outcome] = apply(text, [Change(entry.key, target, by="person")])
+        assert outcome.written, (entry.key, outcome.reason)
+        [old, new] = diff(text, edited)
+        line = text[: entry.span.start].count("\n")  # a block mapping's status: its own line
+        assert old[1:] == text.splitlines()[line]
+        assert new[1:] == old[1:].replace(entry.status or "", target, 1)

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from bot.project.sprint_status import parse
+from bot.project.statuses import known
 from bot.project.story_files import (
     disagreements,
     read_story_statuses,
     status_in,
     story_folder,
 )
+from tests.engine.conftest import install_path
 
 FIXTURES = Path(__file__).parents[1] / "fixtures/sprint_status"
 
@@ -60,3 +62,10 @@ def test_disagreements_between_story_files_and_the_sprint_status(tmp_path):
         ("3-3-export", "deferred", "backlog", "deferred"),
     ]
     assert found[0].path == "docs/stories/1-2-logout.md"
+
+
+@pytest.mark.parametrize("version", ["6.0.0-alpha.22", "6.0.4"])
+def test_bmads_own_story_template_states_its_status(version):
+    template = install_path(version) / "_bmad/bmm/workflows/4-implementation/create-story"
+    stated = status_in((template / "template.md").read_text())
+    assert known(stated) == "ready-for-dev"
