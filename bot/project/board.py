@@ -52,7 +52,7 @@ class AgentAtWork:
 
 
 @dataclasses.dataclass(frozen=True)
-class Escalation:
+class OpenEscalation:
     title: str
     url: str
 
@@ -71,7 +71,7 @@ class Board:
     cost_usd: float = 0.0
     budget_usd: float | None = None
     agents: tuple[AgentAtWork, ...] = ()
-    escalations: tuple[Escalation, ...] = ()
+    escalations: tuple[OpenEscalation, ...] = ()
     events: tuple[Event, ...] = ()
     disagreements: tuple[Disagreement, ...] = ()
     file_url: str = ""  # the sprint status on the default branch

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.engine.checkpoint import atomic_write
-from bot.project.sprint_status import Entry, SprintStatus, SprintStatusError, decode, parse
+from bot.project.sprint_status import SprintEntry, SprintStatus, SprintStatusError, decode, parse
 from bot.project.statuses import BLOCKED, known, rank
 
 Who = Literal["bot", "person"]
@@ -41,7 +41,7 @@ class Change:
 
 
 @dataclasses.dataclass(frozen=True)
-class Outcome:
+class ChangeOutcome:
     change: Change
     before: str | None  # the status as written before this change
     written: bool
@@ -52,7 +52,7 @@ class EditNotVerified(SprintStatusError):
     """The edited text did not read back as the intended change: nothing is written."""
 
 
-def refusal(change: Change, entry: Entry | None, before: str | None) -> str:
+def refusal(change: Change, entry: SprintEntry | None, before: str | None) -> str:
     """Why `change` is not written over `before` (the key's status now), or "" to write it."""
     if change.status.strip().lower() == BLOCKED:
         return "blocked is not a BMAD status: it lives in the story's label and run state"
@@ -76,14 +76,14 @@ def refusal(change: Change, entry: Entry | None, before: str | None) -> str:
     return ""
 
 
-def _same(seen: str, before: str | None, entry: Entry) -> bool:
+def _same(seen: str, before: str | None, entry: SprintEntry) -> bool:
     ours, theirs = known(seen, entry.kind), known(before, entry.kind)
     if ours is None or theirs is None:
         return seen == before
     return ours == theirs
 
 
-def apply(text: str, changes: Sequence[Change], path: str = "") -> tuple[str, list[Outcome]]:
+def apply(text: str, changes: Sequence[Change], path: str = "") -> tuple[str, list[ChangeOutcome]]:
     """`text` with `changes` written (in order: a later change to a key in the batch sees the
     earlier one), and what became of each. SprintStatusError when the file may not be
     written; the text is then returned by nobody."""
@@ -92,7 +92,7 @@ def apply(text: str, changes: Sequence[Change], path: str = "") -> tuple[str, li
 
 def apply_parsed(
     current: SprintStatus, changes: Sequence[Change], path: str = ""
-) -> tuple[str, list[Outcome]]:
+) -> tuple[str, list[ChangeOutcome]]:
     """`apply` to a file already parsed."""
     text = current.text
     statuses = {key: entry.status for key, entry in current.entries.items()}
@@ -103,7 +103,7 @@ def apply_parsed(
         why = refusal(change, entry, before)
         if not why:
             statuses[change.key] = change.status
-        outcomes.append(Outcome(change, before, not why, why))
+        outcomes.append(ChangeOutcome(change, before, not why, why))
     wanted = {
         key: status for key, status in statuses.items() if status != current.entries[key].status
     }
@@ -149,7 +149,7 @@ def read(path: Path) -> str:
     return decode(path.read_bytes(), str(path))
 
 
-def change_file(path: Path, changes: Sequence[Change]) -> list[Outcome]:
+def change_file(path: Path, changes: Sequence[Change]) -> list[ChangeOutcome]:
     """Apply `changes` to the file at `path` in place (atomically; untouched when nothing
     changed or when it may not be written)."""
     text = read(path)

@@ -43,7 +43,7 @@ class Span:
 
 
 @dataclasses.dataclass(frozen=True)
-class Entry:
+class SprintEntry:
     """One key of `development_status`: its status exactly as written (None when it has
     none, e.g. an empty value or a mapping without `status`), what BMAD calls it, and the
     other fields of a mapping value (`{status: review, owner: ada}`)."""
@@ -63,16 +63,16 @@ class Entry:
 @dataclasses.dataclass(frozen=True)
 class SprintStatus:
     text: str
-    entries: dict[str, Entry]  # in the file's order
+    entries: dict[str, SprintEntry]  # in the file's order
     settings: dict[str, str]  # the other top-level scalars: project, story_location, …
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[SprintEntry]:
         return iter(self.entries.values())
 
-    def stories(self) -> list[Entry]:
+    def stories(self) -> list[SprintEntry]:
         return [e for e in self if e.kind == "story"]
 
-    def epics(self) -> list[Entry]:
+    def epics(self) -> list[SprintEntry]:
         return [e for e in self if e.kind == "epic"]
 
 
@@ -114,7 +114,7 @@ def parse(text: str, path: str = "") -> SprintStatus:
         raise SprintStatusError(
             "no-development-status", "there is no development_status mapping", None, path
         )
-    entries: dict[str, Entry] = {}
+    entries: dict[str, SprintEntry] = {}
     if isinstance(section, yaml.MappingNode):
         for key, value in section.value:
             entries[str(key.value)] = _entry(str(key.value), value, key.start_mark.line + 1, shift)
@@ -128,12 +128,12 @@ def parse(text: str, path: str = "") -> SprintStatus:
     return SprintStatus(text, entries, settings)
 
 
-def _entry(key: str, value: yaml.Node, line: int, shift: int) -> Entry:
+def _entry(key: str, value: yaml.Node, line: int, shift: int) -> SprintEntry:
     kind = kind_of(key)
     if isinstance(value, yaml.ScalarNode):
         if value.tag == "tag:yaml.org,2002:null" and value.value in ("", "~", "null"):
-            return Entry(key, None, kind, line, None)
-        return Entry(key, str(value.value), kind, line, _span(value, shift))
+            return SprintEntry(key, None, kind, line, None)
+        return SprintEntry(key, str(value.value), kind, line, _span(value, shift))
     if isinstance(value, yaml.MappingNode):
         fields, status, span = [], None, None
         for k, v in value.value:
@@ -143,8 +143,8 @@ def _entry(key: str, value: yaml.Node, line: int, shift: int) -> Entry:
                 status, span = str(v.value), _span(v, shift)
             else:
                 fields.append((str(k.value), str(v.value)))
-        return Entry(key, status, kind, line, span, tuple(fields))
-    return Entry(key, None, kind, line, None)
+        return SprintEntry(key, status, kind, line, span, tuple(fields))
+    return SprintEntry(key, None, kind, line, None)
 
 
 def _span(node: yaml.ScalarNode, shift: int) -> Span:

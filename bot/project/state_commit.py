@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from bot.git.commit_file import commit_tree, read_file, write_tree
 from bot.git.remote import GitFailed, Identity, Remote
-from bot.project.sprint_edit import Change, Outcome, apply_parsed
+from bot.project.sprint_edit import Change, ChangeOutcome, apply_parsed
 from bot.project.sprint_status import decode, parse
 from bot.project.statuses import kind_of
 from bot.templates import render
@@ -53,7 +53,7 @@ class StatePulls(Protocol):
 class Committed:
     sha: str | None  # None when the changes changed nothing
     branch: str  # the default branch, or `ao/state`
-    outcomes: list[Outcome]
+    outcomes: list[ChangeOutcome]
     attempts: int
     pull_request: dict[str, Any] | None = None
     seconds: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
@@ -149,7 +149,7 @@ class StateCommitter:
 
     async def _commit_on(
         self, base: str, changes: Sequence[Change], seconds: dict[str, float]
-    ) -> tuple[str | None, list[Outcome]]:
+    ) -> tuple[str | None, list[ChangeOutcome]]:
         started = time.perf_counter()
         raw = await read_file(self.remote.clone, base, self.path)
         if raw is None:
@@ -200,12 +200,12 @@ class _Protected(Exception):
     """The push was refused by branch protection."""
 
 
-def message(outcomes: Sequence[Outcome]) -> str:
+def message(outcomes: Sequence[ChangeOutcome]) -> str:
     """`Story 1-2 → review [skip ci]`, or a list for a batch, then one line per change."""
     return render("project/state_commit.txt.j2", changes=_shown(outcomes)) + "\n"
 
 
-def _shown(outcomes: Sequence[Outcome]) -> list[dict[str, str]]:
+def _shown(outcomes: Sequence[ChangeOutcome]) -> list[dict[str, str]]:
     shown = []
     for outcome in outcomes:
         if not outcome.written:

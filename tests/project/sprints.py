@@ -3,7 +3,7 @@ with statuses spread over BMAD's and people's own, for the status issue's limits
 
 from __future__ import annotations
 
-from bot.project.board import AgentAtWork, Board, Escalation, Event, epics_of
+from bot.project.board import AgentAtWork, Board, Event, OpenEscalation, epics_of
 from bot.project.sprint_status import parse
 
 STATUSES = ("done", "done", "review", "in-progress", "ready-for-dev", "backlog", "backlog",
@@ -47,6 +47,6 @@ def board(epics: int, per_epic: int, repository: str = "octo-org/hello") -> Boar
             AgentAtWork("Amelia", "dev-story", f"1-{n}-{SLUG}", f"{base}/issues/{n}")
             for n in range(1, 4)
         ),
-        escalations=(Escalation("Which database for the reminders?", f"{base}/issues/7"),),
+        escalations=(OpenEscalation("Which database for the reminders?", f"{base}/issues/7"),),
         events=tuple(Event(f"10:{m:02d}", f"Story 1-{m} → review") for m in range(40)),
     )
