@@ -1,1 +1,1 @@
-"""The project service: runs chained into a plan, the sprint state, story issues, the board."""
+"""The project: plans (runs chained phase after phase), the sprint state (one writer), the board."""
