@@ -83,8 +83,15 @@ def load_config(
     path = repository / CONFIG_PATH
     if not path.is_file():
         return AgentsConfig()
+    return parse_config(path.read_text(), environ, check_models=check_models)
+
+
+def parse_config(
+    text: str, environ: Mapping[str, str], *, check_models: bool = True
+) -> AgentsConfig:
+    """The config from the file's text (as a branch holds it)."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{CONFIG_PATH}: not valid YAML: {exc}") from exc
     problems = sorted(_problems(data, environ, check_models))

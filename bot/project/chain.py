@@ -33,6 +33,14 @@ FALLBACK = (
     re.compile(r"epics-and-stories$"),
     LAST,
 )
+#: The phases BMAD 6.0 files those workflows under.
+_FALLBACK_PHASES = (
+    "1-analysis",
+    "2-planning",
+    "3-solutioning",
+    "3-solutioning",
+    "4-implementation",
+)
 #: Phase names across BMAD generations, ranked ("1-analysis" … "4-implementation"; "plan",
 #: "ship" in 6.3+). Anything else ("anytime") is not part of the chain.
 _RANKS = (("analysis", 1), ("plan", 2), ("solution", 3), ("implement", 4), ("ship", 4))
@@ -171,8 +179,8 @@ def _named(project: Project, name: str) -> Workflow | None:
 
 def _by_name(project: Project) -> list[Link]:
     chain = []
-    for pattern in FALLBACK:
+    for pattern, phase in zip(FALLBACK, _FALLBACK_PHASES, strict=True):
         found = sorted(w.name for w in project.workflows if pattern.search(w.name))
         if found:
-            chain.append(Link(found[0], "", pattern is not BRIEF))
+            chain.append(Link(found[0], phase, pattern is not BRIEF))
     return chain

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.agents.config import PHASES, ConfigError, load_config
+from bot.agents.config import CONFIG_PATH, PHASES, ConfigError, parse_config
 from bot.engine.loader import Project
 from bot.git.remote import GitFailed, git
 from bot.github.markers import find_marked_comment, marker
@@ -89,7 +89,7 @@ class Planner:
         first run is queued first, with its own status comment."""
         try:
             chain = planning_chain(project, read_catalogue(project))
-            gates = self._gates(project)
+            gates = await self._gates_at(home, f"refs/remotes/origin/{home.default_branch}")
         except (NoChain, ConfigError) as exc:
             return render("plans/refused.md.j2", reason=str(exc))
         states = [LinkState(link, gate_of(link, gates)) for link in chain]
@@ -178,10 +178,11 @@ class Planner:
 
     async def _look(self, home: Home) -> list[LinkState]:
         """Where each link stands, from the default branch, the queue and the pull requests."""
-        project = await self.default_branch(home)
+        project = await self.default_branch(home)  # fetched: the default branch as it is now
         chain = planning_chain(project, read_catalogue(project))
-        gates = self._gates(project)
-        merged = await asyncio.to_thread(_merged_runs, project.repository)
+        tip = f"refs/remotes/origin/{home.default_branch}"
+        gates = await self._gates_at(home, tip)
+        merged = await self._merged_runs(home, tip)
         jobs = await self._jobs(home)
         states = []
         for index, link in enumerate(chain):
@@ -273,16 +274,30 @@ class Planner:
                       done=all(s.state == "merged" for s in states))  # fmt: skip
         return f"{body}\n\n{plan_mark(home.run_id)}"
 
-    def _gates(self, project: Project) -> Mapping[str, str]:
-        return load_config(project.repository, {}, check_models=False).phase_gates
-
-
-def _merged_runs(checkout: Path) -> set[str]:
-    """The run ids whose state files are on the default branch (merged with their PRs)."""
-    found = set()
-    for path in sorted((checkout / RUNS_FOLDER).glob("*/run.json")):
+    async def _gates_at(self, home: Home, tip: str) -> Mapping[str, str]:
+        """The phase gates the default branch's config sets (read from git, not a checkout
+        another command may be moving)."""
+        clone = self.github.remote(home).clone
         try:
-            found.add(str(json.loads(path.read_text(encoding="utf-8")).get("run_id")))
-        except (OSError, ValueError, AttributeError):
-            continue
-    return found
+            text = await git("show", f"{tip}:{CONFIG_PATH}", cwd=clone)
+        except GitFailed:
+            return {}  # no config: every gate is the default
+        return parse_config(text, {}, check_models=False).phase_gates
+
+    async def _merged_runs(self, home: Home, tip: str) -> set[str]:
+        """The run ids whose state files are on the default branch (merged with their PRs)."""
+        clone = self.github.remote(home).clone
+        try:
+            listed = await git("ls-tree", "-r", "--name-only", tip, "--", RUNS_FOLDER, cwd=clone)
+        except GitFailed:
+            return set()
+        found = set()
+        for path in listed.splitlines():
+            if not path.endswith("/run.json"):
+                continue
+            try:
+                state = json.loads(await git("show", f"{tip}:{path}", cwd=clone))
+                found.add(str(state.get("run_id")))
+            except (GitFailed, ValueError, AttributeError):
+                continue
+        return found

@@ -45,6 +45,7 @@ class Starter:
         self.data_dir = data_dir
         self.default_model = default_model
         self.plans = plans  # `/ao start plan`, where the install has no workflow of that name
+        self._checkouts: dict[str, asyncio.Lock] = {}
 
     def add_to(self, registry: CommandRegistry) -> None:
         registry.add(CommandSpec(
@@ -117,7 +118,12 @@ class Starter:
 
     async def default_branch(self, home: Home) -> Project:
         """The project as the default branch has it now: fetched, checked out apart from any
-        run, loaded off the event loop."""
+        run, loaded off the event loop (one at a time per repository: one checkout)."""
+        lock = self._checkouts.setdefault(home.repository, asyncio.Lock())
+        async with lock:
+            return await self._default_branch(home)
+
+    async def _default_branch(self, home: Home) -> Project:
         remote = self.github.remote(home)
         await remote.sync()
         checkout = self.data_dir / "worktrees" / "default" / home.repository

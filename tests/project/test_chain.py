@@ -35,6 +35,10 @@ def test_each_generation_plans_as_its_install_defines(version, expected):
     assert [link.workflow for link in chain] == expected
     # the brief is optional everywhere, the rest required
     assert [link.required for link in chain] == [False] + [True] * (len(expected) - 1)
+    assert chain[0].phase in ("1-analysis", "plan") and chain[-1].phase in (
+        "4-implementation",
+        "plan",
+    )
 
 
 def catalogue(*rows: str) -> str:
