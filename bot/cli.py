@@ -304,8 +304,30 @@ def workflows(args: argparse.Namespace, out: TextIO) -> int:
     repository = _repository_of(target)
     only = None if target.resolve() == repository else target
     lines, ok = validate_lines(load(repository), only)
+    if only is None:
+        config_lines, config_ok = _config_lines(repository)
+        lines, ok = [*lines[:-1], *config_lines, *lines[-1:]], ok and config_ok  # summary last
     print("\n".join(lines), file=out)
     return 0 if ok else 1
+
+
+def _config_lines(repository: Path) -> tuple[list[str], bool]:
+    """The repository's `.github/orchestrator.yml`: its problems, and the settings it sets
+    that do not act yet."""
+    from bot.agents.config import CONFIG_PATH, ConfigError, not_active, parse_config
+
+    path = repository / CONFIG_PATH
+    if not path.is_file():
+        return [f"config: no {CONFIG_PATH} (every setting has its default)"], True
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        parse_config(text, os.environ, check_models=False)
+    except ConfigError as exc:
+        return [f"config: {exc}"], False
+    lines = [f"config: {CONFIG_PATH} is valid"]
+    for key, why in not_active(text).items():
+        lines.append(f"  {key}: accepted, not active yet ({why})")
+    return lines, True
 
 
 def _repository_of(path: Path) -> Path:

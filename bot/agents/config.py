@@ -52,6 +52,24 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+#: Settings the schema accepts before the product acts on them, with when they will: they are
+#: shown as "not active yet" (the config check, `/ao status`), never silently ignored.
+NOT_ACTIVE_YET: dict[str, str] = {
+    "review_rounds": "reviews of story pull requests are not built yet",
+}
+
+
+def not_active(text: str) -> dict[str, str]:
+    """The settings a config's text sets that do not act yet, each with why."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: why for key, why in NOT_ACTIVE_YET.items() if key in data}
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentsConfig:
     agents: Mapping[str, str] = dataclasses.field(default_factory=dict)
