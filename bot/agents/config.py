@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from bot.llm.factory import allowed_models
+from bot.llm.allowed import allowed_models
 
 CONFIG_PATH = ".github/orchestrator.yml"
 SPEC = r"^[a-z-]+:[^\s]+$"  # provider:model
