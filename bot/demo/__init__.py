@@ -77,7 +77,8 @@ async def run_demo(
         try:
             await flows.commands(stage, say)
             await flows.forged(stage, say)
-            pull = await flows.planning_run(stage, say)
+            await flows.planning(stage, say)
+            pull = 3  # the requirements' pull request: the first a person reads
             await flows.anonymous_clone(stage, say)
         except DemoFailed as exc:
             say(f"   ✗ {exc}; see {data_dir / 'orchestrator.log'}")

@@ -19,8 +19,6 @@ Say = Callable[[str], None]
 ANSWER_LIMIT_S = 30.0
 #: How long a planning run may take, step by step.
 RUN_LIMIT_S = 240.0
-WORKFLOW = "create-prd"
-_FINISHED = ("✅ done", "❌ failed", "⏹️ cancelled", "⏸️ paused")
 
 
 def _lines(text: str) -> list[str]:
@@ -102,46 +100,89 @@ async def forged(stage: Stage, say: Say) -> None:
     say(f"   → {response.status}: {answer.get('error', answer)}; nothing changed on GitHub")
 
 
-async def planning_run(stage: Stage, say: Say) -> int:
-    """`/ao start` on an issue that describes the seed project, followed step by step through
-    the status comment to the pull request; the pull request's number."""
+async def _watch(stage: Stage, person: Person, number: int, say: Say) -> Callable[[], Any]:
+    """A function that prints what changed in the bot's comments on the issue since it last
+    looked (the plan comment's head, each run's status line), and returns the comments."""
+    seen: dict[int, str] = {}
+
+    async def look() -> list[dict[str, Any]]:
+        comments = await _bot_comments(stage, person, number)
+        for comment in comments:
+            body = comment["body"]
+            if "ao:run:" not in body and "ao:plan:" not in body:
+                continue
+            head = _lines(body)[0].replace("**", "")
+            if seen.get(comment["id"]) != head:
+                seen[comment["id"]] = head
+                say(f"   → {'plan comment' if 'ao:plan:' in body else 'status comment'}: {head}")
+        return comments
+
+    return look
+
+
+def _plan_comment(comments: list[dict[str, Any]]) -> str:
+    return next((c["body"] for c in comments if "ao:plan:" in c["body"]), "")
+
+
+async def planning(stage: Stage, say: Say) -> int:
+    """`/ao start plan` on an idea issue: the planning chain, run after run, through a person's
+    approval of the requirements to the sprint; the idea issue's number."""
     mona = stage.people[MAINTAINER]
-    say(f"6. @{MAINTAINER} opens an issue about the project and comments `/ao start {WORKFLOW}`")
+    say(f"6. @{MAINTAINER} opens an issue with the idea and comments `/ao start plan`")
     say(f"   (the agents' model: {stage.model.described})")
     issue = await mona.open_issue(
-        "Requirements for the first release",
+        "A to-do list for the terminal",
         "todo-app is a command-line to-do list for developers who live in the terminal: "
         "`todo add`, `todo done N`, `todo list`, one plain-text list per directory. "
-        "Write the requirements of its first release from docs/brief.md.",
+        "Plan its first release from docs/brief.md.",
     )
     number = int(issue["number"])
-    await mona.comment(number, f"/ao start {WORKFLOW}")
-    shown: list[str] = []
+    await mona.comment(number, "/ao start plan")
+    look = await _watch(stage, mona, number, say)
 
-    async def finished() -> str | None:
-        status = next(
-            (c["body"] for c in await _bot_comments(stage, mona, number) if "ao:run:" in c["body"]),
-            None,
-        )
-        if status is None:
-            return None
-        lines = _lines(status)
-        now = lines[0] + (f" — {lines[1].lstrip('> ')}" if lines[1].startswith(">") else "")
-        if not shown or shown[-1] != now:
-            shown.append(now)
-            say(f"   → status comment: {now.replace('**', '')}")
-        return status if any(word in lines[0] for word in _FINISHED) else None
+    async def waiting() -> str | None:
+        plan = _plan_comment(await look())
+        return plan if "waiting for a person" in plan or "failed" in plan else None
 
-    status = await until(f"the end of the {WORKFLOW} run", finished, RUN_LIMIT_S, every_s=0.1)
-    if "✅ done" not in status:
-        raise DemoFailed(f"the run did not finish: {_lines(status)[0]}")
-    branch = f"ao/{number}-{WORKFLOW}"
-    pulls = await mona.call("GET", mona.repo(f"/pulls?state=all&head=demo-org:{branch}"))
-    if len(pulls) != 1:
-        raise DemoFailed(f"expected one pull request from {branch}, found {len(pulls)}")
-    pull = pulls[0]
+    plan = await until("the requirements' pull request", waiting, RUN_LIMIT_S, every_s=0.2)
+    if "waiting for a person" not in plan:
+        raise DemoFailed(f"the plan stopped: {_lines(plan)[0]}")
+    [prd] = await mona.call(
+        "GET", mona.repo(f"/pulls?state=open&head=demo-org:ao/{number}-create-prd")
+    )
+    await show_pull(stage, prd, say)
+
+    say(f"7. @{MAINTAINER} reads it and comments `/ao approve`: the later phases merge themselves")
+    await mona.comment(number, "/ao approve")
+
+    async def done() -> str | None:
+        plan = _plan_comment(await look())
+        return plan if "✅ done" in plan or "failed" in plan else None
+
+    plan = await until("the end of the plan", done, RUN_LIMIT_S, every_s=0.2)
+    if "✅ done" not in plan:
+        raise DemoFailed(f"the plan stopped: {_lines(plan)[0]}")
+    pulls = await mona.all(mona.repo("/pulls?state=closed"))
+    for pull in sorted(pulls, key=lambda p: p["number"]):
+        full = await mona.call("GET", mona.repo(f"/pulls/{pull['number']}"))
+        by = (full.get("merged_by") or {}).get("login", "nobody")
+        say(f"   → #{pull['number']} {pull['head']['ref']} merged by {by}")
+    listed = await mona.call("GET", mona.repo("/contents/docs?ref=main"))
+    documents = [f"docs/{entry['name']}" for entry in listed if entry["type"] == "file"]
+    say(f"   → on main: {', '.join(documents)}")
+    status = await mona.file("docs/sprint/sprint-status.yaml", "main") or ""
+    stories = [line.split(":")[0].strip() for line in status.splitlines() if line.startswith("  ")]
+    say(f"   → docs/sprint/sprint-status.yaml: {', '.join(stories)}")
+    return number
+
+
+async def show_pull(stage: Stage, pull: dict[str, Any], say: Say) -> None:
+    """A pull request as its reader sees it: who opened it, its commits, files, document and
+    decision log."""
+    mona = stage.people[MAINTAINER]
+    branch = pull["head"]["ref"]
     say(f'   → pull request #{pull["number"]} "{pull["title"]}" by {pull["user"]["login"]}: '
-        f"{pull['head']['ref']} → {pull['base']['ref']}")  # fmt: skip
+        f"{branch} → {pull['base']['ref']}")  # fmt: skip
     commits = await mona.all(mona.repo(f"/pulls/{pull['number']}/commits"))
     for commit in commits:
         say(f"       commit {commit['sha'][:7]} {commit['commit']['message'].splitlines()[0]}")
@@ -157,7 +198,6 @@ async def planning_run(stage: Stage, say: Say) -> int:
     say(f"     decision log: {max(0, len(decisions) - 1)} decisions, e.g.")
     for line in decisions[1:3]:
         say("       " + " ".join(line.split())[:110])
-    return int(pull["number"])
 
 
 async def anonymous_clone(stage: Stage, say: Say) -> None:
@@ -169,4 +209,4 @@ async def anonymous_clone(stage: Stage, say: Say) -> None:
     except GitError as exc:
         raise DemoFailed(f"an anonymous git ls-remote failed: {exc}") from exc
     refs = [line.split("\t")[1] for line in out.decode().splitlines() if "\t" in line]
-    say(f"7. anyone reads the public repository with git → {', '.join(refs)}")
+    say(f"8. anyone reads the public repository with git → {', '.join(refs)}")

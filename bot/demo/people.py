@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -38,7 +39,13 @@ class Person:
         """One REST call as this person; the parsed answer, or DemoFailed saying GitHub's no."""
         url = path if path.startswith("http") else f"{self.api}{path}"
         async with self.session.request(method, url, json=body, headers=self._headers) as answer:
-            data = await answer.json(content_type=None) if answer.status != 204 else None
+            text = await answer.text()
+            try:
+                data = json.loads(text) if text else None
+            except ValueError:
+                raise DemoFailed(
+                    f"@{self.login}: {method} {path} → {answer.status} {text[:200]}"
+                ) from None
             if answer.status >= 400:
                 message = data.get("message") if isinstance(data, dict) else data
                 raise DemoFailed(f"@{self.login}: {method} {path} → {answer.status} {message}")

@@ -180,17 +180,26 @@ def _section(fields: Mapping[str, str]) -> str:
 
 def signed(answer: ScriptedReply, signature: str) -> ScriptedReply:
     """`answer` with `signature` below every text it writes (a document, a file), so whoever
-    reads that text later knows a scripted model, not a language model, wrote it."""
+    reads that text later knows a scripted model, not a language model, wrote it (as a
+    comment in YAML, which must stay YAML)."""
     if answer.tool is not None and answer.tool[0] == "write_file":
         name, arguments = answer.tool
-        content = f"{str(arguments.get('content', '')).rstrip()}\n\n{signature}\n"
+        content = _sign(
+            str(arguments.get("path", "")), str(arguments.get("content", "")), signature
+        )
         return dataclasses.replace(answer, tool=(name, {**arguments, "content": content}))
     if answer.structured is not None and isinstance(answer.structured.get("files"), dict):
         files = {
-            path: f"{str(text).rstrip()}\n\n{signature}\n"
+            path: _sign(str(path), str(text), signature)
             for path, text in answer.structured["files"].items()
         }
         return dataclasses.replace(answer, structured={**answer.structured, "files": files})
     if answer.text:
         return dataclasses.replace(answer, text=f"{answer.text.rstrip()}\n\n{signature}")
     return answer
+
+
+def _sign(path: str, text: str, signature: str) -> str:
+    if path.endswith((".yaml", ".yml")):
+        return f"{text.rstrip()}\n# {signature.strip('_')}\n"
+    return f"{text.rstrip()}\n\n{signature}\n"

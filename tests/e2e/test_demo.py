@@ -19,6 +19,9 @@ from tests.support import ROOT
 pytestmark = pytest.mark.slow
 
 
+PHASES = ["create-prd", "create-architecture", "create-epics-and-stories", "sprint-planning"]
+
+
 def clean_env() -> dict[str, str]:
     return {
         k: v
@@ -52,17 +55,18 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
     remote = tmp_path / "git" / "demo-org" / "todo-app.git"
     assert f"git clone {remote}" in out
     assert re.search(r"git clone http://127\.0\.0\.1:\d+/demo-org/todo-app\.git", out)
-    assert "refs/heads/ao/2-create-prd, refs/heads/main" in out
+    assert "refs/heads/ao/2-create-prd, refs/heads/ao/2-sprint-planning, refs/heads/main" in out
     files = git.Repo(remote).git.ls_tree("-r", "--name-only", "main").split()
     assert {"README.md", "docs/brief.md", "src/todo.py"} <= set(files)
     log = (tmp_path / "orchestrator.log").read_text()
     assert '"message":"labels created"' in log
     assert "run finished" in log or "HTTP Request" in log  # the workers log there, not stderr
 
-    # The run, as @mona followed it: the status comment, step by step, to the pull request.
+    # The plan, as @mona followed it: the requirements' run, step by step, to its pull request,
+    # which waits for her approval; then the later phases, which merge themselves.
     assert "scripted local model" in out and "not a language model" in out
+    assert "plan comment: Plan · 0 of 4 merged" in out
     # (progress is shown at most every 5 s: how many steps a person sees depends on the pace)
-    assert "status comment: create-prd · ⏳ queued" in out
     assert "status comment: create-prd · ✅ done · step 3 of 3" in out
     assert '→ pull request #3 "create-prd: docs/prd.md" by agent-orchestrator[bot]' in out
     assert out.count("commit ") >= 3 and "create-prd: step 2 — Write the functional" in out
@@ -74,6 +78,14 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
         "ao/2-create-prd:_bmad-output/ao-runs/2-create-prd/decisions.md"
     )
     assert "| create-prd:step-01-users |" in decisions and "| policy |" in decisions
+    assert out.index("comments `/ao approve`") > out.index('pull request #3 "create-prd')
+    assert out.index("status comment: create-architecture") > out.index("comments `/ao approve`")
+    assert "plan comment: Plan · ✅ done: every phase is merged" in out
+    for number, branch in enumerate(PHASES, start=3):
+        assert f"→ #{number} ao/2-{branch} merged by agent-orchestrator[bot]" in out
+    assert "→ on main: docs/architecture.md, docs/brief.md, docs/epics.md, docs/prd.md" in out
+    sprint = git.Repo(remote).git.show("main:docs/sprint/sprint-status.yaml")
+    assert "1-3-list-open-items: backlog" in sprint and "# Written by the demo's scripted" in sprint
 
     # The summary, read back from the local GitHub's API.
     found = json.loads(summary.read_text())
@@ -82,14 +94,18 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
         (1, "mona", "open"),
     ]
     assert all(i["pinned"] is False and i["labels"] == [] for i in found["issues"])
-    assert found["pulls"] == [{
+    assert found["pulls"][-1] == {
         "number": 3, "title": "create-prd: docs/prd.md", "user": "agent-orchestrator[bot]",
-        "head": "ao/2-create-prd", "base": "main", "state": "open", "merged": False,
-        "merged_by": None,
-    }]  # fmt: skip
-    assert found["branches"] == ["ao/2-create-prd", "main"]
-    [run] = found["runs"]
-    assert run["workflow"] == "create-prd" and run["state"] == "done" and run["issue"] == 2
+        "head": "ao/2-create-prd", "base": "main", "state": "closed", "merged": True,
+        "merged_by": "agent-orchestrator[bot]",
+    }  # fmt: skip
+    assert [(p["head"], p["merged"]) for p in found["pulls"]] == [
+        (f"ao/2-{branch}", True) for branch in reversed(PHASES)
+    ]
+    assert found["branches"] == [*(f"ao/2-{b}" for b in sorted(PHASES)), "main"]
+    assert [(r["workflow"], r["state"], r["issue"]) for r in found["runs"]] == [
+        (branch, "done", 2) for branch in PHASES
+    ]
 
 
 async def test_the_demo_runs_the_same_story_with_the_model_llm_names(tmp_path, anthropic_server):
