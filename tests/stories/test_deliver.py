@@ -4,24 +4,12 @@ Anthropic-protocol model server with scripted edits, and the product's path arou
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+import shutil
 
-import aiohttp
 import pytest
 
-from bot.git.remote import Identity, Remote
 from bot.git.worktrees import Worktrees, repository_dirs
-from bot.github.auth import AppCredentials
-from bot.github.client import GitHubClients, WritePacing
-from bot.llm.anthropic_client import AnthropicClient
-from bot.llm.ledger import CostLedger
-from bot.llm.metered import Metered
-from bot.llm.pricing import PriceTable
-from bot.stories.compose import Means
-from bot.stories.deliver import Blocked, Delivered, Place, deliver
-from githubsim import GitHubSim
-from githubsim.model import Repository
-from tests.sim_support import app_on_hello
+from bot.stories.deliver import Blocked, Delivered, deliver
 from tests.stories.project import (
     FILES,
     OPS,
@@ -30,79 +18,29 @@ from tests.stories.project import (
     ScriptedModel,
     unittest_file,
 )
-from tests.support import APP_ID
+from tests.stories.stage import make_stage
 
-MODEL = "claude-haiku-4-5"
 SUBTRACT_WRONG = OPS + "\n\ndef subtract(a, b):\n    return a + b\n"
 MULTIPLY = OPS + "\n\ndef multiply(a, b):\n    return a * b\n"
 MULTIPLY_TEST = unittest_file("Multiply", "multiply", {"multiply(2, 3)": "6"})
 
 
-@dataclasses.dataclass
-class Stage:
-    sim: GitHubSim
-    repository: Repository
-    place: Place
-    means: Means
-    model: ScriptedModel
-    data_dir: Path
-
-    async def pulls(self) -> list[dict[str, object]]:
-        return [dict(p) async for p in self.place.gh.getiter(
-            f"/repos/{self.repository.full_name}/pulls?state=all")]  # fmt: skip
-
-    async def on_github(self, branch: str, path: str) -> str:
-        return await self.sim.git.git(self.repository, "show", f"{branch}:{path}")
-
-    async def subjects(self, branch: str) -> list[str]:
-        out = await self.sim.git.git(self.repository, "log", "--reverse", "--format=%an|%s",
-                                     f"main..{branch}")  # fmt: skip
-        return out.strip().splitlines()
-
-
-async def make_stage(make_sim, key, graphql, tmp_path, sandbox, aiohttp_server, *, private=False):
+async def staged(make_sim, key, graphql, tmp_path, sandbox, aiohttp_server, *, private=False):
     sim = await make_sim(graphql=graphql)
-    app, repository, installation = app_on_hello(sim, key)
-    if private:
-        repository.private = True  # on GitHub Free: no draft pull requests
-    await sim.push(repository, by="mona", files=FILES, message="A calculator with stories")
-    sim.set_ci(repository, TEST_COMMAND)
     model = ScriptedModel()
-    model.http = await aiohttp_server(model.app())
-    session = aiohttp.ClientSession()
-    clients = GitHubClients(
-        session, api_url=sim.url, credentials=AppCredentials(str(APP_ID), key),
-        pacing=WritePacing(0.0),
-    )  # fmt: skip
-    gh = await clients.installation(installation.id)
-
-    async def token() -> str:
-        return await clients.tokens.token(clients.app(), installation.id)
-
-    data_dir = tmp_path / "data"
-    clone, root = repository_dirs(data_dir, repository.full_name)
-    remote = Remote(clone, f"{sim.url}/{repository.full_name}.git", token)
-    await remote.sync()
-    llm = Metered(
-        AnthropicClient(MODEL, api_key="k", base_url=str(model.http.make_url(""))),
-        PriceTable.load(), CostLedger(),
-    )  # fmt: skip
-    place = Place(
-        gh, await gh.getitem(f"/repos/{repository.full_name}"), remote, Worktrees(clone, root),
-        Identity.for_app(app.slug, app.bot.id),
-    )  # fmt: skip
-    return Stage(
-        sim, repository, place, Means(lambda _spec: llm, sandbox), model, data_dir
-    ), session
+    server = await aiohttp_server(model.app())
+    return await make_stage(
+        sim, key, model, str(server.make_url("")), sandbox, tmp_path / "data", private=private
+    )
 
 
 @pytest.fixture
 async def stage(make_sim, app_private_key, graphql_description, tmp_path, sandbox, aiohttp_server):
-    made, session = await make_stage(
+    made = await staged(
         make_sim, app_private_key, graphql_description, tmp_path, sandbox, aiohttp_server
     )
     yield made
-    await session.close()
+    await made.close()
     assert made.model.invalid == []
 
 
@@ -199,8 +137,6 @@ async def test_a_story_that_cannot_pass_is_blocked_and_a_retry_goes_on_from_its_
     before = await stage.subjects("story/1-3-divide")
 
     # Another machine, its data dir lost: the retry starts from GitHub's branch alone.
-    import shutil
-
     shutil.rmtree(stage.data_dir)
     await stage.place.remote.sync()
     clone, root = repository_dirs(stage.data_dir, stage.repository.full_name)
@@ -209,10 +145,22 @@ async def test_a_story_that_cannot_pass_is_blocked_and_a_retry_goes_on_from_its_
         [write("calc/ops.py", OPS + broken.replace("a * b", "a / b")),
          ("done", {"summary": "Divide, not multiply"})],
     ]  # fmt: skip
+    # Meanwhile a person marked the story in progress on its branch: the sprint state has one
+    # writer, on main, so the story branch puts it back.
+    await stage.sim.push(
+        stage.repository, by="mona", branch="story/1-3-divide", message="In progress",
+        files={"docs/sprint-status.yaml": "development_status:\n  1-3-divide: in-progress\n"},
+    )  # fmt: skip
     retried = await deliver(place, stage.means, "1-3-divide")
     assert isinstance(retried, Delivered), retried
     after = await stage.subjects("story/1-3-divide")
-    assert after[: len(before)] == before and after[-1].endswith("story 1-3: divide, not multiply")
+    assert after[: len(before)] == before
+    assert after[len(before) :] == [
+        "mona|In progress",
+        "agent-orchestrator[bot]|story 1-3: divide, not multiply",
+        "agent-orchestrator[bot]|story 1-3: keep docs/sprint-status.yaml as on the default branch",
+    ]
+    assert await stage.on_github("story/1-3-divide", "docs/sprint-status.yaml") == SPRINT_STATUS
     [pull] = await stage.pulls()
     assert pull["draft"] is False and pull["number"] == retried.pull_number
 
@@ -220,7 +168,7 @@ async def test_a_story_that_cannot_pass_is_blocked_and_a_retry_goes_on_from_its_
 async def test_where_drafts_are_refused_the_title_says_in_progress_until_verified(
     make_sim, app_private_key, graphql_description, tmp_path, sandbox, aiohttp_server
 ):
-    made, session = await make_stage(
+    made = await staged(
         make_sim, app_private_key, graphql_description, tmp_path, sandbox, aiohttp_server,
         private=True,
     )  # fmt: skip
@@ -246,4 +194,19 @@ async def test_where_drafts_are_refused_the_title_says_in_progress_until_verifie
             == "[in progress] story 1-2: Multiply two numbers"
         )
     finally:
-        await session.close()
+        await made.close()
+
+
+async def test_a_story_stops_at_its_token_limit(stage):
+    limited = f"sandbox:\n  test: {TEST_COMMAND}\ndeveloper:\n  tokens: 1000\n"
+    await stage.sim.push(stage.repository, by="mona", message="Fewer tokens",
+                         files={".github/orchestrator.yml": limited})  # fmt: skip
+    stage.model.scripts["1-2-multiply"] = [
+        [write("calc/ops.py", MULTIPLY), write("tests/test_multiply.py", MULTIPLY_TEST.replace(
+            "6)", "7)")), ("done", {"summary": "Add multiply"})],
+    ]  # fmt: skip
+    blocked = await deliver(stage.place, stage.means, "1-2-multiply")
+    assert isinstance(blocked, Blocked) and blocked.limit == "tokens", blocked
+    assert len(blocked.attempts) == 1 and blocked.tokens >= 1000
+    assert "tokens spent (limit 1000)" in blocked.text()
+    assert "7 != 6" in blocked.failing or "6 != 7" in blocked.failing
