@@ -149,11 +149,13 @@ async def _deliver(
         reason = "no test command: set `sandbox.test` in .github/orchestrator.yml"
         return await _not_started(place, branch, reason, started)
     dev, confinement = await developer(worktree, config, means, str(place.repository["full_name"]))
+    probe_started = time.monotonic()
     try:
         await require_tool_calls(dev.llm)
     except LLMError as exc:
         reason = f"the model cannot work through tools: {exc}"
         return await _not_started(place, branch, reason, started, "model")
+    probe_s = time.monotonic() - probe_started
 
     published = _Published(place, branch, story)
     outcome = await develop(dev, worktree, story, test, confinement, published)
@@ -169,7 +171,11 @@ async def _deliver(
     await branch.push()
     commits = tuple(await branch.commits())
     cost = dev.llm.ledger.totals("story").get(key, 0.0)
-    reason = outcome.reason if files else "the branch changes nothing against its base"
+    reason = outcome.reason
+    if not files:
+        reason = "the branch changes nothing against its base"
+    elif outcome.passed and not verified:
+        reason = f"the tests fail once {', '.join(stray)} are as on the default branch"
     if files:
         body = pull_body(
             story, "verified" if verified else "blocked", reason=reason, commits=commits,
@@ -178,7 +184,8 @@ async def _deliver(
         )  # fmt: skip
         await published.publish(body, ready=verified)
     pull = published.pull
-    timings = Timings(time.monotonic() - started, outcome.model_s, outcome.tests_s + extra_s)
+    model_s = outcome.model_s + probe_s
+    timings = Timings(time.monotonic() - started, model_s, outcome.tests_s + extra_s)
     if verified and pull is not None and run is not None:
         return Delivered(
             key, branch.name, branch.base, str(pull["html_url"]), int(pull["number"]), commits,
