@@ -21,6 +21,7 @@ class StoryBranch:
         self.name = f"story/{key}"
         self.base = base  # the default branch's commit the story starts from
         self.identity = identity
+        self.pushed: str | None = None  # what GitHub has of it, as far as this object knows
 
     @classmethod
     async def prepare(
@@ -51,10 +52,14 @@ class StoryBranch:
             cwd=self.worktree, identity=self.identity,
         )  # fmt: skip
         await self.push()
-        return await self.head()
+        return self.pushed
 
     async def push(self) -> None:
-        await self.remote.push(self.worktree, self.name)
+        """Push HEAD, unless this object pushed it already (a push is a network round trip)."""
+        head = await self.head()
+        if head != self.pushed:
+            await self.remote.push(self.worktree, self.name)
+            self.pushed = head
 
     async def head(self) -> str:
         return (await git("rev-parse", "HEAD", cwd=self.worktree)).strip()

@@ -139,6 +139,9 @@ async def _deliver(
     place: Place, means: Means, branch: StoryBranch, issue: int | None, started: float
 ) -> StoryResult:
     worktree, key = branch.worktree, branch.key
+    if means.sandbox.refusal is not None:
+        reason = f"the sandbox cannot run the repository's tests: {means.sandbox.refusal}"
+        return await _not_started(place, branch, reason, started)
     try:
         config = load_config(worktree, {}, check_models=False)
         story = find(worktree, key, issue)
