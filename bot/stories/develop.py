@@ -37,6 +37,9 @@ from bot.templates import render
 
 #: Why a loop ended without passing tests.
 Limit = Literal["iterations", "time", "tokens", "question", "model"]
+#: How a turn ends when the agent finished it (it called done, or answered in words); a turn
+#: cut short is never taken as the story done, whatever the tests say.
+FINISHED = ("done", "answer")
 #: One writer for the sprint state (on the default branch); CI runs with the repository's
 #: secrets. Neither is ever changed from a story branch.
 SPRINT_STATUS = "sprint-status.yaml"
@@ -159,6 +162,7 @@ def task_for(
         number=number,
         limit=dev.limits.iterations,
         changed_nothing=previous is not None and not previous.changed,
+        cut=previous is not None and previous.stopped not in FINISHED,
     )
     return Task(
         kind="act",
@@ -229,7 +233,8 @@ async def develop(
             run = await run_tests(dev.sandbox, worktree, test)
             tests_s += run.duration_s
         attempts.append(Attempt(number, summary, tuple(written), tuple(dropped), sha, run, stopped))
-        if run is not None and run.passed and await branch.changed():
+        finished = stopped in FINISHED
+        if run is not None and run.passed and finished and await branch.changed():
             limit, reason = None, f"the tests pass ({run.summary})"
             break
         if ended is not None:

@@ -7,12 +7,18 @@ the edits is the product's.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from aiohttp import web
+
 from tests.llm.rule_model import Answer, Asked, respond
-from tests.llm.servers import AnthropicServer
+from tests.llm.servers import AnthropicServer, _error
+
+#: A scripted step that makes the model refuse the request (as the API does, with a 400).
+FAULT = ("(fault)", {})
 
 TEST_COMMAND = "python3 -m unittest discover -s tests"
 OPS = "def add(a, b):\n    return a + b\n"
@@ -77,6 +83,14 @@ class ScriptedModel(AnthropicServer):
     def __init__(self) -> None:
         super().__init__()
         self.scripts: dict[str, list[Turn]] = {}  # story key -> turns, one per attempt
+        self.delay = 0.0  # seconds before each answer
+
+    async def messages(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.delay)
+        try:
+            return await super().messages(request)
+        except _Refuse:
+            return _error(400, "invalid_request_error", "scripted: the request is refused")
 
     def _model(self, asked: Asked) -> Answer:
         first = next((text for role, text in asked.messages if role == "user"), "")
@@ -89,6 +103,8 @@ class ScriptedModel(AnthropicServer):
         made = sum(1 for role, text in asked.messages if role == "assistant"
                    and text.startswith("(called "))  # fmt: skip
         if made < len(turn):
+            if turn[made] == FAULT:
+                raise _Refuse
             return Answer(tool=turn[made])
         return Answer(tool=("done", {"summary": "done"}))
 
@@ -100,3 +116,7 @@ class ScriptedModel(AnthropicServer):
             text for r in self.requests
             if f"story {key}" in (text := json.dumps(r)) or f"Story {key}" in text
         ]  # fmt: skip
+
+
+class _Refuse(Exception):
+    """Raised by the script: the server answers 400 instead."""

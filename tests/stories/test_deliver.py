@@ -11,6 +11,7 @@ import pytest
 from bot.git.worktrees import Worktrees, repository_dirs
 from bot.stories.deliver import Blocked, Delivered, deliver
 from tests.stories.project import (
+    FAULT,
     FILES,
     OPS,
     SPRINT_STATUS,
@@ -210,3 +211,33 @@ async def test_a_story_stops_at_its_token_limit(stage):
     assert len(blocked.attempts) == 1 and blocked.tokens >= 1000
     assert "tokens spent (limit 1000)" in blocked.text()
     assert "7 != 6" in blocked.failing or "6 != 7" in blocked.failing
+
+
+async def test_a_turn_past_the_time_limit_or_a_refused_model_keeps_what_was_written(stage):
+    quick = f"sandbox:\n  test: {TEST_COMMAND}\ndeveloper:\n  minutes: 0.02\n"  # 1.2 s
+    await stage.sim.push(stage.repository, by="mona", message="Quick",
+                         files={".github/orchestrator.yml": quick})  # fmt: skip
+    stage.model.scripts["1-2-multiply"] = [
+        [
+            write("calc/ops.py", MULTIPLY),
+            write("tests/test_multiply.py", MULTIPLY_TEST.replace("6)", "7)")),
+        ]
+        + [("read_file", {"path": "README.md"})] * 20,
+    ]
+    stage.model.delay = 0.2
+    timed_out = await deliver(stage.place, stage.means, "1-2-multiply")
+    assert isinstance(timed_out, Blocked) and timed_out.limit == "time", timed_out
+    assert timed_out.attempts[0].stopped == "time"
+    assert timed_out.attempts[0].changed == ("calc/ops.py", "tests/test_multiply.py")
+    assert await stage.on_github("story/1-2-multiply", "calc/ops.py") == MULTIPLY
+    assert "limit was reached mid-turn" in timed_out.text()
+
+    stage.model.delay = 0.0
+    stage.model.scripts["1-1-subtract"] = [
+        [write("calc/ops.py", SUBTRACT_WRONG), FAULT],
+    ]
+    refused = await deliver(stage.place, stage.means, "1-1-subtract")
+    assert isinstance(refused, Blocked) and refused.limit == "model", refused
+    assert "the model could not go on" in refused.reason and "(400)" in refused.reason
+    assert await stage.on_github("story/1-1-subtract", "calc/ops.py") == SUBTRACT_WRONG
+    assert refused.attempts[0].tests is not None  # what it wrote was tested all the same
