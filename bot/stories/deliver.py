@@ -26,7 +26,7 @@ from bot.llm.probe import require_tool_calls
 from bot.stories.branch import StoryBranch
 from bot.stories.compose import Means, developer
 from bot.stories.coverage import covering
-from bot.stories.develop import Attempt, Outcome, develop, dropped_reason
+from bot.stories.develop import Attempt, Development, develop, dropped_reason
 from bot.stories.pull import open_draft, story_mark, update
 from bot.stories.story import Story, find
 from bot.stories.testing import TestRun, detect, run_tests
@@ -226,7 +226,7 @@ def pull_body(
     commits: tuple[str, ...] = (),
     files: list[str] | None = None,
     run: TestRun | None = None,
-    outcome: Outcome | None = None,
+    outcome: Development | None = None,
     cost: float = 0.0,
     limits: StoryLimits | None = None,
     covered: Mapping[int, list[str]] | None = None,

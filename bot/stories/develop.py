@@ -40,6 +40,8 @@ Limit = Literal["iterations", "time", "tokens", "question", "model"]
 #: How a turn ends when the agent finished it (it called done, or answered in words); a turn
 #: cut short is never taken as the story done, whatever the tests say.
 FINISHED = ("done", "answer")
+#: The least time a test run gets, however little of the story's time is left.
+MIN_TEST_S = 60.0
 #: One writer for the sprint state (on the default branch); CI runs with the repository's
 #: secrets. Neither is ever changed from a story branch.
 SPRINT_STATUS = "sprint-status.yaml"
@@ -85,7 +87,7 @@ class Attempt:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Outcome:
+class Development:
     attempts: tuple[Attempt, ...]
     passed: bool
     limit: Limit | None  # why it stopped short of passing; None when it passed
@@ -185,7 +187,7 @@ async def develop(
     test: TestCommand,
     confinement: Confinement,
     branch: Branch,
-) -> Outcome:
+) -> Development:
     """Turns and test runs until the tests pass on a changed branch, or a limit is reached."""
     deadline = time.monotonic() + dev.limits.minutes * 60
     attempts: list[Attempt] = []
@@ -230,7 +232,9 @@ async def develop(
         sha = await branch.save(message, written)
         run = None
         if ended is None or written:
-            run = await run_tests(dev.sandbox, worktree, test)
+            # Within the story's time, but never so short that the verdict is only a timeout.
+            room = max(deadline - time.monotonic(), MIN_TEST_S)
+            run = await run_tests(dev.sandbox, worktree, test, time_s=room)
             tests_s += run.duration_s
         attempts.append(Attempt(number, summary, tuple(written), tuple(dropped), sha, run, stopped))
         finished = stopped in FINISHED
@@ -240,7 +244,10 @@ async def develop(
         if ended is not None:
             limit, reason = ended
             break
-    return Outcome(
+    last = attempts[-1] if attempts else None
+    if limit == "iterations" and last and last.tests and last.tests.passed:
+        reason = f"the last attempt ended ({last.stopped}) before the developer called done"
+    return Development(
         tuple(attempts), limit is None, limit, reason,
         story_tokens(dev.llm, story.key), model_s, tests_s,
     )  # fmt: skip

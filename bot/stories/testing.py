@@ -94,10 +94,15 @@ def trim(output: bytes, limit: int = MODEL_TAIL_CHARS) -> str:
     return f"[... {len(text) - len(kept)} characters before this left out ...]\n{kept.strip()}"
 
 
-async def run_tests(sandbox: Sandbox, worktree: Path, test: TestCommand) -> TestRun:
+async def run_tests(
+    sandbox: Sandbox, worktree: Path, test: TestCommand, *, time_s: float | None = None
+) -> TestRun:
     """Run the tests in the sandbox, without network: the orchestrator's verdict, not the
-    agent's."""
-    result = await sandbox.run(worktree, test.command, env=QUIET_ENV)
+    agent's. `time_s` shortens the sandbox's own time limit (never lengthens it)."""
+    limits = sandbox.limits
+    if time_s is not None and time_s < limits.time_s:
+        limits = dataclasses.replace(limits, time_s=time_s)
+    result = await sandbox.run(worktree, test.command, env=QUIET_ENV, limits=limits)
     return TestRun(
         command=test.command,
         passed=result.ok,
