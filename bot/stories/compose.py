@@ -25,7 +25,8 @@ DEV_WORKFLOWS = ("dev-story", "bmad-dev-story", "bmad-build-auto", "bmad-build")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Means:
-    """What the story's work runs on: models (by spec; None for the default) and the sandbox."""
+    """What the story's work runs on: models (by spec; None for the default) and the sandbox.
+    `llm_for` refuses (LLMError) a model the operator does not allow, as the runs' does."""
 
     llm_for: Callable[[str | None], Metered]
     sandbox: Sandbox

@@ -151,9 +151,11 @@ async def _deliver(
     if test is None:
         reason = "no test command: set `sandbox.test` in .github/orchestrator.yml"
         return await _not_started(place, branch, reason, started)
-    dev, confinement = await developer(worktree, config, means, str(place.repository["full_name"]))
     probe_started = time.monotonic()
-    try:
+    try:  # a model the operator does not allow is refused here, as one that makes no tool calls
+        dev, confinement = await developer(
+            worktree, config, means, str(place.repository["full_name"])
+        )
         await require_tool_calls(dev.llm)
     except LLMError as exc:
         reason = f"the model cannot work through tools: {exc}"

@@ -9,6 +9,8 @@ import shutil
 import pytest
 
 from bot.git.worktrees import Worktrees, repository_dirs
+from bot.llm.errors import ModelNotAllowed
+from bot.stories.compose import Means
 from bot.stories.deliver import Blocked, Delivered, deliver
 from tests.stories.project import (
     FAULT,
@@ -241,3 +243,13 @@ async def test_a_turn_past_the_time_limit_or_a_refused_model_keeps_what_was_writ
     assert "the model could not go on" in refused.reason and "(400)" in refused.reason
     assert await stage.on_github("story/1-1-subtract", "calc/ops.py") == SUBTRACT_WRONG
     assert refused.attempts[0].tests is not None  # what it wrote was tested all the same
+
+
+async def test_a_model_the_operator_does_not_allow_blocks_the_story_before_any_turn(stage):
+    def refuse(spec: str | None) -> None:
+        raise ModelNotAllowed("anthropic:claude-opus-4 is not among the models the operator allows")
+
+    blocked = await deliver(stage.place, Means(refuse, stage.means.sandbox), "1-2-multiply")
+    assert isinstance(blocked, Blocked) and blocked.limit == "model" and not blocked.attempts
+    assert "not among the models the operator allows" in blocked.reason
+    assert "story/1-2-multiply" in await stage.sim.git.git(stage.repository, "branch", "--list")
