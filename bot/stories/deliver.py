@@ -19,7 +19,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot.agents.config import ConfigError, StoryLimits, load_config
-from bot.git.remote import Identity, Remote
+from bot.git.remote import GitFailed, Identity, Remote
 from bot.git.worktrees import Worktrees
 from bot.llm.errors import LLMError
 from bot.llm.probe import require_tool_calls
@@ -78,7 +78,7 @@ class Blocked:
     branch_url: str
     base: str
     reason: str
-    limit: str  # iterations, time, tokens, question, model, setup
+    limit: str  # iterations, time, tokens, question, model, setup, crash
     attempts: tuple[Attempt, ...]
     command: str
     failing: str  # the end of the last failing test run
@@ -86,6 +86,7 @@ class Blocked:
     cost_usd: float
     tokens: int
     timings: Timings
+    pushed: bool = True  # False: GitHub refused the branch; its commits are in the App's clone
 
     def text(self) -> str:
         """For the escalation: what was tried, what fails, where the branch is."""
@@ -163,7 +164,10 @@ async def _deliver(
     probe_s = time.monotonic() - probe_started
 
     published = _Published(place, branch, story)
-    outcome = await develop(dev, worktree, story, test, confinement, published)
+    try:
+        outcome = await develop(dev, worktree, story, test, confinement, published)
+    except (GitFailed, OSError) as exc:
+        return await _crashed(place, branch, f"{type(exc).__name__}: {exc}", started)
     run, extra_s = outcome.last_run, 0.0
     stray = [f for f in await branch.files() if dropped_reason(f)]
     if stray:
@@ -213,6 +217,20 @@ async def _not_started(
     return Blocked(
         branch.key, branch.name, _branch_url(place, branch), branch.base, reason, limit, (),
         "", "", None, 0.0, 0, timings,
+    )  # fmt: skip
+
+
+async def _crashed(place: Place, branch: StoryBranch, reason: str, started: float) -> Blocked:
+    """The loop broke off (git or the disk refused): what is committed is pushed if it can be."""
+    try:
+        await branch.push()
+        pushed = True
+    except GitFailed:
+        pushed = False
+    timings = Timings(time.monotonic() - started, 0.0, 0.0)
+    return Blocked(
+        branch.key, branch.name, _branch_url(place, branch), branch.base, reason, "crash", (),
+        "", "", None, 0.0, 0, timings, pushed,
     )  # fmt: skip
 
 

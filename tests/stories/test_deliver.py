@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from bot.git.remote import git
 from bot.git.worktrees import Worktrees, repository_dirs
 from bot.llm.errors import ModelNotAllowed
 from bot.stories.compose import Means
@@ -253,3 +254,17 @@ async def test_a_model_the_operator_does_not_allow_blocks_the_story_before_any_t
     assert isinstance(blocked, Blocked) and blocked.limit == "model" and not blocked.attempts
     assert "not among the models the operator allows" in blocked.reason
     assert "story/1-2-multiply" in await stage.sim.git.git(stage.repository, "branch", "--list")
+
+
+async def test_a_branch_github_refuses_ends_blocked_with_the_commits_kept(stage):
+    stage.sim.protect_branch(stage.repository, "story/1-2-multiply")  # no direct pushes
+    stage.model.scripts["1-2-multiply"] = [
+        [write("calc/ops.py", MULTIPLY), ("done", {"summary": "Add multiply"})],
+    ]
+    blocked = await deliver(stage.place, stage.means, "1-2-multiply")
+    assert isinstance(blocked, Blocked) and blocked.limit == "crash" and not blocked.pushed
+    assert blocked.reason.startswith("GitFailed: git push")
+    assert "GitHub refused branch `story/1-2-multiply`" in blocked.text()
+    worktree = stage.place.worktrees.path_for("1-2-multiply")
+    log = await git("log", "-1", "--format=%s", cwd=worktree)
+    assert log.strip() == "story 1-2: add multiply"  # committed, not thrown away
