@@ -8,6 +8,7 @@ the edits is the product's.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -110,8 +111,6 @@ class ScriptedModel(AnthropicServer):
 
     def story_requests(self, key: str) -> list[str]:
         """The request bodies (as text) of one story's turns, in order."""
-        import json
-
         return [
             text for r in self.requests
             if f"story {key}" in (text := json.dumps(r)) or f"Story {key}" in text
