@@ -1,5 +1,6 @@
-"""`POST /graphql` for what REST lacks: the `pinIssue` and `unpinIssue` mutations, and the
-query `repository(owner:, name:) { pinnedIssues { nodes { issue { … } } } }`.
+"""`POST /graphql` for what REST lacks: the `pinIssue`, `unpinIssue` and
+`markPullRequestReadyForReview` mutations (REST cannot take a pull request out of draft), and
+the query `repository(owner:, name:) { pinnedIssues { nodes { issue { … } } } }`.
 
 Every query is parsed and validated against GitHub's published schema
 (`@octokit/graphql-schema`, pinned and checksummed in tests/npm-fixtures.json) and executed by
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from githubsim.auth import Authenticator, AuthError, Caller, allows
 from githubsim.model import ROLES, GitHubState, Issue, Repository
+from githubsim.pulls_model import Pulls
 from githubsim.render import node_id
 
 #: GitHub's limit on pinned issues in one repository.
@@ -47,17 +49,19 @@ class Refused(Exception):
         self.kind = kind
 
 
-def issue_of_node(state: GitHubState, value: str) -> tuple[Repository, Issue]:
+def issue_of_node(state: GitHubState, value: str, kind: str = "Issue") -> tuple[Repository, Issue]:
+    """The issue (or, with kind `PullRequest`, the pull request's issue) a node id names."""
     try:
         decoded = base64.b64decode(value + "=" * (-len(value) % 4)).decode()
-        issue_id = int(decoded.split(":Issue", 1)[1])
+        node = int(decoded.split(f":{kind}", 1)[1])
     except (binascii.Error, UnicodeDecodeError, IndexError, ValueError) as exc:
         raise Refused(
             "NOT_FOUND", f"Could not resolve to a node with the global id of '{value}'"
         ) from exc
     for repository in state.repositories.values():
         for issue in repository.issues.values():
-            if issue.id == issue_id:
+            wanted = issue.pull if kind == "PullRequest" else issue
+            if wanted is not None and wanted.id == node:
                 return repository, issue
     raise Refused("NOT_FOUND", f"Could not resolve to a node with the global id of '{value}'")
 
@@ -73,6 +77,7 @@ class GraphQLApi:
         self.state, self.auth, self.description = state, auth, description
         self.on_violation = on_violation
         self.pinned: dict[int, list[int]] = {}  # repository id -> issue ids, in pin order
+        self.pulls: Pulls | None = None  # set by the server: ready_for_review lives there
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -152,6 +157,40 @@ class GraphQLApi:
             self._announce("unpinned", repository, issue, caller)
         return self.issue_node(repository, issue)
 
+    def ready_for_review(self, caller: Caller, pull_node: str) -> dict[str, Any]:
+        """GitHub's `markPullRequestReadyForReview`: the pull request leaves draft (a webhook
+        `pull_request` `ready_for_review`); one that is not a draft is left as it is."""
+        repository, issue = issue_of_node(self.state, pull_node, "PullRequest")
+        pull = issue.pull
+        assert pull is not None and self.pulls is not None
+        allowed = (
+            repository.id in caller.installation.repository_ids
+            and allows(caller.installation.app.permissions.get("pull_requests"), "write")
+            if caller.installation is not None
+            else caller.user is not None
+            and (
+                caller.user.id == issue.user.id
+                or ROLES.index(repository.role_of(caller.user.login)) >= ROLES.index("write")
+            )
+        )
+        if not allowed:
+            who = caller.actor.login if caller.actor else "You"
+            raise Refused(
+                "FORBIDDEN", f"{who} does not have permission to mark this pull request ready"
+            )
+        if issue.state != "open":
+            raise Refused("UNPROCESSABLE", "Pull request is closed")
+        assert caller.actor is not None
+        self.pulls.ready_for_review(repository, pull, caller.actor)
+        return {
+            "id": node_id("PullRequest", pull.id),
+            "number": issue.number,
+            "title": issue.title,
+            "isDraft": pull.draft,
+            "state": issue.state.upper(),
+            "url": f"{self.state.render.web}/{repository.full_name}/pull/{issue.number}",
+        }
+
     def _announce(self, action: str, repository: Repository, issue: Issue, caller: Caller) -> None:
         assert caller.actor is not None
         self.state.announce(
@@ -206,3 +245,7 @@ class _Root:
     def unpinIssue(self, _info: Any, input: dict[str, Any]) -> dict[str, Any]:
         issue = self.api.pin(self.caller, str(input["issueId"]), pin=False)
         return {"issue": issue, "clientMutationId": input.get("clientMutationId")}
+
+    def markPullRequestReadyForReview(self, _info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        pull = self.api.ready_for_review(self.caller, str(input["pullRequestId"]))
+        return {"pullRequest": pull, "clientMutationId": input.get("clientMutationId")}

@@ -39,6 +39,16 @@ SCHEMA: dict[str, Any] = {
             "properties": {phase: {"enum": ["auto", "approve"]} for phase in PHASES},
         },
         "review_rounds": {"type": "integer", "minimum": 0, "maximum": 10},
+        "developer": {
+            "type": "object",
+            "description": "the developer loop's limits per story: agent turns, wall time, tokens",
+            "additionalProperties": False,
+            "properties": {
+                "iterations": {"type": "integer", "minimum": 1, "maximum": 50},
+                "minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 1440},
+                "tokens": {"type": "integer", "minimum": 1000},
+            },
+        },
         "sandbox": {
             "type": "object",
             "description": "commands run in the sandbox: setup (with network), test (without)",
@@ -71,6 +81,15 @@ def not_active(text: str) -> dict[str, str]:
 
 
 @dataclasses.dataclass(frozen=True)
+class StoryLimits:
+    """How far the developer loop goes on one story before it is blocked for a person."""
+
+    iterations: int = 5  # agent turns, each followed by a test run
+    minutes: float = 60.0  # wall time for the whole story
+    tokens: int = 400_000  # input and output tokens of the story's model calls
+
+
+@dataclasses.dataclass(frozen=True)
 class AgentsConfig:
     agents: Mapping[str, str] = dataclasses.field(default_factory=dict)
     max_concurrent_agents: int = 3
@@ -81,6 +100,7 @@ class AgentsConfig:
     review_rounds: int = 2
     setup_command: str | None = None
     test_command: str | None = None
+    story_limits: StoryLimits = StoryLimits()
 
     def model_for(self, agent_id: str, persona: str, fallback: str | None) -> str | None:
         for key in (agent_id, persona.lower(), "default"):
@@ -127,6 +147,7 @@ def parse_config(
         review_rounds=int(data.get("review_rounds", 2)),
         setup_command=(data.get("sandbox") or {}).get("setup"),
         test_command=(data.get("sandbox") or {}).get("test"),
+        story_limits=StoryLimits(**(data.get("developer") or {})),
     )
 
 

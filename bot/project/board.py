@@ -14,7 +14,7 @@ from bot.project.story_files import Disagreement
 
 
 @dataclasses.dataclass(frozen=True)
-class Story:
+class BoardStory:
     key: str
     status: str  # as written ("" when the file gives none)
     known: str | None  # BMAD's word for it, None when BMAD has none
@@ -31,7 +31,7 @@ class Epic:
     key: str
     status: str
     url: str
-    stories: tuple[Story, ...]
+    stories: tuple[BoardStory, ...]
     retrospective: str = ""
 
     @property
@@ -77,7 +77,7 @@ class Board:
     file_url: str = ""  # the sprint status on the default branch
 
     @property
-    def stories(self) -> list[Story]:
+    def stories(self) -> list[BoardStory]:
         return [s for e in self.epics for s in e.stories]
 
     @property
@@ -85,7 +85,7 @@ class Board:
         return ordered_counts(self.stories)
 
 
-def ordered_counts(stories: Sequence[Story]) -> dict[str, int]:
+def ordered_counts(stories: Sequence[BoardStory]) -> dict[str, int]:
     """Stories per status: BMAD's in its order, then the others as written, most first."""
     counts = Counter(s.shown for s in stories)
     known = {status: counts.pop(status) for status in STORY if status in counts}
@@ -99,7 +99,7 @@ def epics_of(
     issue when `links` has one, else to its line in the sprint status. A story whose epic
     has no key of its own (`5-cp11-…` under `epic-5h`) goes under the epic above it."""
     links = links or {}
-    groups: dict[str, list[Story]] = {}
+    groups: dict[str, list[BoardStory]] = {}
     epic_entries: set[str] = set()
     retrospectives: dict[str, str] = {}
     keys = set(sprint.entries)
@@ -115,7 +115,7 @@ def epics_of(
             named = epic_of(entry.key)
             epic = named if named in keys else (above if above != "other" else named or above)
             url = links.get(entry.key) or (f"{file_url}#L{entry.line}" if file_url else "")
-            story = Story(entry.key, entry.status or "", entry.known, url)
+            story = BoardStory(entry.key, entry.status or "", entry.known, url)
             groups.setdefault(epic, []).append(story)
     epics = []
     for key, stories in groups.items():

@@ -9,7 +9,7 @@ of every story; the diagram shows epics alone past `mermaid.STORY_LIMIT` stories
 from __future__ import annotations
 
 from bot.github.markers import marker
-from bot.project.board import Board, Story
+from bot.project.board import Board, BoardStory
 from bot.project.mermaid import diagram
 from bot.templates import render
 
@@ -65,8 +65,8 @@ def _render(board: Board, *, full: bool, epic_rows: int) -> str:
     )
 
 
-def _by_status(stories: tuple[Story, ...]) -> dict[str, list[Story]]:
-    grouped: dict[str, list[Story]] = {}
+def _by_status(stories: tuple[BoardStory, ...]) -> dict[str, list[BoardStory]]:
+    grouped: dict[str, list[BoardStory]] = {}
     for story in stories:
         grouped.setdefault(story.shown, []).append(story)
     return grouped

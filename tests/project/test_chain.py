@@ -11,7 +11,14 @@ from bot.engine.loader import load
 from bot.project.chain import NoChain, planning_chain, read_catalogue
 from tests.engine.conftest import install_path
 
-SEED = Path(__file__).resolve().parents[2] / "bot" / "demo_seed"
+PLAN = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "plan"
+
+
+def test_the_demo_seed_plans_from_requirements_to_sprint():
+    project = load(PLAN.parents[2] / "bot" / "demo_seed")
+    chain = [link.workflow for link in planning_chain(project, read_catalogue(project))]
+    assert chain == ["create-prd", "create-architecture", "create-epics-and-stories",
+                     "sprint-planning"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -79,7 +86,8 @@ def test_a_cycle_in_the_catalogue_is_ordered_as_listed_never_a_hang():
 
 def test_an_install_that_cannot_plan_says_what_it_has(tmp_path):
     repo = tmp_path / "repo"
-    shutil.copytree(SEED, repo)  # the demo's seed: create-prd only
+    shutil.copytree(PLAN, repo)
+    shutil.rmtree(repo / "_bmad/bmm/workflows/sprint-planning")
     project = load(repo)
-    with pytest.raises(NoChain, match="no planning chain ending in sprint planning: create-prd"):
+    with pytest.raises(NoChain, match="ending in sprint planning: create-prd, create-arch"):
         planning_chain(project, read_catalogue(project))
