@@ -28,14 +28,15 @@ from bot.logs import configure_logging
 __all__ = ["demo"]
 
 
-def report(stage: Stage, say: flows.Say, pull: int | None) -> None:
+def report(stage: Stage, say: flows.Say, plan: int | None) -> None:
     deliveries = stage.sim.webhooks.deliveries
     answered = sum(1 for d in deliveries if d.status is not None and 200 <= d.status < 300)
     say("")
     say("Where to look:")
-    say(f"  the issue, as people see it   {stage.issue_url(1)}")
-    if pull is not None:
-        say(f"  the run's pull request        {stage.pull_url(pull)}")
+    say(f"  the commands' issue           {stage.issue_url(1)}")
+    if plan is not None:
+        say(f"  the plan's issue              {stage.issue_url(plan)}")
+        say(f"  the pull requests             {stage.sim.url}/_sim/{stage.repository.full_name}")
     say(f"  everything on the local GitHub {stage.sim.url}/_sim/")
     say(f"  the repository, over HTTP     git clone {stage.clone_url}")
     say(f"  its bare git on disk          git clone {stage.remote}")
@@ -72,13 +73,12 @@ async def run_demo(
         say(f"  repository      {stage.repository.full_name} (seed project: todo-app)")
         say(f"  model           {model.described}")
         say("")
-        pull = None
+        plan = None
         failed = False
         try:
             await flows.commands(stage, say)
             await flows.forged(stage, say)
-            await flows.planning(stage, say)
-            pull = 3  # the requirements' pull request: the first a person reads
+            plan = await flows.planning(stage, say)
             await flows.anonymous_clone(stage, say)
         except DemoFailed as exc:
             say(f"   ✗ {exc}; see {data_dir / 'orchestrator.log'}")
@@ -90,7 +90,7 @@ async def run_demo(
             text = json.dumps(found, indent=2) + "\n"
             await asyncio.to_thread(summary.write_text, text, encoding="utf-8")
             say(f"\nSummary (read back from the local GitHub's API): {summary}")
-        report(stage, say, pull)
+        report(stage, say, plan)
         if failed or (stage.checked and stage.sim.violations):
             return 1
         if wait:
