@@ -15,6 +15,7 @@ from bot.github.permissions import PermissionCache
 if TYPE_CHECKING:
     from bot.intake.dispatcher import HandlerContext
     from bot.project.plan import Planner
+    from bot.project.story_labels import LabelSteering
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Services:
     commands: CommandRegistry
     permissions: PermissionCache = dataclasses.field(default_factory=PermissionCache)
     planner: Planner | None = None  # plans move on when their pull requests merge
+    steering: LabelSteering | None = None  # story issues, their labels, the status issue
 
 
 async def installation_client(ctx: HandlerContext) -> GitHubAPI | None:

@@ -75,6 +75,7 @@ class Board:
     events: tuple[Event, ...] = ()
     disagreements: tuple[Disagreement, ...] = ()
     file_url: str = ""  # the sprint status on the default branch
+    note: str = ""  # work under way on the board itself (story issues still to create)
 
     @property
     def stories(self) -> list[BoardStory]:

@@ -26,8 +26,10 @@ from bot.handlers.services import Services
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
+from bot.project.board_sync import BoardSync
 from bot.project.commands import PlanCommands
 from bot.project.plan import Planner
+from bot.project.story_labels import LabelSteering
 from bot.runs.commands import Starter
 from bot.runs.github_home import GitHubHome
 from bot.runs.runner import Runner
@@ -43,6 +45,7 @@ from bot.web.keys import (
     JSON_PARSER,
     PLANNER,
     SETTINGS,
+    STEERING,
     UNVERIFIED,
 )
 from bot.web.unverified import Unverified
@@ -141,6 +144,9 @@ def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
             running.on_finished.append(planner.on_finished)
         starter.add_to(registry)
         PlanCommands(planner).add_to(registry)
+        app[STEERING] = LabelSteering(BoardSync(home, settings.data_dir,
+            per_pass=settings.story_issues_per_pass,
+            pass_every_s=settings.story_issues_pass_seconds))  # fmt: skip
     return registry
 
 
@@ -162,6 +168,7 @@ def _intake(
                 app_id=int(settings.app_id) if settings.app_id else None,
                 commands=_commands(app, settings),
                 planner=app.get(PLANNER),
+                steering=app.get(STEERING),
             ),
         )
         app[JOURNAL] = journal
@@ -170,6 +177,8 @@ def _intake(
         pruner = asyncio.create_task(_prune_forever(journal, settings.done_retention_days))
         planner = app.get(PLANNER)
         reconciling = None if planner is None else asyncio.create_task(planner.reconcile())
+        board = steering.board if (steering := app.get(STEERING)) else None
+        boards = None if board is None else asyncio.create_task(board.reconcile())
         log.info(
             "intake started",
             extra={"journal": str(journal.path), "pragmas": await journal.pragmas()},
@@ -184,6 +193,9 @@ def _intake(
                 reconciling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reconciling
+            if board is not None and boards is not None:
+                boards.cancel()
+                await board.close()
             await dispatcher.stop()
             await journal.close()
             log.info(

@@ -11,6 +11,7 @@ from bot.github.client import GitHubClients
 from bot.intake.dispatcher import Dispatcher
 from bot.intake.journal import Journal
 from bot.project.plan import Planner
+from bot.project.story_labels import LabelSteering
 from bot.runs.github_home import GitHubHome
 from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
@@ -27,3 +28,4 @@ WORKTREES = web.AppKey("worktrees", Maintenance)
 UNVERIFIED = web.AppKey("unverified", Unverified)
 GITHUB_HOME = web.AppKey("github_home", GitHubHome)
 PLANNER = web.AppKey("planner", Planner)
+STEERING = web.AppKey("steering", LabelSteering)
