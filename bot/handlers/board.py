@@ -13,6 +13,8 @@ from bot.project.location import FILE_NAME
 from bot.project.story_issues import PREFIX
 
 router = routing.Router()
+#: A push webhook lists at most this many commits.
+LISTED_COMMITS = 20
 
 
 def sent_by_a_bot(data: dict[str, Any]) -> bool:
@@ -27,7 +29,10 @@ def touches_sprint_status(data: dict[str, Any]) -> bool:
     repository = data.get("repository") or {}
     if data.get("ref") != f"refs/heads/{repository.get('default_branch')}" or data.get("deleted"):
         return False
-    for commit in data.get("commits") or []:
+    commits = data.get("commits") or []
+    if len(commits) >= LISTED_COMMITS:  # GitHub lists no more: the file may be in the rest
+        return True
+    for commit in commits:
         for path in (*commit.get("added", ()), *commit.get("modified", ())):
             if str(path).rsplit("/", 1)[-1] == FILE_NAME:
                 return True

@@ -218,8 +218,13 @@ class BoardSync:
 
     async def reconcile(self) -> None:
         """A pass on every installed repository that has a BMAD project (at start-up)."""
-        app = self.github.clients.app()
-        async for installation in app.getiter("/app/installations"):
+        try:
+            installations = [i async for i in self.github.clients.app().getiter(
+                "/app/installations")]  # fmt: skip
+        except TROUBLE as exc:
+            log.warning("the installations could not be listed", extra={"error": repr(exc)})
+            return
+        for installation in installations:
             installation_id = int(installation["id"])
             try:
                 gh = await self.github.clients.installation(installation_id)
