@@ -200,19 +200,16 @@ class BoardSync:
         """A person's status change, committed by the App to the default branch."""
         home = repo.home
         gh = await self.github.clients.installation(home.installation_id)
-        if not repo.path:
-            await self._read(repo)
-        committer = StateCommitter(
-            self.github.remote(home),
-            await self.stories.identity(gh, self.github, home.repository),
-            repo.path,
-            home.default_branch,
-            GitHubStatePulls(gh, repo.data),
-        )
-        committer.protected = repo.protected
+        identity = await self.stories.identity(gh, self.github, home.repository)
         async with repo.lock:  # never in the middle of a pass that read the file before
+            if not repo.path:
+                await self._read(repo)
+            pulls = GitHubStatePulls(gh, repo.data)
+            remote = self.github.remote(home)
+            committer = StateCommitter(remote, identity, repo.path, home.default_branch, pulls)
+            committer.protected = repo.protected
             done = await committer.commit([Change(key, status, "person", seen, login)])
-        repo.protected = committer.protected
+            repo.protected = committer.protected
         [outcome] = done.outcomes
         return outcome
 

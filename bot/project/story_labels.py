@@ -19,6 +19,8 @@ from gidgethub.abc import GitHubAPI
 
 from bot.github.markers import find_marked_comment, marker, written_by_app
 from bot.project.board_sync import BoardSync
+from bot.project.sprint_status import SprintStatusError
+from bot.project.state_commit import StateNotCommitted
 from bot.project.statuses import BLOCKED, known
 from bot.project.story_issues import LABELLED, PREFIX, key_in, statuses_in
 from bot.project.story_sync import remove_label
@@ -64,7 +66,12 @@ class LabelSteering:
             self.board.note(name, f"@{login} marked `{key}` blocked: its work pauses")
             outcome = None
         else:
-            outcome = await self.board.person_sets(repo, key, status, seen, login)
+            try:
+                outcome = await self.board.person_sets(repo, key, status, seen, login)
+            except (SprintStatusError, StateNotCommitted) as exc:  # not ours to write now
+                extra = {"repository": name, "story": key, "error": str(exc)}
+                log.warning("a label change could not be written", extra=extra)
+                outcome = None
         if others:
             for other in others:
                 await remove_label(gh, str(issue["url"]), other)
