@@ -100,12 +100,15 @@ def _label(status: str | None, *, epic: bool = False) -> str | None:
     return label_of(status) if status in LABELLED else None
 
 
-def label_changes(labels: Sequence[str], want: str | None) -> tuple[list[str], list[str]]:
+def label_changes(
+    labels: Sequence[str], want: str | None, *, settling: bool = False
+) -> tuple[list[str], list[str]]:
     """(labels to add, `story:` labels to remove) so an issue that has `labels` carries
     exactly `want`. A `story: blocked` label stays (a person's) and is then the only one.
-    Two status labels are a person's change not handled yet: its handler decides, not this."""
+    Two status labels on an issue changed a moment ago (`settling`) are a person's change
+    whose delivery is on its way: its handler decides, not this."""
     ours = [name for name in labels if name.lower().startswith(PREFIX)]
-    if len(ours) > 1 and any(name.lower() == (want or "").lower() for name in ours):
+    if settling and len(ours) > 1 and any(n.lower() == (want or "").lower() for n in ours):
         return [], []
     blocked = label_of(BLOCKED)
     if any(name.lower() == blocked for name in ours):

@@ -4,8 +4,10 @@ sub-issues where GitHub has them."""
 
 from __future__ import annotations
 
+import datetime
 import http
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +21,20 @@ from bot.runs.github_home import GitHubHome
 
 log = logging.getLogger(__name__)
 
+#: How long an issue's two status labels are left to the person's label event.
+SETTLING_S = 60.0
 #: Top-level folders that say a repository holds a BMAD project.
 BMAD_FOLDERS = ("_bmad", "_bmad-output", "bmad", ".bmad-core")
+
+
+def _settling(issue: dict[str, Any], now: float | None = None) -> bool:
+    """Whether the issue changed less than `SETTLING_S` ago (a person's label event may be
+    on its way)."""
+    try:
+        changed = datetime.datetime.fromisoformat(str(issue.get("updated_at")))
+    except ValueError:
+        return False
+    return (now or time.time()) - changed.timestamp() < SETTLING_S
 
 
 async def remove_label(gh: GitHubAPI, issue_url: str, name: str) -> None:
@@ -81,7 +95,7 @@ class StoryIssues:
 
     async def _put_right(self, gh: GitHubAPI, issue: dict[str, Any], want: Wanted) -> None:
         labels = [str(label["name"]) for label in issue.get("labels") or []]
-        add, remove = label_changes(labels, want.label)
+        add, remove = label_changes(labels, want.label, settling=_settling(issue))
         url = str(issue["url"])
         for name in remove:
             await remove_label(gh, url, name)
