@@ -19,6 +19,8 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gidgethub.abc import GitHubAPI
+
 from bot.git.remote import GitFailed, git
 from bot.project.board import Board, Event, epics_of
 from bot.project.location import sprint_status_path
@@ -27,7 +29,7 @@ from bot.project.sprint_status import SprintStatus, SprintStatusError, decode, p
 from bot.project.state_commit import StateCommitter
 from bot.project.state_pull import GitHubStatePulls
 from bot.project.status_issue import body as status_body
-from bot.project.status_publish import TROUBLE, StatusIssues
+from bot.project.status_publish import TROUBLE, Client, StatusIssues
 from bot.project.story_files import disagreements, read_story_statuses, story_folder
 from bot.project.story_issues import Wanted, wanted
 from bot.project.story_sync import StoryIssues
@@ -53,6 +55,7 @@ class _Repository:
     )
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     again: asyncio.Task[None] | None = None
+    waiting: bool = False  # a pass is asked for and has not started: more asks join it
 
 
 def home_of(installation_id: int, repository: dict[str, Any]) -> Home:
@@ -103,8 +106,12 @@ class BoardSync:
             known.events.append(Event(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), text))
 
     def wake(self, installation_id: int, data: dict[str, Any]) -> None:
-        """A pass soon, off the webhook's path (its delivery is acknowledged meanwhile)."""
-        self._spawn(self._pass_logged(self.repository(installation_id, data)))
+        """A pass soon, off the webhook's path (its delivery is acknowledged meanwhile); a
+        burst of asks before it starts is one pass."""
+        repo = self.repository(installation_id, data)
+        if not repo.waiting:
+            repo.waiting = True
+            self._spawn(self._pass_logged(repo))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
@@ -122,6 +129,7 @@ class BoardSync:
     async def sync(self, repo: _Repository) -> int:
         """One pass; how many issues are still to create (0 when the board is complete)."""
         async with repo.lock:
+            repo.waiting = False  # what changes from now on asks for the next pass
             sprint, checkout = await self._read(repo)
             if sprint is None:
                 return 0
@@ -157,8 +165,8 @@ class BoardSync:
         if repo.again is None or repo.again.done() or repo.again is asyncio.current_task():
             repo.again = asyncio.create_task(self._pass_logged(repo, self.pass_every_s))
 
-    def _client(self, home: Home) -> Any:
-        async def client() -> Any:
+    def _client(self, home: Home) -> Client:
+        async def client() -> GitHubAPI:
             return await self.github.clients.installation(home.installation_id)
 
         return client

@@ -206,3 +206,20 @@ async def test_closing_a_story_issue_stops_it_and_reopening_brings_it_back(world
     await world.until(lambda: "reopened `1-2-sign-out`: its work comes back" in (
         status_issues(world)[0].body or ""))  # fmt: skip
     await world.until(lambda: labels(world, issue) == ["story: ready-for-dev"])
+
+
+async def test_a_protected_default_branch_gets_the_change_as_one_state_pull_request(world):
+    await board_ready(world)
+    world.sim.protect_branch(world.repository, "main")
+    first = story_issues(world)["2-1-profile-page"][0]
+    second = story_issues(world)["2-2-avatar"][0]
+    world.sim.add_label(world.repository, first.number, by="maya", name="story: ready-for-dev")
+    await world.quiet()
+    world.sim.add_label(world.repository, second.number, by="maya", name="story: ready-for-dev")
+    await world.quiet()
+    pulls = [p for p in world.sim.pulls.of(world.repository) if p.head_ref == "ao/state"]
+    assert len(pulls) == 1 and pulls[0].issue.user.login == BOT_LOGIN
+    on_branch = await world.sim.git.git(world.repository, "show", f"ao/state:{PATH}")
+    assert "2-1-profile-page: ready-for-dev" in on_branch
+    assert "2-2-avatar: ready-for-dev" in on_branch
+    assert await file_on_main(world) == SPRINT  # main itself is untouched
