@@ -34,6 +34,7 @@ from bot.project.story_files import disagreements, read_story_statuses, story_fo
 from bot.project.story_issues import Wanted, wanted
 from bot.project.story_sync import StoryIssues
 from bot.runs.github_home import GitHubHome, Home
+from bot.templates import render
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,10 @@ class BoardSync:
             self._repositories[name] = known
         return known
 
-    def note(self, repository: str, text: str) -> None:
+    def note(self, repository: str, kind: str, **context: Any) -> None:
         """An event the status issue lists (the last few, newest first)."""
         if (known := self._repositories.get(repository)) is not None:
+            text = render("project/board_event.md.j2", kind=kind, **context)
             known.events.append(Event(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), text))
 
     def wake(self, installation_id: int, data: dict[str, Any]) -> None:
@@ -147,8 +149,8 @@ class BoardSync:
             if left:
                 self._schedule_again(repo)
             links = {key: str(issue.get("html_url") or "") for key, issue in issues.items()}
-            made = len(wants) - left
-            note = f"Story issues: {made} of {len(wants)} made; more follow." if left else ""
+            progress = {"made": len(wants) - left, "total": len(wants)}
+            note = render("project/board_event.md.j2", kind="progress", **progress) if left else ""
             board = Board(
                 repository=home.repository,
                 phase="implementation (sprint)",

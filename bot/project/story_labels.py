@@ -63,7 +63,7 @@ class LabelSteering:
         # The file first: a restart between the two finds the issue with both labels (a pass
         # leaves those to this handler's retry) or the file already changed.
         if status == BLOCKED:
-            self.board.note(name, f"@{login} marked `{key}` blocked: its work pauses")
+            self.board.note(name, "blocked", login=login, key=key)
             outcome = None
         else:
             try:
@@ -81,7 +81,8 @@ class LabelSteering:
         if outcome is None:
             return
         if outcome.written:
-            self.board.note(name, f"@{login} moved `{key}`: {outcome.before} → {status}")
+            self.board.note(name, "moved", login=login, key=key, before=outcome.before,
+                            status=status)  # fmt: skip
         elif known(outcome.before) != status and outcome.reason.endswith("stands"):
             await self._comment(gh, issue, marker("file-won", delivery), render(
                 "project/file_won.md.j2", user=login, key=key, now=outcome.before,
@@ -100,7 +101,8 @@ class LabelSteering:
             return
         repo = self.board.repository(installation_id, data["repository"])
         if status == BLOCKED:
-            self.board.note(repo.home.repository, f"@{data['sender']['login']} unblocked `{key}`")
+            self.board.note(repo.home.repository, "unblocked", login=data["sender"]["login"],
+                            key=key)  # fmt: skip
             self.board.wake(installation_id, data["repository"])
         elif not statuses_in(label_names(issue)):
             self._removed[(repo.home.repository, int(issue["number"]))] = status
@@ -110,9 +112,8 @@ class LabelSteering:
         if key is None:
             return
         repo = self.board.repository(installation_id, data["repository"])
-        what = "its work stops" if data["action"] == "closed" else "its work comes back"
-        self.board.note(repo.home.repository,
-                        f"@{data['sender']['login']} {data['action']} `{key}`: {what}")  # fmt: skip
+        self.board.note(repo.home.repository, str(data["action"]),
+                        login=data["sender"]["login"], key=key)  # fmt: skip
         self.board.wake(installation_id, data["repository"])
 
     async def refuse(
