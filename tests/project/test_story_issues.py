@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.handlers.board import sent_by_a_bot, touches_sprint_status
-from bot.project.board import epics_of
+from bot.project.board import Board, epics_of
 from bot.project.sprint_status import parse
+from bot.project.status_issue import body
 from bot.project.status_publish import graphql_url
 from bot.project.story_issues import (
     key_in,
@@ -15,6 +16,7 @@ from bot.project.story_issues import (
     wanted,
     workable,
 )
+from bot.templates import render
 
 SPRINT = """\
 development_status:
@@ -103,3 +105,9 @@ def test_graphql_beside_the_rest_api():
     assert graphql_url(_Client("https://api.github.com")) == "https://api.github.com/graphql"  # type: ignore[arg-type]
     assert graphql_url(_Client("https://ghe.example/api/v3")) == "https://ghe.example/api/graphql"  # type: ignore[arg-type]
     assert graphql_url(_Client("http://127.0.0.1:5000")) == "http://127.0.0.1:5000/graphql"  # type: ignore[arg-type]
+
+
+def test_the_status_issue_says_how_many_story_issues_are_still_to_come():
+    note = render("project/board_event.md.j2", kind="progress", made=20, total=45)
+    shown = body(Board("o/r", "implementation (sprint)", epics_of(parse(SPRINT)), note=note))
+    assert "Story issues: 20 of 45 made; more follow." in shown
