@@ -79,6 +79,7 @@ async def run_demo(
             await flows.commands(stage, say)
             await flows.forged(stage, say)
             plan = await flows.planning(stage, say)
+            await flows.board(stage, say)
             await flows.anonymous_clone(stage, say)
         except DemoFailed as exc:
             say(f"   ✗ {exc}; see {data_dir / 'orchestrator.log'}")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
 from bot.demo.people import DemoFailed, Person, until
 from bot.demo.stage import MAINTAINER, READER, Stage
 from bot.github.labels import STORY_LABELS
+from bot.project.status_issue import TITLE as STATUS_TITLE
 from bot.runs.github_home import state_folder
 
 Say = Callable[[str], None]
@@ -176,6 +178,30 @@ async def planning(stage: Stage, say: Say) -> int:
     return number
 
 
+async def board(stage: Stage, say: Say) -> None:
+    """Once the sprint's status is on the default branch: an issue per story with its status
+    label, and the pinned status issue, as @mona finds them in the issue list."""
+    mona = stage.people[MAINTAINER]
+    bot = stage.app.bot.login
+
+    async def made() -> list[dict[str, Any]] | None:
+        issues = await mona.all(mona.repo(f"/issues?state=all&creator={quote(bot)}"))
+        stories = [i for i in issues if any(b["name"].startswith("story: ") for b in i["labels"])]
+        status = [i for i in issues if i["title"] == STATUS_TITLE]
+        return issues if len(stories) >= 4 and status else None
+
+    found = await until("the story issues and the status issue", made, ANSWER_LIMIT_S)
+    issues = [i for i in found if "pull_request" not in i]  # the list holds pull requests too
+    say(f"9. the sprint on the default branch becomes issues, made by {bot}:")
+    for issue in sorted(issues, key=lambda i: i["number"]):
+        labels = ", ".join(lb["name"] for lb in issue["labels"])
+        say(f"   → #{issue['number']} {issue['title']}" + (f" [{labels}]" if labels else ""))
+    status = next(i for i in issues if i["title"] == STATUS_TITLE)
+    body = status.get("body") or ""
+    progress = next((line for line in body.splitlines() if "Progress" in line), "")
+    say(f"   → #{status['number']} is pinned and kept current: {progress.replace('**', '')}")
+
+
 async def show_pull(stage: Stage, pull: dict[str, Any], say: Say) -> None:
     """A pull request as its reader sees it: who opened it, its commits, files, document and
     decision log."""
@@ -209,4 +235,4 @@ async def anonymous_clone(stage: Stage, say: Say) -> None:
     except GitError as exc:
         raise DemoFailed(f"an anonymous git ls-remote failed: {exc}") from exc
     refs = [line.split("\t")[1] for line in out.decode().splitlines() if "\t" in line]
-    say(f"8. anyone reads the public repository with git → {', '.join(refs)}")
+    say(f"10. anyone reads the public repository with git → {', '.join(refs)}")

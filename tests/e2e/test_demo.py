@@ -95,12 +95,21 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
         (1, "mona", "open"),
     ]
     assert all(i["pinned"] is False and i["labels"] == [] for i in people)
-    # Once sprint-status.yaml is on main the App makes the sprint's story issues (and the
-    # status issue): as many as it made before the demo exited, each with one status label.
+    # Once sprint-status.yaml is on main the App makes the sprint's story issues, each with
+    # one status label, and the pinned status issue; the demo waits for them and shows them.
     made = [i for i in found["issues"] if i["user"] != "mona"]
     assert all(i["user"] == "agent-orchestrator[bot]" for i in made)
-    stories = [i for i in made if i["title"] != "Agent Orchestrator status"]
-    assert all(len([n for n in i["labels"] if n.startswith("story: ")]) == 1 for i in stories)
+    assert [
+        (i["title"], i["labels"], i["pinned"]) for i in sorted(made, key=lambda i: i["number"])
+    ] == [
+        ("Epic 1", ["story: backlog"], False),
+        ("1-1 Add an item", ["story: backlog"], False),
+        ("1-2 Mark an item done", ["story: backlog"], False),
+        ("1-3 List open items", ["story: backlog"], False),
+        ("Agent Orchestrator status", [], True),
+    ]
+    assert "9. the sprint on the default branch becomes issues" in out
+    assert "is pinned and kept current: Phase: implementation (sprint) · Progress: 0 of 3" in out
     assert found["pulls"][-1] == {
         "number": 3, "title": "create-prd: docs/prd.md", "user": "agent-orchestrator[bot]",
         "head": "ao/2-create-prd", "base": "main", "state": "closed", "merged": True,
