@@ -192,7 +192,7 @@ async def board(stage: Stage, say: Say) -> None:
 
     found = await until("the story issues and the status issue", made, ANSWER_LIMIT_S)
     issues = [i for i in found if "pull_request" not in i]  # the list holds pull requests too
-    say(f"9. the sprint on the default branch becomes issues, made by {bot}:")
+    say(f"8. the sprint on the default branch becomes issues, made by {bot}:")
     for issue in sorted(issues, key=lambda i: i["number"]):
         labels = ", ".join(lb["name"] for lb in issue["labels"])
         say(f"   → #{issue['number']} {issue['title']}" + (f" [{labels}]" if labels else ""))
@@ -235,4 +235,4 @@ async def anonymous_clone(stage: Stage, say: Say) -> None:
     except GitError as exc:
         raise DemoFailed(f"an anonymous git ls-remote failed: {exc}") from exc
     refs = [line.split("\t")[1] for line in out.decode().splitlines() if "\t" in line]
-    say(f"10. anyone reads the public repository with git → {', '.join(refs)}")
+    say(f"9. anyone reads the public repository with git → {', '.join(refs)}")

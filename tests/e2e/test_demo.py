@@ -108,7 +108,7 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
         ("1-3 List open items", ["story: backlog"], False),
         ("Agent Orchestrator status", [], True),
     ]
-    assert "9. the sprint on the default branch becomes issues" in out
+    assert "8. the sprint on the default branch becomes issues" in out
     assert "is pinned and kept current: Phase: implementation (sprint) · Progress: 0 of 3" in out
     assert found["pulls"][-1] == {
         "number": 3, "title": "create-prd: docs/prd.md", "user": "agent-orchestrator[bot]",
