@@ -76,6 +76,17 @@ class Developer:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ReviewFeedback:
+    """A review sent back to the developer: its comments, each as the reviewer wrote it
+    (untrusted: it goes to the model as data), and which round this is."""
+
+    round: int
+    rounds: int
+    reviewer: str
+    comments: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Attempt:
     number: int
     summary: str  # what the agent said it did
@@ -150,14 +161,20 @@ def task_for(
     test: TestCommand,
     number: int,
     previous: Attempt | None,
+    feedback: ReviewFeedback | None = None,
 ) -> Task:
-    """The turn's task: implement the story, or (after a failing run) make the tests pass."""
+    """The turn's task: implement the story (or address a review of it), or (after a failing
+    run) make the tests pass."""
     inputs = {"repository files": listing(worktree, confinement)}
     run = previous.tests if previous else None
     if run is not None:
         inputs[f"test output ({run.command})"] = run.tail
+    elif feedback is not None:
+        inputs["review comments"] = feedback.comments
+    first = "stories/address.md.j2" if feedback is not None else "stories/implement.md.j2"
     instruction = render(
-        "stories/fix.md.j2" if run is not None else "stories/implement.md.j2",
+        "stories/fix.md.j2" if run is not None else first,
+        feedback=feedback,
         story=story,
         test=test,
         run=run,
@@ -187,8 +204,10 @@ async def develop(
     test: TestCommand,
     confinement: Confinement,
     branch: Branch,
+    feedback: ReviewFeedback | None = None,
 ) -> Development:
-    """Turns and test runs until the tests pass on a changed branch, or a limit is reached."""
+    """Turns and test runs until the tests pass on a changed branch, or a limit is reached;
+    with `feedback`, the first turn addresses a review of the story's pull request."""
     deadline = time.monotonic() + dev.limits.minutes * 60
     attempts: list[Attempt] = []
     model_s = tests_s = 0.0
@@ -204,7 +223,7 @@ async def develop(
             limit, reason = "time", f"the {dev.limits.minutes:g}-minute limit was reached"
             break
         previous = attempts[-1] if attempts else None
-        task = task_for(dev, worktree, story, confinement, test, number, previous)
+        task = task_for(dev, worktree, story, confinement, test, number, previous, feedback)
         workspace = Workspace(worktree, confinement)
         summary, stopped = "", "done"
         ended: tuple[Limit, str] | None = None

@@ -112,7 +112,8 @@ def place_findings(
     findings: Sequence[Finding], patches: Mapping[str, str]
 ) -> tuple[list[Finding], list[Finding]]:
     """(inline, moved): a finding goes on the diff only where the diff shows its line."""
-    inline, moved = [], []
+    inline: list[Finding] = []
+    moved: list[Finding] = []
     for finding in findings:
         patch = patches.get(finding.path)
         shown = patch is not None and finding.line in right_lines(patch)
