@@ -45,6 +45,7 @@ MIN_TEST_S = 60.0
 #: One writer for the sprint state (on the default branch); CI runs with the repository's
 #: secrets. Neither is ever changed from a story branch.
 SPRINT_STATUS = "sprint-status.yaml"
+FEEDBACK_TEMPLATES = {"review": "stories/address.md.j2", "conflict": "stories/conflict.md.j2"}
 WORKFLOWS = ".github/workflows"
 
 
@@ -78,12 +79,14 @@ class Developer:
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReviewFeedback:
     """A review sent back to the developer: its comments, each as the reviewer wrote it
-    (untrusted: it goes to the model as data), and which round this is."""
+    (untrusted: it goes to the model as data), and which round this is; or (`kind`
+    "conflict") the default branch's changes the story's conflict with."""
 
     round: int
     rounds: int
     reviewer: str
     comments: str
+    kind: Literal["review", "conflict"] = "review"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -170,8 +173,10 @@ def task_for(
     if run is not None:
         inputs[f"test output ({run.command})"] = run.tail
     elif feedback is not None:
-        inputs["review comments"] = feedback.comments
-    first = "stories/address.md.j2" if feedback is not None else "stories/implement.md.j2"
+        inputs[f"{feedback.kind} comments" if feedback.kind == "review" else "conflict"] = (
+            feedback.comments
+        )
+    first = FEEDBACK_TEMPLATES[feedback.kind] if feedback is not None else "stories/implement.md.j2"
     instruction = render(
         "stories/fix.md.j2" if run is not None else first,
         feedback=feedback,

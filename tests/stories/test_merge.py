@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.project.state_commit import StateCommitter
+from bot.stories.conflict import Resolved, resolve_conflict
 from bot.stories.deliver import Delivered, deliver
 from bot.stories.merge import (
     Conflicted,
@@ -134,3 +135,32 @@ async def test_auto_merge_brings_a_branch_up_to_date_and_hands_back_a_conflict(s
     # The second story's lines meet multiply's on main: a conflict, handed back with its files.
     conflicted = await merge_story(stage.place, "1-1-subtract", subtract.pull_number, **options)
     assert conflicted == Conflicted("1-1-subtract", ("calc/ops.py",))
+
+    # The developer resolves it: the default branch merged in on the story's worktree, the
+    # conflicted file rewritten without markers, tested, pushed on top (never forced).
+    before = stage.sim.pulls.get(stage.repository, subtract.pull_number).head_sha
+    both = ops + "\n\ndef subtract(a, b):\n    return a - b\n"
+    stage.model.scripts["1-1-subtract"] = [
+        [("read_file", {"path": "calc/ops.py"}), ("done", {"summary": "Half done"})],
+        [("write_file", {"path": "calc/ops.py", "content": both}),
+         ("done", {"summary": "Keep multiply and subtract"})],
+    ]  # fmt: skip
+    resolved = await resolve_conflict(stage.place, stage.means, "1-1-subtract")
+    assert isinstance(resolved, Resolved) and resolved.files == ("calc/ops.py",), resolved
+    # The first turn read the markers and left them: nothing committed, its tests failed.
+    asked = stage.model.story_requests("1-1-subtract")
+    assert any("<<<<<<< HEAD" in r for r in asked) and any("Say what ops is" in r for r in asked)
+    assert await stage.on_github("story/1-1-subtract", "calc/ops.py") == both
+    log = await stage.sim.git.git(
+        stage.repository, "log", "--format=%an|%s|%P", "-1", "story/1-1-subtract"
+    )
+    author, subject, parents = log.strip().split("|")
+    assert (
+        author == "agent-orchestrator[bot]" and subject == "story 1-1: keep multiply and subtract"
+    )
+    assert parents.split()[0] == before  # on top of the branch as it was
+    await stage.sim.settle()
+    await review_pull(stage.place, stage.means, "1-1-subtract", subtract.pull_number)
+    merged = await merge_story(stage.place, "1-1-subtract", subtract.pull_number, **options)
+    assert isinstance(merged, Merged), merged
+    assert await stage.on_github("main", "calc/ops.py") == both
