@@ -173,8 +173,10 @@ async def _develop(
     if stray and await branch.restore(stray, f"story {story.short}: keep {', '.join(stray)}"):
         run = await run_tests(dev.sandbox, worktree, test)
     await branch.push()
-    out = await git("log", "--reverse", "--format=%H %s", f"{start}..HEAD", cwd=worktree)
-    commits = [(line[:40], line[41:]) for line in out.splitlines() if line]
+    # The App's own commits: a person's, pushed meanwhile, are theirs to describe.
+    out = await git("log", "--reverse", "--format=%H%x00%an%x00%s", f"{start}..HEAD", cwd=worktree)
+    rows = [line.split("\0", 2) for line in out.splitlines() if line]
+    commits = [(sha, subject) for sha, author, subject in rows if author == place.identity.name]
     if not outcome.passed or run is None or not run.passed:
         return f"the review is not addressed: {outcome.reason}"
     if not commits:

@@ -192,11 +192,12 @@ async def merge_story(
     method: str = "merge",
     state: StateCommitter | None = None,
     deps: Mapping[str, Collection[str]] | None = None,
+    issue: int | None = None,
 ) -> MergeResult:
     """Merge story `key`'s pull request if it may be merged now, else say why it waits."""
     pull = await read_pull(place, pull_number)
     if pull.get("merged"):
-        return await on_merged(place, key, str(pull["merge_commit_sha"]), state, deps)
+        return await on_merged(place, key, str(pull["merge_commit_sha"]), state, deps, issue)
     decision = decide(key, await gather(place, pull), auto_merge=auto_merge, method=method)
     if isinstance(decision, Wait):
         return decision
@@ -223,7 +224,7 @@ async def merge_story(
         body = render("stories/merge_refused.md.j2", key=key, reason=said, mark=mark)
         await progress.show(place, pull, mark, body)
         return Wait(f"GitHub refuses the merge: {said}")
-    return await on_merged(place, key, str(merged["sha"]), state, deps)
+    return await on_merged(place, key, str(merged["sha"]), state, deps, issue)
 
 
 async def read_pull(place: Place, number: int) -> dict[str, Any]:
@@ -258,8 +259,10 @@ async def on_merged(
     sha: str,
     state: StateCommitter | None,
     deps: Mapping[str, Collection[str]] | None,
+    issue: int | None = None,
 ) -> Merged:
-    """The story done, its dependants ready when all theirs are, its worktree gone."""
+    """The story done, its issue closed, its dependants ready when all theirs are, its
+    worktree gone."""
     ready: list[str] = []
     if state is not None:
         statuses = await sprint_statuses(state)
@@ -267,6 +270,10 @@ async def on_merged(
         changes = [Change(key, "done")]
         changes += [Change(k, "ready-for-dev", seen="backlog") for k in ready]
         await state.commit(changes)
+    if issue is not None:
+        url = f"/repos/{place.repository['full_name']}/issues/{issue}"
+        if (await place.gh.getitem(url)).get("state") == "open":
+            await place.gh.patch(url, data={"state": "closed", "state_reason": "completed"})
     if key not in place.worktrees.busy:
         await place.worktrees.remove(key)
     return Merged(key, sha, tuple(ready))

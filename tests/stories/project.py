@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -87,9 +87,13 @@ class ScriptedModel(AnthropicServer):
         #: story key -> the reviewer's structured answers, one per review, in order
         self.reviews: dict[str, list[dict[str, Any]]] = {}
         self.delay = 0.0  # seconds before each answer
+        #: run before the next answer, one per request (a person acting mid-run)
+        self.meanwhile: list[Callable[[], Awaitable[object]]] = []
 
     async def messages(self, request: web.Request) -> web.Response:
         await asyncio.sleep(self.delay)
+        if self.meanwhile:
+            await self.meanwhile.pop(0)()
         try:
             return await super().messages(request)
         except _Refuse:

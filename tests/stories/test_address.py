@@ -37,11 +37,12 @@ async def test_a_persons_changes_requested_is_addressed_and_its_thread_answered(
         comments=[{"path": "calc/ops.py", "line": 6, "side": "RIGHT",
                    "body": "Refuse strings: multiply('a', 3) must raise TypeError."}],
     )  # fmt: skip
-    # Mona pushes to the story branch herself: her commit is kept, the App's go on top.
-    await sim.push(
+    # Mona pushes to the story branch herself while the developer works: her commit is
+    # kept, the App's goes on top (its push, refused as behind, fetches and replays it).
+    stage.model.meanwhile.append(lambda: sim.push(
         repository, by="mona", branch="story/1-2-multiply", message="Say what calc does",
         files={"README.md": "# calc\n\nAdd and multiply.\n"},
-    )  # fmt: skip
+    ))  # fmt: skip
     stage.model.scripts["1-2-multiply"] = [
         [("edit_file", {"path": "calc/ops.py", "old": MULTIPLY.split("\n\n\n")[1],
                         "new": STRICT.split("\n\n\n")[1]}),

@@ -63,6 +63,7 @@ async def test_merged_after_a_persons_approval_with_ci_green_and_dependants_read
         files={"docs/sprint-status.yaml": SPRINT_STATUS + "  1-3-divide: backlog\n"},
     )  # fmt: skip
     pull = await delivered_multiply(stage)
+    issue = stage.sim.open_issue(stage.repository, by="mona", title="Multiply two numbers")
     await stage.sim.settle()
     deps = {"1-3-divide": ("1-2-multiply",)}
     waiting = await merge_story(stage.place, KEY, pull.pull_number, state=committer(stage))
@@ -70,8 +71,9 @@ async def test_merged_after_a_persons_approval_with_ci_green_and_dependants_read
     await stage.sim.review(stage.repository, pull.pull_number, by="mona", event="APPROVE")
 
     merged = await merge_story(
-        stage.place, KEY, pull.pull_number, method="squash", state=committer(stage), deps=deps
-    )
+        stage.place, KEY, pull.pull_number, method="squash", state=committer(stage), deps=deps,
+        issue=issue.number,
+    )  # fmt: skip
     assert isinstance(merged, Merged) and merged.ready == ("1-3-divide",)
     simmed = stage.sim.pulls.get(stage.repository, pull.pull_number)
     assert simmed.merged_at is not None and simmed.merge_commit_sha == merged.sha
@@ -79,6 +81,7 @@ async def test_merged_after_a_persons_approval_with_ci_green_and_dependants_read
     assert "1-2-multiply: done" in status and "1-3-divide: ready-for-dev" in status
     assert "def multiply" in await stage.on_github("main", "calc/ops.py")
     assert not stage.place.worktrees.path_for(KEY).exists()
+    assert (issue.state, issue.state_reason) == ("closed", "completed")
     # Again (a retry after a crash): the same result, nothing more written.
     again = await merge_story(stage.place, KEY, pull.pull_number, state=committer(stage))
     assert isinstance(again, Merged) and again.sha == merged.sha
