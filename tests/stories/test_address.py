@@ -5,7 +5,14 @@ review through the sprint state's writer, the rounds in one edited comment."""
 from __future__ import annotations
 
 from bot.project.state_commit import StateCommitter
-from bot.stories.address import Addressed, Escalated, NothingToAddress, address
+from bot.stories.address import (
+    Addressed,
+    Escalated,
+    NothingToAddress,
+    address,
+    wanted_review,
+)
+from bot.stories.review import review_mark, verdict_mark
 from tests.stories.project import FILES, SPRINT_STATUS
 from tests.stories.test_review import MULTIPLY, delivered_multiply
 
@@ -93,3 +100,23 @@ async def test_a_persons_changes_requested_is_addressed_and_its_thread_answered(
     assert isinstance(escalated, Escalated) and escalated.rounds == 1
     [rounds] = app_comments(repository, pull.pull_number)
     assert "did not satisfy the review" in rounds.body and len(simmed.review_comments) == 2
+
+
+def test_which_review_is_addressed():
+    bot, head = "agent-orchestrator[bot]", "a" * 40
+
+    def review(n, login, state, body=""):
+        return {"id": n, "user": {"login": login}, "state": state, "body": body}
+
+    failed = review(1, bot, "COMMENTED", f"{review_mark('1-1-a', head)}{verdict_mark(False)}")
+    passed = review(2, bot, "COMMENTED", f"{review_mark('1-1-a', head)}{verdict_mark(True)}")
+    old = review(3, bot, "COMMENTED", f"{review_mark('1-1-a', 'b' * 40)}{verdict_mark(False)}")
+    mona = review(4, "mona", "CHANGES_REQUESTED")
+    mona_ok = review(5, "mona", "APPROVED")
+    hubot = review(6, "hubot", "CHANGES_REQUESTED")
+    assert wanted_review([failed, passed], bot, "1-1-a", head, []) == failed
+    assert wanted_review([passed, old], bot, "1-1-a", head, []) is None  # another head's
+    assert wanted_review([failed], bot, "1-1-a", head, [1]) is None  # addressed already
+    assert wanted_review([failed, mona], bot, "1-1-a", head, []) == mona  # a person's first
+    assert wanted_review([mona, mona_ok], bot, "1-1-a", head, []) is None  # she approved since
+    assert wanted_review([mona, hubot], bot, "1-1-a", head, [4]) == hubot

@@ -3,10 +3,14 @@ summary, the `ao/review` check run as its verdict, found again on a retry."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.stories.deliver import Delivered, deliver
 from bot.stories.diff import right_lines
 from bot.stories.review import review_pull
-from tests.stories.project import OPS, unittest_file
+from tests.stories.project import FILES, OPS, unittest_file
+
+CONFIG = ".github/orchestrator.yml"
 
 MULTIPLY = OPS + "\n\ndef multiply(a, b):\n    return a * b\n"
 MULTIPLY_TEST = unittest_file("Multiply", "multiply", {"multiply(2, 3)": "6"}, "AC1 AC2")
@@ -71,3 +75,24 @@ async def test_a_review_with_inline_comments_and_a_failing_check_posted_once(sta
     assert len(simmed.reviews) == 1 and len(simmed.review_comments) == 1
     runs = stage.sim.checks.runs_for(stage.repository, reviewed.head_sha)
     assert [r.name for r in runs].count("ao/review") == 1
+
+
+async def test_the_reviewer_has_its_own_model_when_the_config_names_one(stage):
+    pull = await delivered_multiply(stage)
+    await stage.sim.push(
+        stage.repository, by="mona", branch="story/1-2-multiply", message="A reviewer model",
+        files={CONFIG: FILES[CONFIG] + "agents: {reviewer: openai:gpt-4.1}\n"},
+    )  # fmt: skip
+    asked: list[str | None] = []
+
+    def llm_for(spec):
+        asked.append(spec)
+        return stage.means.llm_for(spec)
+
+    means = dataclasses.replace(stage.means, llm_for=llm_for)
+    reviewed = await review_pull(stage.place, means, "1-2-multiply", pull.pull_number)
+    assert reviewed.passed and asked == ["openai:gpt-4.1"]
+    runs = stage.sim.checks.runs_for(stage.repository, reviewed.head_sha)
+    assert [(r.name, r.conclusion) for r in runs if r.name == "ao/review"] == [
+        ("ao/review", "success")
+    ]
