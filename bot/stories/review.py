@@ -17,13 +17,14 @@ from typing import Any
 
 import jsonschema
 
-from bot.agents.config import load_config
+from bot.agents.config import ConfigError, load_config
 from bot.agents.loop import system_prompt
 from bot.agents.personas import persona_for
 from bot.agents.task_agent import prompt
 from bot.engine.confine import confinement_for
 from bot.engine.loader import load
 from bot.engine.tasks import Task
+from bot.llm.errors import LLMError
 from bot.llm.types import Message, Request
 from bot.stories.branch import StoryBranch
 from bot.stories.compose import Means
@@ -62,7 +63,8 @@ FINDINGS_SCHEMA: dict[str, Any] = {
 
 
 class ReviewNotMade(Exception):
-    """The reviewer's answer was not a review; the check run says so and stays open."""
+    """No review could be made (the answer was not one, the model or the config refused):
+    the check run says so and stays open."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -184,10 +186,12 @@ async def review_pull(place: Place, means: Means, key: str, pull_number: int) ->
     patches = await pull_files(place, pull)
     try:
         summary, findings, model = await _ask(place, means, branch, patches)
-    except ReviewNotMade as exc:
-        said = {"status": "in_progress", "output": {"title": "No review yet", "summary": str(exc)}}
+    except (ReviewNotMade, ConfigError, FileNotFoundError, LLMError) as exc:
+        # The check run stays open and says why; a retry (the wiring's) reviews again.
+        why = str(exc) if isinstance(exc, ReviewNotMade) else f"{type(exc).__name__}: {exc}"
+        said = {"status": "in_progress", "output": {"title": "No review yet", "summary": why}}
         await show_check(place, head, external, said)
-        raise
+        raise ReviewNotMade(why) from exc
     inline, moved = place_findings(findings, patches)
     passed = passes(findings)
     counts = ", ".join(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from bot.stories.deliver import Delivered, deliver
 from bot.stories.diff import right_lines
-from bot.stories.review import review_pull
+from bot.stories.review import ReviewNotMade, review_pull
 from tests.stories.project import FILES, OPS, unittest_file
 
 CONFIG = ".github/orchestrator.yml"
@@ -96,3 +98,19 @@ async def test_the_reviewer_has_its_own_model_when_the_config_names_one(stage):
     assert [(r.name, r.conclusion) for r in runs if r.name == "ao/review"] == [
         ("ao/review", "success")
     ]
+
+
+async def test_an_answer_that_is_no_review_leaves_the_check_open_and_says_why(stage):
+    pull = await delivered_multiply(stage)
+    bad = {"path": "calc/ops.py", "line": "six", "severity": "high", "body": "?"}
+    stage.model.reviews["1-2-multiply"] = [{"summary": "Bad line", "findings": [bad]}]
+    with pytest.raises(ReviewNotMade, match="findings/0/line: 'six' is not of type 'integer'"):
+        await review_pull(stage.place, stage.means, "1-2-multiply", pull.pull_number)
+    simmed = stage.sim.pulls.get(stage.repository, pull.pull_number)
+    [run] = [r for r in stage.sim.checks.runs_for(stage.repository, simmed.head_sha)
+             if r.name == "ao/review"]  # fmt: skip
+    assert run.status == "in_progress" and simmed.reviews == []
+    # The retry finds the same check run and completes it.
+    stage.model.reviews["1-2-multiply"] = [{"summary": "Fine now.", "findings": []}]
+    again = await review_pull(stage.place, stage.means, "1-2-multiply", pull.pull_number)
+    assert again.passed and again.check_id == run.id
