@@ -133,7 +133,9 @@ async def address(
     await _status(place, state, key, "in-progress")
     text = feedback_text(review, threads)
     feedback = ReviewFeedback(number, config.review_rounds, reviewer, text)
-    result = await _develop(place, means, branch, feedback)
+    # A round cut short after its commits were pushed (a crash) goes on from them.
+    earlier = await _own_commits(place, branch, str(review.get("commit_id") or ""))
+    result = await _develop(place, means, branch, feedback, earlier)
     if isinstance(result, str):
         await progress.show(place, pull, mark, _progress(key, lines, done, result, mark))
         return Escalated(key, len(done), result)
@@ -152,15 +154,25 @@ async def address(
 
 
 async def _develop(
-    place: Place, means: Means, branch: StoryBranch, feedback: ReviewFeedback
+    place: Place,
+    means: Means,
+    branch: StoryBranch,
+    feedback: ReviewFeedback,
+    earlier: list[tuple[str, str]],
 ) -> tuple[list[tuple[str, str]], str, str] | str:
-    """The developer's round: (new commits, its summary, the tests' line), or why not."""
+    """The developer's round: (new commits, its summary, the tests' line), or why not.
+    `earlier`: the App's commits since the review, pushed by a round cut short; when the
+    tests pass on them, they are the round."""
     worktree, start = branch.worktree, await branch.head()
     config = load_config(worktree, {}, check_models=False)
     story = find(worktree, branch.key)
     test = detect(worktree, config.test_command)
     if test is None:
         return "no test command: set `sandbox.test` in .github/orchestrator.yml"
+    if earlier:
+        verified = await run_tests(means.sandbox, worktree, test)
+        if verified.passed:
+            return earlier, earlier[-1][1], verified.summary
     try:
         dev, confinement = await developer(
             worktree, config, means, str(place.repository["full_name"])
@@ -173,16 +185,26 @@ async def _develop(
     if stray and await branch.restore(stray, f"story {story.short}: keep {', '.join(stray)}"):
         run = await run_tests(dev.sandbox, worktree, test)
     await branch.push()
-    # The App's own commits: a person's, pushed meanwhile, are theirs to describe.
-    out = await git("log", "--reverse", "--format=%H%x00%an%x00%s", f"{start}..HEAD", cwd=worktree)
-    rows = [line.split("\0", 2) for line in out.splitlines() if line]
-    commits = [(sha, subject) for sha, author, subject in rows if author == place.identity.name]
+    commits = [*earlier, *await _own_commits(place, branch, start)]
     if not outcome.passed or run is None or not run.passed:
         return f"the review is not addressed: {outcome.reason}"
     if not commits:
         return "the developer made no change for the review"
     summary = next((a.summary for a in reversed(outcome.attempts) if a.summary), "")
     return commits, summary, run.summary
+
+
+async def _own_commits(place: Place, branch: StoryBranch, since: str) -> list[tuple[str, str]]:
+    """(sha, subject) of the App's commits on the branch after `since`, oldest first: a
+    person's, pushed meanwhile, are theirs to describe."""
+    try:
+        out = await git(
+            "log", "--reverse", "--format=%H%x00%an%x00%s", f"{since}..HEAD", cwd=branch.worktree
+        )
+    except GitFailed:  # not a commit of this branch (gone from GitHub): nothing to go on from
+        return []
+    rows = [line.split("\0", 2) for line in out.splitlines() if line]
+    return [(sha, subject) for sha, author, subject in rows if author == place.identity.name]
 
 
 async def _answer(

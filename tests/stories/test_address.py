@@ -12,6 +12,7 @@ from bot.stories.address import (
     address,
     wanted_review,
 )
+from bot.stories.branch import StoryBranch
 from bot.stories.review import review_mark, verdict_mark
 from tests.stories.project import FILES, SPRINT_STATUS
 from tests.stories.test_review import MULTIPLY, delivered_multiply
@@ -120,3 +121,25 @@ def test_which_review_is_addressed():
     assert wanted_review([failed, mona], bot, "1-1-a", head, []) == mona  # a person's first
     assert wanted_review([mona, mona_ok], bot, "1-1-a", head, []) is None  # she approved since
     assert wanted_review([mona, hubot], bot, "1-1-a", head, [4]) == hubot
+
+
+async def test_a_round_cut_short_after_its_commit_goes_on_from_it(stage):
+    pull = await delivered_multiply(stage)
+    await stage.sim.review(
+        stage.repository, pull.pull_number, by="mona", event="REQUEST_CHANGES", body="Strings?",
+        comments=[{"path": "calc/ops.py", "line": 6, "side": "RIGHT", "body": "Refuse strings."}],
+    )  # fmt: skip
+    # The earlier attempt committed and pushed its change, then the process died.
+    place = stage.place
+    branch = await StoryBranch.prepare(
+        place.remote, place.worktrees, "1-2-multiply", "main", place.identity
+    )
+    (branch.worktree / "calc/ops.py").write_text(STRICT)
+    sha = await branch.save("story 1-2: refuse strings in multiply", ["calc/ops.py"])
+    asked = len(stage.model.requests)
+
+    done = await address(stage.place, stage.means, "1-2-multiply", pull.pull_number)
+    assert isinstance(done, Addressed) and done.commits == (sha,)
+    assert len(stage.model.requests) == asked  # no model call: the tests decided
+    reply = stage.sim.pulls.get(stage.repository, pull.pull_number).review_comments[-1]
+    assert reply.in_reply_to is not None and f"Addressed in {sha[:7]}" in reply.body
