@@ -19,14 +19,13 @@ from typing import Any
 
 from gidgethub import BadRequest
 
-from bot.git.remote import GitFailed, git
 from bot.project.sprint_edit import Change
-from bot.project.sprint_status import SprintStatusError, parse
 from bot.project.state_commit import StateCommitter
 from bot.stories import progress
 from bot.stories.deliver import Place
 from bot.stories.order import now_ready
 from bot.stories.review import CHECK_NAME, verdict_mark
+from bot.stories.sprint import sprint_view
 from bot.templates import render
 
 GREEN = ("success", "neutral", "skipped")
@@ -191,7 +190,7 @@ async def merge_story(
     auto_merge: bool = False,
     method: str = "merge",
     state: StateCommitter | None = None,
-    deps: Mapping[str, Collection[str]] | None = None,
+    deps: Mapping[str, Collection[str]] | None = None,  # None: read from the default branch
     issue: int | None = None,
 ) -> MergeResult:
     """Merge story `key`'s pull request if it may be merged now, else say why it waits."""
@@ -265,8 +264,8 @@ async def on_merged(
     worktree gone."""
     ready: list[str] = []
     if state is not None:
-        statuses = await sprint_statuses(state)
-        ready = now_ready(statuses, deps or {}, key)
+        view = await sprint_view(state)
+        ready = now_ready(view.statuses, view.deps if deps is None else deps, key)
         changes = [Change(key, "done")]
         changes += [Change(k, "ready-for-dev", seen="backlog") for k in ready]
         await state.commit(changes)
@@ -277,16 +276,3 @@ async def on_merged(
     if key not in place.worktrees.busy:
         await place.worktrees.remove(key)
     return Merged(key, sha, tuple(ready))
-
-
-async def sprint_statuses(state: StateCommitter) -> dict[str, str | None]:
-    """The statuses as the default branch has them now."""
-    tip = await state.remote.fetch(state.default_branch)
-    if tip is None:
-        return {}
-    try:
-        text = await git("show", f"{tip}:{state.path}", cwd=state.remote.clone)
-        parsed = parse(text, state.path)
-    except (GitFailed, SprintStatusError):
-        return {}
-    return {k: e.status for k, e in parsed.entries.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Collection, Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from bot.project.statuses import known
 from bot.stories.story import STORY_FOLDERS
@@ -71,29 +71,53 @@ def epic_references(text: str) -> dict[str, list[str]]:
     return found
 
 
-def read_dependencies(root: Path, keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """Each story key -> the keys it depends on, from its story file and the epics; a
-    reference to a story not among `keys` is left out (it is no story of this sprint)."""
+def is_planning_file(path: str, keys: Iterable[str]) -> bool:
+    """Whether the repository file may name dependencies: an epics file or a story's file."""
+    pure = PurePosixPath(path)
+    if pure.suffix != ".md":
+        return False
+    if any(
+        pure.match(pattern) or pure.match(pattern.removeprefix("**/")) for pattern in EPIC_GLOBS
+    ):
+        return True
+    return str(pure.parent) in (*STORY_FOLDERS, ".") and any(pure.name.startswith(k) for k in keys)
+
+
+def dependencies(files: Mapping[str, str], keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Each story key -> the keys it depends on, from the repository's story files and epics
+    (`files`: path -> text); a story that is not among `keys` is no story of this sprint and
+    is left out."""
     keys = list(keys)
     by_short = {short(k): k for k in keys}
     refs: dict[str, list[str]] = {k: [] for k in keys}
-    for pattern in EPIC_GLOBS:
-        for path in sorted(root.glob(pattern)):
-            if ".git" in path.parts or not path.is_file():
-                continue
-            for number, named in epic_references(path.read_text(errors="replace")).items():
-                if number in by_short:
-                    refs[by_short[number]] += named
-    for key in keys:
-        for folder in STORY_FOLDERS:
-            for path in sorted((root / folder).glob(f"{key}*.md")):
-                refs[key] += references(path.read_text(errors="replace"))
+    for path in sorted(files):
+        name = PurePosixPath(path).name
+        story = next((k for k in keys if name.startswith(k)), None)
+        if story is not None and str(PurePosixPath(path).parent) in (*STORY_FOLDERS, "."):
+            refs[story] += references(files[path])
+            continue
+        for number, named in epic_references(files[path]).items():
+            if number in by_short:
+                refs[by_short[number]] += named
     return {
         key: tuple(
             dict.fromkeys(by_short[r] for r in named if r in by_short and by_short[r] != key)
         )
         for key, named in refs.items()
     }
+
+
+def read_dependencies(root: Path, keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """`dependencies` of the files in a checkout at `root`."""
+    keys = list(keys)
+    files = {
+        path.relative_to(root).as_posix(): path.read_text(errors="replace")
+        for path in root.rglob("*.md")
+        if ".git" not in path.parts
+        and path.is_file()
+        and is_planning_file(path.relative_to(root).as_posix(), keys)
+    }
+    return dependencies(files, keys)
 
 
 def find_cycle(deps: Mapping[str, Collection[str]]) -> DependencyCycle | None:

@@ -20,7 +20,7 @@ from bot.stories.merge import (
     merge_story,
 )
 from bot.stories.review import review_pull
-from tests.stories.project import OPS, SPRINT_STATUS
+from tests.stories.project import FILES, OPS, SPRINT_STATUS
 from tests.stories.test_address import app_comments
 from tests.stories.test_review import delivered_multiply
 
@@ -60,18 +60,19 @@ def committer(stage):
 async def test_merged_after_a_persons_approval_with_ci_green_and_dependants_ready(stage):
     await stage.sim.push(
         stage.repository, by="mona", message="Divide after multiply",
-        files={"docs/sprint-status.yaml": SPRINT_STATUS + "  1-3-divide: backlog\n"},
+        files={"docs/sprint-status.yaml": SPRINT_STATUS + "  1-3-divide: backlog\n",
+               "docs/stories/1-3-divide.md": FILES["docs/stories/1-3-divide.md"]
+               + "\nDepends on: 1-2\n"},
     )  # fmt: skip
     pull = await delivered_multiply(stage)
     issue = stage.sim.open_issue(stage.repository, by="mona", title="Multiply two numbers")
     await stage.sim.settle()
-    deps = {"1-3-divide": ("1-2-multiply",)}
     waiting = await merge_story(stage.place, KEY, pull.pull_number, state=committer(stage))
     assert waiting == Wait("waiting for a person's approving review")
     await stage.sim.review(stage.repository, pull.pull_number, by="mona", event="APPROVE")
 
     merged = await merge_story(
-        stage.place, KEY, pull.pull_number, method="squash", state=committer(stage), deps=deps,
+        stage.place, KEY, pull.pull_number, method="squash", state=committer(stage),
         issue=issue.number,
     )  # fmt: skip
     assert isinstance(merged, Merged) and merged.ready == ("1-3-divide",)
