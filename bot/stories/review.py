@@ -104,10 +104,16 @@ def findings_of(structured: object) -> tuple[str, list[Finding]]:
         raise ReviewNotMade(f"the reviewer's answer is not a review: {exc.message}") from exc
     assert isinstance(structured, Mapping)
     found = [
-        Finding(str(f["path"]).lstrip("/"), int(f["line"]), str(f["severity"]), str(f["body"]))
+        Finding(str(f["path"]).lstrip("/"), int(f["line"]), str(f["severity"]), _inert(f["body"]))
         for f in structured["findings"]
     ]
-    return str(structured["summary"]), found
+    return _inert(structured["summary"]), found
+
+
+def _inert(text: object) -> str:
+    """The model's words, with no HTML comment: a marker in them (the model reads untrusted
+    code) must never pass for the App's own, such as a verdict."""
+    return str(text).replace("<!--", "<!- -")
 
 
 def place_findings(
