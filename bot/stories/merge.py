@@ -207,22 +207,28 @@ async def merge_story(
             await place.gh.put(
                 f"{pull['url']}/update-branch", data={"expected_head_sha": pull["head"]["sha"]}
             )
-        except BadRequest as exc:  # 422: the base and head conflict (or the head moved)
+        except BadRequest as exc:  # 422: the base and head conflict, or the head moved
             if exc.status_code != 422:
                 raise
+            if "expected head sha" in str(exc):
+                return Wait("the branch moved meanwhile: it is looked at again")
             return Conflicted(key, await conflicting_files(place, pull))
         return Wait(f"brought up to date with {pull['base']['ref']}: the checks run again")
     data = {"merge_method": decision.method, "sha": pull["head"]["sha"]}
+    mark = f"<!-- ao:merge:{key} -->"
     try:
         merged = await place.gh.put(f"{pull['url']}/merge", data=data)
     except BadRequest as exc:
         if exc.status_code not in (405, 409):
             raise
         said = str(exc.args[0]) if exc.args else exc.status_code.phrase
-        mark = f"<!-- ao:merge:{key} -->"
-        body = render("stories/merge_refused.md.j2", key=key, reason=said, mark=mark)
+        body = render("stories/merge_refused.md.j2", key=key, reason=said, mark=mark, merged=False)
         await progress.show(place, pull, mark, body)
         return Wait(f"GitHub refuses the merge: {said}")
+    said_before = await progress.find_own(place, str(pull["comments_url"]), mark)
+    if said_before is not None:  # the refusal said earlier is history now
+        body = render("stories/merge_refused.md.j2", key=key, reason="", mark=mark, merged=True)
+        await progress.show(place, pull, mark, body)
     return await on_merged(place, key, str(merged["sha"]), state, deps, issue)
 
 

@@ -101,6 +101,12 @@ async def test_a_refused_merge_is_said_once_and_waits(stage):
     [comment] = app_comments(stage.repository, pull.pull_number)
     assert "approving reviews are required" in comment.body
     assert stage.sim.pulls.get(stage.repository, pull.pull_number).merged_at is None
+    # A second approval: merged, and the same comment says so.
+    stage.sim.grant(stage.repository, "hubot", "write")
+    await stage.sim.review(stage.repository, pull.pull_number, by="hubot", event="APPROVE")
+    assert isinstance(await merge_story(stage.place, KEY, pull.pull_number), Merged)
+    [comment] = app_comments(stage.repository, pull.pull_number)
+    assert "is merged" in comment.body
 
 
 async def test_auto_merge_brings_a_branch_up_to_date_and_hands_back_a_conflict(stage):
