@@ -3,8 +3,9 @@ effect it calls for, never forced.
 
 Merge when a person approved it (or `auto_merge` is on and `ao/review` passed) and the
 repository's own checks are green, with the configured method; otherwise wait. A branch
-behind its base that changes files the base changed since is first brought up to date with
-GitHub's update-branch (never a local merge, never a force-push), and its checks run again.
+behind its base that changes files the base changed since, or one GitHub finds conflicting,
+is first brought up to date with GitHub's update-branch (never a local merge, never a
+force-push), and its checks run again; what update-branch cannot merge is `Conflicted`.
 Where GitHub refuses the merge (405: required reviews, checks) the bot says so in one edited
 comment and waits. On merge: the story is `done` in the sprint state, its dependants whose
 dependencies are all done `ready-for-dev`, its worktree removed.
@@ -80,18 +81,18 @@ class Merged:
     ready: tuple[str, ...]  # dependants now ready-for-dev
 
 
-Decision = MergeNow | UpdateFirst | Wait | Conflicted
+Decision = MergeNow | UpdateFirst | Wait
 MergeResult = Merged | Wait | Conflicted
 
 
-def decide(key: str, facts: PullFacts, *, auto_merge: bool, method: str) -> Decision:
+def decide(facts: PullFacts, *, auto_merge: bool, method: str) -> Decision:
     """What to do with the story's pull request now (pure)."""
     if facts.state != "open":
         return Wait("the pull request is closed")
     if facts.draft:
         return Wait("the pull request is a draft: the story is not verified yet")
-    if facts.mergeable is False:
-        return Conflicted(key, ())
+    if facts.mergeable is False:  # GitHub's update-branch tries; what it cannot merge, conflicts
+        return UpdateFirst()
     if facts.changes_requested_by:
         return Wait(f"changes are requested by {', '.join(facts.changes_requested_by)}")
     if not facts.approved_by and not (auto_merge and facts.review_passed):
@@ -197,11 +198,9 @@ async def merge_story(
     pull = await read_pull(place, pull_number)
     if pull.get("merged"):
         return await on_merged(place, key, str(pull["merge_commit_sha"]), state, deps, issue)
-    decision = decide(key, await gather(place, pull), auto_merge=auto_merge, method=method)
+    decision = decide(await gather(place, pull), auto_merge=auto_merge, method=method)
     if isinstance(decision, Wait):
         return decision
-    if isinstance(decision, Conflicted):
-        return Conflicted(key, await conflicting_files(place, pull))
     if isinstance(decision, UpdateFirst):
         try:
             await place.gh.put(

@@ -33,7 +33,7 @@ FACTS = PullFacts(
 
 def test_the_decision():
     def said(**changed):
-        return decide(KEY, dataclasses.replace(FACTS, **changed), auto_merge=False, method="m")
+        return decide(dataclasses.replace(FACTS, **changed), auto_merge=False, method="m")
 
     assert said() == Wait("waiting for a person's approving review")
     assert said(approved_by=("mona",)) == MergeNow("m")
@@ -43,11 +43,11 @@ def test_the_decision():
         "changes are requested by hubot"
     )
     assert said(approved_by=("mona",), behind_on_shared_files=True) == UpdateFirst()
-    assert said(mergeable=False) == Conflicted(KEY, ())
+    assert said(mergeable=False) == UpdateFirst()  # GitHub says whether it conflicts
     assert said(draft=True).reason.startswith("the pull request is a draft")
-    assert decide(KEY, FACTS, auto_merge=True, method="rebase") == MergeNow("rebase")
+    assert decide(FACTS, auto_merge=True, method="rebase") == MergeNow("rebase")
     unreviewed = dataclasses.replace(FACTS, review_passed=False)
-    assert decide(KEY, unreviewed, auto_merge=True, method="merge") == Wait(
+    assert decide(unreviewed, auto_merge=True, method="merge") == Wait(
         "ao/review has not passed on the head commit"
     )
 
