@@ -26,7 +26,7 @@ from bot.stories.branch import StoryBranch
 from bot.stories.compose import Means, developer
 from bot.stories.deliver import Place
 from bot.stories.develop import ReviewFeedback, develop, dropped_reason
-from bot.stories.review import review_mark, verdict_mark
+from bot.stories.review import review_external, review_mark, show_check, verdict_mark
 from bot.stories.story import find
 from bot.stories.testing import detect, run_tests
 from bot.templates import render
@@ -145,12 +145,15 @@ async def address(
         if await _answer(place, pull, c, commits, summary, tests)
     ]  # fmt: skip
     await _status(place, state, key, "review")
+    head = await branch.head()
+    said = f"Round {number} addressed {reviewer}'s review; the reviewer looks again."
+    queued = {"status": "queued", "output": {"title": "Review round addressed", "summary": said}}
+    await show_check(place, head, review_external(key, head), queued)
     lines.append(f"round {number}: {reviewer}'s review addressed in {len(commits)} commit(s)")
     await progress.show(place, pull, mark, _progress(key, lines, [*done, review["id"]], "", mark))
     return Addressed(
-        key, number, int(review["id"]), tuple(sha for sha, _ in commits), tuple(answered),
-        await branch.head(),
-    )  # fmt: skip
+        key, number, int(review["id"]), tuple(sha for sha, _ in commits), tuple(answered), head
+    )
 
 
 async def _develop(

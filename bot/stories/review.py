@@ -92,6 +92,11 @@ def review_mark(key: str, head_sha: str) -> str:
     return f"<!-- ao:review:{key}:{head_sha} -->"
 
 
+def review_external(key: str, head_sha: str) -> str:
+    """The `ao/review` check run's `external_id` on a head commit: one per commit."""
+    return f"review:{key}:{head_sha}"
+
+
 def verdict_mark(passed: bool) -> str:
     return f"<!-- ao:verdict:{'pass' if passed else 'fail'} -->"
 
@@ -177,7 +182,7 @@ async def review_pull(place: Place, means: Means, key: str, pull_number: int) ->
     full = place.repository["full_name"]
     pull = await place.gh.getitem(f"/repos/{full}/pulls/{pull_number}")
     head = str(pull["head"]["sha"])
-    external = f"review:{key}:{head}"
+    external = review_external(key, head)
     mark = review_mark(key, head)
     earlier = await find_review(place, pull, mark)
     if earlier is not None:  # posted before a crash: the check run follows the review

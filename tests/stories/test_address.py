@@ -84,6 +84,8 @@ async def test_a_persons_changes_requested_is_addressed_and_its_thread_answered(
     assert "1-2-multiply: review" in await stage.on_github("main", "docs/sprint-status.yaml")
     [rounds] = app_comments(repository, pull.pull_number)
     assert "round 1: mona's review addressed in 1 commit(s)" in rounds.body
+    checks = sim.checks.runs_for(repository, done.head)
+    assert [r.status for r in checks if r.name == "ao/review"] == ["queued"]  # reviewed next
 
     # A retry finds the review addressed; a second "changes requested" past review_rounds
     # (1, set on the branch) is escalated, said in the same comment.
