@@ -6,6 +6,7 @@ description does not allow fails the test, even when the bot swallowed the error
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,18 @@ def app_private_key() -> str:
     ).decode()
 
 
+#: Where the webhook description (@octokit/openapi-webhooks 12.1.0) lags GitHub: its enum of
+#: an App's events in `performed_via_github_app` lacks `workflow_job`, which app.yml
+#: subscribes to, so every comment the App makes on a pull request it opened reads as a
+#: violation. Only that sentence, alone in its violation, is let through.
+_GAP = re.compile(r"[\w/]*performed_via_github_app/events/\d+: 'workflow_job' is not one of \[")
+
+
+def _known_gap(violation: str) -> bool:
+    found = violation.split(": ", 1)[-1]
+    return all(_GAP.match(part.strip()) for part in found.split("; ")) and bool(found)
+
+
 @pytest.fixture
 async def make_sim(
     rest_description: RestDescription, webhook_description: WebhookDescription
@@ -77,7 +90,10 @@ async def make_sim(
     yield make
     for sim in sims:
         await sim.stop()
-    problems = [str(v) for sim in sims if sim not in allowed for v in sim.violations]
+    problems = [
+        str(v) for sim in sims if sim not in allowed for v in sim.violations
+        if not _known_gap(str(v))
+    ]  # fmt: skip
     if problems:
         pytest.fail(
             "GitHub's description was not respected:\n" + "\n".join(problems[:20]), pytrace=False

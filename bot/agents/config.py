@@ -20,6 +20,7 @@ from bot.llm.allowed import allowed_models
 CONFIG_PATH = ".github/orchestrator.yml"
 SPEC = r"^[a-z-]+:[^\s]+$"  # provider:model
 PHASES = ("analysis", "planning", "solutioning", "implementation")
+MERGE_METHODS = ("merge", "squash", "rebase")
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -39,6 +40,11 @@ SCHEMA: dict[str, Any] = {
             "properties": {phase: {"enum": ["auto", "approve"]} for phase in PHASES},
         },
         "review_rounds": {"type": "integer", "minimum": 0, "maximum": 10},
+        "auto_merge": {
+            "type": "boolean",
+            "description": "merge a story's pull request once ao/review passed and CI is green",
+        },
+        "merge_method": {"enum": list(MERGE_METHODS)},
         "developer": {
             "type": "object",
             "description": "the developer loop's limits per story: agent turns, wall time, tokens",
@@ -64,9 +70,7 @@ SCHEMA: dict[str, Any] = {
 
 #: Settings the schema accepts before the product acts on them, with when they will: they are
 #: shown as "not active yet" (the config check, `/ao status`), never silently ignored.
-NOT_ACTIVE_YET: dict[str, str] = {
-    "review_rounds": "reviews of story pull requests are not built yet",
-}
+NOT_ACTIVE_YET: dict[str, str] = {}
 
 
 def not_active(text: str) -> dict[str, str]:
@@ -98,6 +102,8 @@ class AgentsConfig:
     onboarding: tuple[str, ...] = ()
     phase_gates: Mapping[str, str] = dataclasses.field(default_factory=dict)
     review_rounds: int = 2
+    auto_merge: bool = False
+    merge_method: str = "merge"
     setup_command: str | None = None
     test_command: str | None = None
     story_limits: StoryLimits = StoryLimits()
@@ -145,6 +151,8 @@ def parse_config(
         onboarding=tuple(data.get("onboarding") or ()),
         phase_gates=dict(data.get("phase_gates") or {}),
         review_rounds=int(data.get("review_rounds", 2)),
+        auto_merge=bool(data.get("auto_merge", False)),
+        merge_method=str(data.get("merge_method", "merge")),
         setup_command=(data.get("sandbox") or {}).get("setup"),
         test_command=(data.get("sandbox") or {}).get("test"),
         story_limits=StoryLimits(**(data.get("developer") or {})),

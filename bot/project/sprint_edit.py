@@ -38,6 +38,9 @@ class Change:
     by: Who = "bot"
     seen: str | None = None
     login: str = ""  # the person's, for the commit message
+    #: "review": the one backwards move the bot makes, `review → in-progress` to address a
+    #: review of the story's pull request (it goes back to review when addressed).
+    because: Literal["", "review"] = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +74,18 @@ def refusal(change: Change, entry: SprintEntry | None, before: str | None) -> st
         if was is None:
             return f"{before!r} is a status the bot does not know: only a person changes it"
         now = rank(change.status, entry.kind)
-        if now is not None and now < was:
+        if now is not None and now < was and not _for_review(change, before, entry):
             return f"the bot never moves {change.key} backwards ({before} → {change.status})"
     return ""
+
+
+def _for_review(change: Change, before: str | None, entry: SprintEntry) -> bool:
+    """The bot's one backwards move: a story in review goes back to in-progress for a review."""
+    return (
+        change.because == "review"
+        and known(before, entry.kind) == "review"
+        and change.status == "in-progress"
+    )
 
 
 def _same(seen: str, before: str | None, entry: SprintEntry) -> bool:

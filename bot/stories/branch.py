@@ -57,9 +57,30 @@ class StoryBranch:
     async def push(self) -> None:
         """Push HEAD, unless this object pushed it already (a push is a network round trip)."""
         head = await self.head()
-        if head != self.pushed:
+        if head == self.pushed:
+            return
+        try:
             await self.remote.push(self.worktree, self.name)
-            self.pushed = head
+        except GitFailed as exc:
+            if not any(word in exc.stderr for word in _BEHIND):
+                raise
+            await self.on_top()
+            await self.remote.push(self.worktree, self.name)
+        self.pushed = await self.head()
+
+    async def on_top(self) -> None:
+        """Someone pushed to the branch meanwhile: their commits are fetched and kept, and the
+        App's commits not yet pushed are replayed on top (never a force-push). A conflict
+        leaves the worktree as it was and raises GitFailed."""
+        theirs = await self.remote.fetch(self.name)
+        if theirs is None:
+            return
+        try:
+            await git("rebase", "--quiet", theirs, cwd=self.worktree, identity=self.identity)
+        except GitFailed:
+            with contextlib.suppress(GitFailed):
+                await git("rebase", "--abort", cwd=self.worktree)
+            raise
 
     async def head(self) -> str:
         return (await git("rev-parse", "HEAD", cwd=self.worktree)).strip()
@@ -88,6 +109,10 @@ class StoryBranch:
                           cwd=self.worktree)  # fmt: skip
                 (self.worktree / path).unlink(missing_ok=True)
         return await self.save(message, [])
+
+
+#: What git says when the branch on GitHub has commits the push does not.
+_BEHIND = ("fetch first", "non-fast-forward", "[rejected]")
 
 
 async def _has(clone: Path, ref: str) -> bool:

@@ -45,6 +45,7 @@ MIN_TEST_S = 60.0
 #: One writer for the sprint state (on the default branch); CI runs with the repository's
 #: secrets. Neither is ever changed from a story branch.
 SPRINT_STATUS = "sprint-status.yaml"
+FEEDBACK_TEMPLATES = {"review": "stories/address.md.j2", "conflict": "stories/conflict.md.j2"}
 WORKFLOWS = ".github/workflows"
 
 
@@ -73,6 +74,19 @@ class Developer:
     rules: tuple[str, ...] = ()
     project: str = ""
     turn_tool_calls: int = 16  # tool-loop iterations within one turn
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReviewFeedback:
+    """A review sent back to the developer: its comments, each as the reviewer wrote it
+    (untrusted: it goes to the model as data), and which round this is; or (`kind`
+    "conflict") the default branch's changes the story's conflict with."""
+
+    round: int
+    rounds: int
+    reviewer: str
+    comments: str
+    kind: Literal["review", "conflict"] = "review"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -150,14 +164,22 @@ def task_for(
     test: TestCommand,
     number: int,
     previous: Attempt | None,
+    feedback: ReviewFeedback | None = None,
 ) -> Task:
-    """The turn's task: implement the story, or (after a failing run) make the tests pass."""
+    """The turn's task: implement the story (or address a review of it), or (after a failing
+    run) make the tests pass."""
     inputs = {"repository files": listing(worktree, confinement)}
     run = previous.tests if previous else None
     if run is not None:
         inputs[f"test output ({run.command})"] = run.tail
+    elif feedback is not None:
+        inputs[f"{feedback.kind} comments" if feedback.kind == "review" else "conflict"] = (
+            feedback.comments
+        )
+    first = FEEDBACK_TEMPLATES[feedback.kind] if feedback is not None else "stories/implement.md.j2"
     instruction = render(
-        "stories/fix.md.j2" if run is not None else "stories/implement.md.j2",
+        "stories/fix.md.j2" if run is not None else first,
+        feedback=feedback,
         story=story,
         test=test,
         run=run,
@@ -187,8 +209,10 @@ async def develop(
     test: TestCommand,
     confinement: Confinement,
     branch: Branch,
+    feedback: ReviewFeedback | None = None,
 ) -> Development:
-    """Turns and test runs until the tests pass on a changed branch, or a limit is reached."""
+    """Turns and test runs until the tests pass on a changed branch, or a limit is reached;
+    with `feedback`, the first turn addresses a review of the story's pull request."""
     deadline = time.monotonic() + dev.limits.minutes * 60
     attempts: list[Attempt] = []
     model_s = tests_s = 0.0
@@ -204,7 +228,7 @@ async def develop(
             limit, reason = "time", f"the {dev.limits.minutes:g}-minute limit was reached"
             break
         previous = attempts[-1] if attempts else None
-        task = task_for(dev, worktree, story, confinement, test, number, previous)
+        task = task_for(dev, worktree, story, confinement, test, number, previous, feedback)
         workspace = Workspace(worktree, confinement)
         summary, stopped = "", "done"
         ended: tuple[Limit, str] | None = None

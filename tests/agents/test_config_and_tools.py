@@ -36,10 +36,13 @@ escalation_threshold: 0.8
 onboarding: [docs/onboarding.md]
 phase_gates: {planning: approve}
 review_rounds: 1
+auto_merge: true
+merge_method: squash
 """,
         ),
         ALLOWED,
     )
+    assert config.auto_merge and config.merge_method == "squash" and config.review_rounds == 1
     assert config.model_for("pm", "John", None) == "anthropic:claude-haiku-4-5"
     assert config.model_for("dev", "Amelia", None) == "openai:gpt-4o-mini"
     assert config.llm_budget_usd == 12.5 and config.onboarding == ("docs/onboarding.md",)
@@ -54,13 +57,20 @@ max_concurent_agents: 3
 escalation_threshold: 1.5
 phase_gates: {planning: maybe, shipping: auto}
 review_rounds: "two"
+auto_merge: yes please
+merge_method: octopus
 """,
     )
     with pytest.raises(ConfigError) as raised:
         load_config(tmp_path, ALLOWED)
     message = str(raised.value)
-    assert "has 7 problem(s)" in message
-    assert "max_concurent_agents: unknown key (known keys: agents, developer, escalation" in message
+    assert "has 9 problem(s)" in message
+    assert (
+        "max_concurent_agents: unknown key (known keys: agents, auto_merge, developer, escalation"
+        in message
+    )
+    assert "auto_merge: 'yes please' is not of type 'boolean'" in message
+    assert "merge_method: 'octopus' is not one of ['merge', 'squash', 'rebase']" in message
     assert "escalation_threshold: 1.5 is greater than the maximum of 1" in message
     assert "phase_gates.planning: 'maybe' is not one of ['auto', 'approve']" in message
     assert "phase_gates.shipping: unknown key" in message

@@ -138,6 +138,21 @@ def test_what_the_bot_does_not_write(change, reason):
     assert edited == text and not outcome.written and reason in outcome.reason
 
 
+def test_the_bots_one_backwards_move_is_review_to_in_progress_for_a_review():
+    text = "development_status:\n  1-1-a: review\n  1-2-b: done\n  1-3-c: review\n"
+    edited, outcomes = apply(
+        text,
+        [
+            Change("1-1-a", "in-progress", because="review"),
+            Change("1-2-b", "in-progress", because="review"),  # done stays done
+            Change("1-3-c", "ready-for-dev", because="review"),  # only to in-progress
+            Change("1-3-c", "in-progress"),  # not for a review: never backwards
+        ],
+    )
+    assert [o.written for o in outcomes] == [True, False, False, False]
+    assert edited == text.replace("1-1-a: review", "1-1-a: in-progress")
+
+
 def test_a_person_may_move_a_story_backwards_or_out_of_an_unknown_status():
     text = (FIXTURES / "hand-kept.yaml").read_text()
     changes = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -84,10 +84,16 @@ class ScriptedModel(AnthropicServer):
     def __init__(self) -> None:
         super().__init__()
         self.scripts: dict[str, list[Turn]] = {}  # story key -> turns, one per attempt
+        #: story key -> the reviewer's structured answers, one per review, in order
+        self.reviews: dict[str, list[dict[str, Any]]] = {}
         self.delay = 0.0  # seconds before each answer
+        #: run before the next answer, one per request (a person acting mid-run)
+        self.meanwhile: list[Callable[[], Awaitable[object]]] = []
 
     async def messages(self, request: web.Request) -> web.Response:
         await asyncio.sleep(self.delay)
+        if self.meanwhile:
+            await self.meanwhile.pop(0)()
         try:
             return await super().messages(request)
         except _Refuse:
@@ -96,6 +102,9 @@ class ScriptedModel(AnthropicServer):
     def _model(self, asked: Asked) -> ScriptedReply:
         first = next((text for role, text in asked.messages if role == "user"), "")
         key = re.search(r"story\s+(\d+-\d+-[\w-]+)", first, re.IGNORECASE)
+        if key is not None and asked.schema is not None and "findings" in str(asked.schema):
+            answers = self.reviews.get(key.group(1)) or [{"summary": "Fine.", "findings": []}]
+            return ScriptedReply(structured=answers.pop(0) if len(answers) > 1 else answers[0])
         if key is None or key.group(1) not in self.scripts:
             return respond(asked)
         attempt = re.search(r"attempt (\d+) of", first)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
-import pytest
-
 from bot.git.remote import git
 from bot.git.worktrees import Worktrees, repository_dirs
 from bot.llm.errors import ModelNotAllowed
@@ -36,16 +34,6 @@ async def staged(make_sim, key, graphql, tmp_path, sandbox, aiohttp_server, *, p
     return await make_stage(
         sim, key, model, str(server.make_url("")), sandbox, tmp_path / "data", private=private
     )
-
-
-@pytest.fixture
-async def stage(make_sim, app_private_key, graphql_description, tmp_path, sandbox, aiohttp_server):
-    made = await staged(
-        make_sim, app_private_key, graphql_description, tmp_path, sandbox, aiohttp_server
-    )
-    yield made
-    await made.close()
-    assert made.model.invalid == []
 
 
 def write(path: str, content: str) -> tuple[str, dict[str, str]]:

@@ -1,0 +1,47 @@
+"""The sprint as the default branch has it now, read from the App's clone (no checkout):
+each story's status and the stories it depends on; what `order.schedule` and the merges
+decide on."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from bot.git.commit_file import read_file
+from bot.git.remote import GitFailed, git
+from bot.project.sprint_status import SprintStatusError, parse
+from bot.project.state_commit import StateCommitter
+from bot.project.statuses import kind_of
+from bot.stories.order import dependencies, is_planning_file
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SprintView:
+    tip: str | None  # the default branch's commit read; None when it has none
+    statuses: Mapping[str, str | None]  # story key -> status (stories only)
+    deps: Mapping[str, tuple[str, ...]]  # story key -> the keys it depends on
+
+
+async def sprint_view(state: StateCommitter) -> SprintView:
+    """The default branch's sprint state and dependencies (fetched now)."""
+    remote = state.remote
+    tip = await remote.fetch(state.default_branch)
+    if tip is None:
+        return SprintView(None, {}, {})
+    raw = await read_file(remote.clone, tip, state.path)
+    try:
+        parsed = parse(raw.decode("utf-8", errors="replace"), state.path) if raw else None
+    except SprintStatusError:
+        parsed = None
+    entries = parsed.entries if parsed else {}
+    statuses = {k: e.status for k, e in entries.items() if kind_of(k) == "story"}
+    try:
+        names = (await git("ls-tree", "-r", "--name-only", tip, cwd=remote.clone)).splitlines()
+    except GitFailed:
+        names = []
+    files: dict[str, str] = {}
+    for name in names:
+        if is_planning_file(name, statuses):
+            text = await read_file(remote.clone, tip, name)
+            files[name] = text.decode("utf-8", errors="replace") if text else ""
+    return SprintView(tip, statuses, dependencies(files, statuses))
