@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from bot.handlers import commands, installation, ping
+from bot.handlers import commands, escalations, installation, ping
 
 
 def default_routers() -> list[routing.Router]:
-    return [commands.router, installation.router, ping.router]
+    return [commands.router, escalations.router, installation.router, ping.router]

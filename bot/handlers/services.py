@@ -14,6 +14,7 @@ from bot.github.permissions import PermissionCache
 
 if TYPE_CHECKING:
     from bot.intake.dispatcher import HandlerContext
+    from bot.runs.steering import Steering
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class Services:
     app_id: int | None
     commands: CommandRegistry
     permissions: PermissionCache = dataclasses.field(default_factory=PermissionCache)
+    steering: Steering | None = None  # runs steered from GitHub, where the server hosts them
 
 
 async def installation_client(ctx: HandlerContext) -> GitHubAPI | None:

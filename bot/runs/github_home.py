@@ -23,6 +23,7 @@ from bot.git.remote import GitFailed, Identity, Remote, git, run_branch
 from bot.github.client import GitHubClients
 from bot.github.markers import find_marked_comment
 from bot.github.publishing import edit_comment, find_or_open_pull
+from bot.runs.escalations import close_with, escalation_mark, find_or_open, is_question, issue_text
 from bot.runs.jobs import Job, Outcome
 from bot.runs.publish import RunView, pull_request, status_comment, status_mark
 
@@ -167,6 +168,42 @@ class GitHubHome:
         found = await find_marked_comment(gh, home.comments_url, status_mark(run_id), self.app_id)
         return str((found or {}).get("html_url") or "")
 
+    async def open_escalation(
+        self, home: Home, view: RunView, escalation: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The run's question as an issue (found, or opened once and assigned to the run's
+        starter where they can be), linking back to the status comment."""
+        gh = await self.clients.installation(home.installation_id)
+        run = {"workflow": view.workflow, "issue": home.issue, "started_by": home.started_by,
+               "run_id": home.run_id, "branch_url": view.branch_url}  # fmt: skip
+        title, body = issue_text(
+            escalation, run=run, status_url=await self.status_link(home, home.run_id)
+        )
+        mark = escalation_mark(home.run_id, int(escalation.get("number") or 0))
+        return await find_or_open(
+            gh, home.repository, self.app_id,
+            title=title, body=body, mark=mark, assignee=home.started_by,
+        )  # fmt: skip
+
+    async def close_escalation(
+        self, home: Home, number: int, *, body: str, mark: str, reason: str
+    ) -> None:
+        gh = await self.clients.installation(home.installation_id)
+        issue_url = f"/repos/{home.repository}/issues/{number}"
+        await close_with(gh, issue_url, self.app_id, body=body, mark=mark, reason=reason)
+
+    async def show_job(self, job: Job, **changes: Any) -> None:
+        """Edit the status comment of a run no worker is following (a person cancelled or
+        paused it while it waited)."""
+        assert job.home is not None
+        home = Home.from_json(job.home)
+        web = home.html_url or home.clone_url.removesuffix(".git")
+        view = RunView(
+            home.run_id, job.workflow, job.state, home.issue, home.started_by,
+            branch=job.branch or "", branch_url=f"{web}/tree/{job.branch}" if job.branch else "",
+        )  # fmt: skip
+        await self.show(home, dataclasses.replace(view, **changes), always=True)
+
     async def open_pull(self, home: Home, branch: str, title: str, body: str) -> dict[str, Any]:
         gh = await self.clients.installation(home.installation_id)
         repository = await gh.getitem(f"/repos/{home.repository}")
@@ -238,12 +275,25 @@ class Follower:
         except GITHUB_TROUBLE as exc:  # the next push carries this step too
             log.warning("following a run on GitHub failed", extra=self._extra(exc))
 
-    async def finish(self, outcome: Outcome) -> None:
-        """Push what is left; the pull request when the run is done; the final status."""
-        changes: dict[str, Any] = {"state": outcome.state, "goal": ""}
+    async def finish(self, outcome: Outcome) -> Outcome:
+        """Push what is left; the pull request when the run is done, the escalation issue when
+        it waits for an answer; the final status. The outcome, with its issue, to record."""
+        changes: dict[str, Any] = {"state": outcome.state, "goal": "", "question_url": ""}
         if outcome.state == "paused" and outcome.escalation:
-            changes["question"] = str(outcome.escalation.get("question") or "")
+            question = str(outcome.escalation.get("question") or "")
+            changes["question"] = " ".join(question.replace("#", "").split())[:300]
             changes["goal"] = str(outcome.escalation.get("reason") or "")
+        if outcome.state == "paused" and is_question(outcome.escalation):
+            assert outcome.escalation is not None
+            try:
+                issue = await self.github.open_escalation(self.home, self.view, outcome.escalation)
+            except GITHUB_TROUBLE as exc:  # the question still shows in the status comment
+                log.error("the escalation issue could not be opened", extra=self._extra(exc))
+            else:
+                escalation = {**outcome.escalation, "issue": issue["number"],
+                              "issue_url": issue.get("html_url", "")}  # fmt: skip
+                outcome = dataclasses.replace(outcome, escalation=escalation)
+                changes["question_url"] = str(issue.get("html_url") or "")
         if outcome.error:
             changes["error"] = outcome.error
         if "cost_usd" in self.summary:
@@ -260,6 +310,7 @@ class Follower:
             await self._show()
         except GITHUB_TROUBLE as exc:
             log.error("the status comment could not be updated", extra=self._extra(exc))
+        return outcome
 
     async def _open_pull(self) -> str:
         title, body = pull_request(

@@ -29,6 +29,7 @@ from bot.intake.routing import EventRouter
 from bot.runs.commands import Starter
 from bot.runs.github_home import GitHubHome
 from bot.runs.service import RUNNER, runs
+from bot.runs.steering import Steering
 from bot.settings import Settings
 from bot.web.client_faults import quiet_client_faults
 from bot.web.health import healthz, readyz
@@ -116,14 +117,18 @@ def _github_home(settings: Settings) -> Callable[[web.Application], GitHubHome |
     return make
 
 
-def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
-    """The `/ao` commands: help and ping everywhere; start and status where runs can be."""
+def _commands(app: web.Application, settings: Settings) -> tuple[CommandRegistry, Steering | None]:
+    """The `/ao` commands: help and ping everywhere; starting and steering runs where runs
+    can be (and the steering, for the handlers of issue events)."""
     registry = default_registry()
     home = app.get(GITHUB_HOME)
-    if home is not None:
-        starter = Starter(home, lambda: app.get(RUNNER), settings.data_dir, settings.default_model)
-        starter.add_to(registry)
-    return registry
+    if home is None:
+        return registry, None
+    starter = Starter(home, lambda: app.get(RUNNER), settings.data_dir, settings.default_model)
+    starter.add_to(registry)
+    steering = Steering(home, lambda: app.get(RUNNER))
+    steering.add_to(registry)
+    return registry, steering
 
 
 def _intake(
@@ -132,6 +137,7 @@ def _intake(
     async def intake(app: web.Application) -> AsyncIterator[None]:
         journal = Journal(settings.journal_path)
         await journal.open()
+        commands, steering = _commands(app, settings)
         dispatcher = Dispatcher(
             journal,
             router,
@@ -142,7 +148,8 @@ def _intake(
             services=Services(
                 github=app.get(GITHUB),
                 app_id=int(settings.app_id) if settings.app_id else None,
-                commands=_commands(app, settings),
+                commands=commands,
+                steering=steering,
             ),
         )
         app[JOURNAL] = journal
