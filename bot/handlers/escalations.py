@@ -25,5 +25,5 @@ async def cancel_unanswered(event: sansio.Event, *, ctx: HandlerContext) -> None
     if LABEL not in {str(label.get("name")) for label in issue.get("labels") or []}:
         return
     await services.steering.escalation_closed(
-        event.data["repository"]["full_name"], int(issue["number"]), str(sender.get("login"))
+        event.data["repository"]["full_name"], issue, str(sender.get("login"))
     )

@@ -97,10 +97,13 @@ async def find_or_open(
     assignee: str,
 ) -> dict[str, Any]:
     """The App's escalation issue carrying `mark`, opened (and assigned, where `assignee`
-    can be) only when there is none."""
+    can be) only when there is none. Found closed, the question was dropped with its run,
+    and the run (retried) asks it again: it is reopened."""
     issues_url = f"/repos/{repository}/issues"
     async for issue in gh.getiter(f"{issues_url}?labels={LABEL}&state=all&per_page=100"):
         if written_by_app(issue, app_id) and mark in (issue.get("body") or ""):
+            if issue.get("state") == "closed":
+                return dict(await gh.patch(issue["url"], data={"state": "open"}))
             return dict(issue)
     issue = dict(await gh.post(issues_url, data={"title": title, "body": body, "labels": [LABEL]}))
     try:

@@ -9,13 +9,15 @@ not fit the run's state is explained and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
 from bot.commands.registry import CommandRegistry, CommandRequest, CommandSpec
-from bot.github.markers import marker
+from bot.github.markers import marker, written_by_app
 from bot.runs import steerstore
 from bot.runs.escalations import choice, is_question
 from bot.runs.github_home import GITHUB_TROUBLE, GitHubHome, Home
@@ -27,6 +29,8 @@ from bot.templates import render
 
 log = logging.getLogger(__name__)
 MAX_BUDGET_USD = 10_000.0
+QUESTION_WAITS, QUESTION_WAIT_S = 60, 0.25
+_ASKED = re.compile(r"<!-- ao:escalation:([A-Za-z0-9_-]+)\.(\d+) -->")
 
 
 class Steering:
@@ -75,18 +79,47 @@ class Steering:
         raise Refused("no run lives here; name one by its branch (`/ao pause ao/12-create-prd`)")
 
     async def _questioned(self, request: CommandRequest) -> Job:
-        """The paused run whose question this issue is, or the one question open here."""
-        jobs = await self._jobs(request.repository)
-        waiting = [j for j in jobs if j.state == "paused" and is_question(j.escalation)]
-        asked = [j for j in waiting if (j.escalation or {}).get("issue") == request.issue_number]
-        if asked:
-            return asked[0]
-        home = [j for j in waiting if (j.home or {}).get("issue") == request.issue_number]
-        if len(home) == 1:
-            return home[0]
-        if home:
-            raise Refused("more than one question is open here: answer each on its own issue")
+        """The paused run whose question this issue is, or the one question open here.
+
+        The question's issue is opened just before its run's pause is recorded: an answer
+        in between waits (briefly) for the pause of the run its issue names."""
+        asking = await self._asking_run(request)
+        for _ in range(QUESTION_WAITS):
+            jobs = await self._jobs(request.repository)
+            if asking is not None:
+                found = [j for j in jobs if (j.home or {}).get("run_id") == asking[0]]
+                if found and found[0].state == "running":
+                    await asyncio.sleep(QUESTION_WAIT_S)
+                    continue
+                number = (found[0].escalation or {}).get("number") if found else None
+                if found and found[0].state == "paused" and number == asking[1]:
+                    return found[0]
+                raise Refused("this question was answered already, or its run has ended")
+            waiting = [j for j in jobs if j.state == "paused" and is_question(j.escalation)]
+            home = [j for j in waiting if (j.home or {}).get("issue") == request.issue_number]
+            if len(home) == 1:
+                return home[0]
+            if home:
+                raise Refused("more than one question is open here: answer each on its own issue")
+            if not any(
+                j.state == "running" and (j.home or {}).get("issue") == request.issue_number
+                for j in jobs
+            ):
+                break
+            await asyncio.sleep(QUESTION_WAIT_S)
         raise Refused("no question is waiting for an answer here")
+
+    async def _asking_run(self, request: CommandRequest) -> tuple[str, int] | None:
+        """(run id, escalation number) when the command is on a run's escalation issue, as
+        the App's own marker in it says."""
+        if request.installation_id is None:
+            return None
+        gh = await self.github.clients.installation(request.installation_id)
+        issue = await gh.getitem(f"/repos/{request.repository}/issues/{request.issue_number}")
+        if not written_by_app(issue, self.github.app_id):
+            return None
+        found = _ASKED.search(str(issue.get("body") or ""))
+        return (found.group(1), int(found.group(2))) if found else None
 
     # Commands --------------------------------------------------------------------------
 
@@ -184,25 +217,30 @@ class Steering:
         return render("runs/steered.md.j2", action=action, job=job, usd=usd, lifted=lifted,
                       issue=(job.home or {}).get("issue"))  # fmt: skip
 
-    async def escalation_closed(self, repository: str, number: int, by: str) -> None:
+    async def escalation_closed(self, repository: str, issue: dict[str, Any], by: str) -> None:
         """A person closed a run's question without answering it: the run is cancelled."""
         runner = self._runner()
-        if runner is None:
+        asked = _ASKED.search(str(issue.get("body") or ""))
+        if runner is None or asked is None:
             return
-        jobs = await self._jobs(repository)
-        waiting = [
-            j for j in jobs if j.state == "paused" and (j.escalation or {}).get("issue") == number
-        ]
-        for job in waiting:
-            now, job_id = runner.queue.clock(), job.id
-            try:
-                done = await runner.queue.transaction(
-                    lambda c, job_id=job_id, now=now: steerstore.cancel(c, job_id, by, now)  # type: ignore[misc]
-                )
-            except Refused:
-                continue
-            note = render("runs/closed_note.md.j2", by=by, number=number)
-            await self._cancelled(job, done, note)
+        run_id, number = asked.group(1), int(asked.group(2))
+        for _ in range(QUESTION_WAITS):  # its pause may not be recorded yet
+            found = [j for j in await self._jobs(repository) if j.home.get("run_id") == run_id]  # type: ignore[union-attr]
+            if not found or found[0].state != "running":
+                break
+            await asyncio.sleep(QUESTION_WAIT_S)
+        if not found or found[0].state != "paused":
+            return
+        job = found[0]
+        if (job.escalation or {}).get("number") != number:
+            return  # answered: the App closes it itself, and only a person's close cancels
+        now = runner.queue.clock()
+        try:
+            done = await runner.queue.transaction(lambda c: steerstore.cancel(c, job.id, by, now))
+        except Refused:
+            return
+        note = render("runs/closed_note.md.j2", by=by, number=issue["number"])
+        await self._cancelled(job, done, note)
 
     # Helpers ---------------------------------------------------------------------------
 

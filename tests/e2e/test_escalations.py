@@ -139,14 +139,14 @@ async def test_two_answers_give_two_documents(world):
         # Answered on the run's home issue: its one open question.
         sim.comment(repository, home, by="maya", body=f"/ao answer {answer}")
         await world.until(
-            lambda home=home: any(p.head_ref == f"ao/{home}-brief" for p in sim.pulls.of(repository)),
+            lambda home=home: any(
+                p.head_ref == f"ao/{home}-brief" for p in sim.pulls.of(repository)
+            ),
             timeout=120,
         )
         await world.quiet()
         assert question.state == "closed"
-        documents[answer] = await sim.git.git(
-            repository, "show", f"ao/{home}-brief:docs/brief.md"
-        )
+        documents[answer] = await sim.git.git(repository, "show", f"ao/{home}-brief:docs/brief.md")
     assert documents["2"] != documents["Schools and their teachers"]
     assert "As decided: [2] Families at home." in documents["2"]
     assert "As decided: Schools and their teachers." in documents["Schools and their teachers"]
@@ -166,9 +166,12 @@ async def test_a_question_closed_without_an_answer_cancels_the_run(world):
     assert not sim.pulls.of(repository)
     assert f"refs/heads/ao/{home}-brief" in await sim.git.refs(repository)  # kept
 
-    # Retried, it continues from its branch and asks again, in a new issue.
+    # Retried, it continues from its branch to the same question, asked again in its issue.
     sim.comment(repository, home, by="maya", body="/ao retry")
-    await world.until(lambda: len(escalations(world)) == 2, timeout=120)
+    await world.until(lambda: question.state == "open", timeout=120)
+    await world.until(lambda: "paused" in status()[0].body)
     await world.quiet()
     assert sum("is queued again" in c.body for c in world.bot_comments(home)) == 1
-    assert len(escalations(world)) == 2
+    assert len(escalations(world)) == 1
+    sim.comment(repository, question.number, by="maya", body="/ao answer 2")
+    await world.until(lambda: bool(sim.pulls.of(repository)), timeout=120)
