@@ -6,7 +6,6 @@ request carries it)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiohttp
@@ -61,9 +60,11 @@ async def close_as(world: World, login: str, number: int) -> None:
     """A person closes an issue on the web: a PATCH with their own token."""
     url = f"{world.sim.url}/repos/{world.repository.full_name}/issues/{number}"
     headers = {"Authorization": f"token {world.sim.user_token(login)}"}
-    async with aiohttp.ClientSession() as session:
-        async with session.patch(url, json={"state": "closed"}, headers=headers) as response:
-            assert response.status == 200, await response.text()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.patch(url, json={"state": "closed"}, headers=headers) as response,
+    ):
+        assert response.status == 200, await response.text()
 
 
 async def start_and_wait_for_the_question(world: World, title: str) -> tuple[int, object]:
