@@ -294,7 +294,9 @@ class Follower:
                               "issue_url": issue.get("html_url", "")}  # fmt: skip
                 outcome = dataclasses.replace(outcome, escalation=escalation)
                 changes["question_url"] = str(issue.get("html_url") or "")
-        if outcome.error:
+        if outcome.error and outcome.state == "cancelled":
+            changes["note"] = f"⏹️ {outcome.error}; its branch is kept: `/ao retry` continues it."
+        elif outcome.error:
             changes["error"] = outcome.error
         if "cost_usd" in self.summary:
             changes["cost_usd"] = float(self.summary["cost_usd"])

@@ -158,9 +158,10 @@ def run_job(
         result = asyncio.run(executor.run(job.workflow, resume=True, answer=answer))
     except Stop as stop:
         keep(keeper, store, here, {})
-        if str(stop) == "cancelled":
-            who = f"@{job.cancelled_by}" if job.cancelled_by else "an operator"
-            return Outcome("cancelled", f"cancelled by {who} at a step boundary")
+        if str(stop).startswith("cancelled"):
+            who = str(stop).partition(":")[2]
+            by = f"@{who}" if who else "an operator"
+            return Outcome("cancelled", f"cancelled by {by} at a step boundary")
         if str(stop).startswith("paused:"):
             by = str(stop).removeprefix("paused:")
             return Outcome("paused", None, {"point": PAUSE_POINT, "reason": f"paused by @{by}"})

@@ -10,8 +10,10 @@ import pytest
 
 from tests.e2e.conftest import World, model_env
 from tests.e2e.test_runs_from_github import seed_files
+from tests.runs.conftest import steps_repo
 
 pytestmark = pytest.mark.slow
+STEPS = 6  # the `parts` workflow: long enough to steer in the middle of
 
 
 @pytest.fixture
@@ -32,27 +34,30 @@ async def until_async(check, timeout: float = 90.0) -> None:
             await asyncio.sleep(0.05)
 
 
-def status_of(world: World, number: int) -> str:
-    found = [c for c in world.bot_comments(number) if "**brief**" in c.body]
-    return found[0].body if found else ""
-
-
 def said(world: World, number: int, text: str) -> list[str]:
     return [c.body for c in world.bot_comments(number) if text in c.body]
 
 
-async def test_pause_resume_cancel_and_retry(world):
+def status_of(world: World, number: int, workflow: str = "brief") -> str:
+    found = [c for c in world.bot_comments(number) if f"**{workflow}**" in c.body]
+    return found[0].body if found else ""
+
+
+async def test_pause_resume_cancel_and_retry(world, tmp_path):
     sim, repository = world.sim, world.repository
     sim.install(world.app, [repository], by="octo-org")
-    await sim.push(repository, by="maya", files=seed_files(), message="Install BMAD")
-    issue = sim.open_issue(repository, by="maya", title="A steered brief")
+    seed = steps_repo(tmp_path / "seed", STEPS)
+    files = {p.relative_to(seed).as_posix(): p.read_text() for p in seed.rglob("*") if p.is_file()}
+    await sim.push(repository, by="maya", files=files, message="Install BMAD")
+    issue = sim.open_issue(repository, by="maya", title="A steered report")
     elsewhere = sim.open_issue(repository, by="maya", title="Somewhere else")
-    home, branch = issue.number, f"ao/{issue.number}-brief"
+    home, branch = issue.number, f"ao/{issue.number}-parts"
+    status = lambda: status_of(world, home, "parts")  # noqa: E731
 
     async def stepped(n: int) -> bool:
         return any(f"step {n} " in s for s in await subjects(world, branch))
 
-    sim.comment(repository, home, by="maya", body="/ao start brief")
+    sim.comment(repository, home, by="maya", body="/ao start parts")
     await until_async(lambda: stepped(1))
 
     # A resume of a running run is explained and changes nothing.
@@ -62,13 +67,13 @@ async def test_pause_resume_cancel_and_retry(world):
 
     # Paused from another issue, by naming its branch: it stops at its next step.
     sim.comment(repository, elsewhere.number, by="maya", body=f"/ao pause {branch}")
-    await world.until(lambda: "paused" in status_of(world, home), timeout=60)
+    await world.until(lambda: "paused" in status(), timeout=60)
     assert len(said(world, elsewhere.number, "⏸️")) == 1
     await world.quiet()
     held = await subjects(world, branch)
     await asyncio.sleep(2)
     assert await subjects(world, branch) == held  # nothing more while paused
-    assert "paused by @maya" in status_of(world, home)
+    assert "paused by @maya" in status()
 
     sim.comment(repository, home, by="maya", body="/ao resume")
     await world.until(lambda: bool(said(world, home, "▶️")))
@@ -76,9 +81,10 @@ async def test_pause_resume_cancel_and_retry(world):
 
     # Cancelled: it stops; its branch stays; no pull request.
     sim.comment(repository, home, by="maya", body="/ao cancel")
-    await world.until(lambda: "cancelled" in status_of(world, home), timeout=60)
+    await world.until(lambda: "cancelled" in status(), timeout=60)
     await world.quiet()
-    assert len(said(world, home, "⏹️")) == 1
+    assert len(said(world, home, "run stops at its next step")) == 1
+    assert "cancelled by @maya" in status()
     assert f"refs/heads/{branch}" in await sim.git.refs(repository)
     assert not sim.pulls.of(repository)
     before = await subjects(world, branch)
@@ -89,9 +95,9 @@ async def test_pause_resume_cancel_and_retry(world):
     await world.quiet()
     done = await subjects(world, branch)
     assert done[-len(before) :] == before
-    for n in (1, 2, 3):
+    for n in range(1, STEPS + 1):
         assert sum(f"step {n} " in s for s in done) == 1
-    assert "✅ done" in status_of(world, home)
+    assert "✅ done" in status()
     assert len(sim.pulls.of(repository)) == 1
 
     # A retry of a done run is explained and changes nothing.
