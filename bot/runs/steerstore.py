@@ -2,7 +2,8 @@
 
 Plain functions over a `sqlite3.Connection`, called inside a write transaction like the rest
 of the queue's records (bot/runs/jobstore.py). Each refuses, with `Refused` and words for the
-person, what the job's state does not allow, and changes nothing then.
+person, what the job's state does not allow, and changes nothing then. A job a person sends
+on again starts its count of interrupted attempts afresh: the count is of crashes in a row.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def answer(conn: sqlite3.Connection, given: Answer, now: float) -> tuple[Job, bo
          given.by, now),
     )  # fmt: skip
     conn.execute(
-        "UPDATE jobs SET state = 'queued', answer = ?, not_before = 0, error = NULL WHERE id = ?",
+        "UPDATE jobs SET state = 'queued', answer = ?, not_before = 0, error = NULL,"
+        " attempts = 0 WHERE id = ?",
         (given.value, given.job_id),
     )
     return _job(conn, given.job_id), True
@@ -123,7 +125,8 @@ def resume(conn: sqlite3.Connection, job_id: int) -> Job:
     if point != PAUSE_POINT:
         raise Refused("the run waits for an answer to its question: `/ao answer` there")
     conn.execute(
-        "UPDATE jobs SET state = 'queued', paused_by = NULL, escalation = NULL, not_before = 0"
+        "UPDATE jobs SET state = 'queued', paused_by = NULL, escalation = NULL, not_before = 0,"
+        " attempts = 0"
         " WHERE id = ?",
         (job_id,),
     )
@@ -171,7 +174,8 @@ def budget(conn: sqlite3.Connection, job_id: int, usd: float, by: str) -> tuple[
     lifted = job.state == "paused" and _point(job) in LIFTED
     if lifted:
         conn.execute(
-            "UPDATE jobs SET state = 'queued', answer = ?, not_before = 0 WHERE id = ?",
+            "UPDATE jobs SET state = 'queued', answer = ?, not_before = 0, attempts = 0"
+            " WHERE id = ?",
             (f"the budget was raised to ${usd:.2f} by @{by}", job_id),
         )
     return _job(conn, job_id), lifted

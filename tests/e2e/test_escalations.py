@@ -176,3 +176,51 @@ async def test_a_question_closed_without_an_answer_cancels_the_run(world):
     assert len(escalations(world)) == 1
     sim.comment(repository, question.number, by="maya", body="/ao answer 2")
     await world.until(lambda: bool(sim.pulls.of(repository)), timeout=120)
+
+
+class TestSigkill:
+    """The server is SIGKILLed while its run waits for an answer, and again while the answer
+    is being applied: one acknowledgement, one resumed run, nothing posted twice."""
+
+    @pytest.fixture
+    def world_env(self, anthropic_server) -> dict[str, str]:
+        return model_env(anthropic_server.url) | {
+            "ORCHESTRATOR_WRITE_INTERVAL_SECONDS": "1",
+            "ORCHESTRATOR_JOB_LEASE_SECONDS": "2",
+        }
+
+    async def test_sigkill_while_paused_and_while_the_answer_is_applied(self, world):
+        sim, repository = world.sim, world.repository
+        sim.install(world.app, [repository], by="octo-org")
+        await sim.push(repository, by="maya", files=asking_files(), message="Install BMAD")
+        home, question = await start_and_wait_for_the_question(world, "Brief, killed")
+        status = lambda: [c for c in world.bot_comments(home) if "**brief**" in c.body]  # noqa: E731
+        await world.until(lambda: status() and f"/issues/{question.number}" in status()[0].body)
+
+        await world.kill()  # paused, waiting for a person
+        await world.start()
+        await world.quiet()
+        assert len(escalations(world)) == 1 and question.state == "open"
+
+        sim.comment(repository, question.number, by="maya", body="/ao answer 2")
+        summary = lambda: [  # noqa: E731
+            c for c in world.bot_comments(question.number) if "Answered by @maya" in c.body
+        ]
+        await world.until(lambda: bool(summary()))
+        # Writes are paced a second apart: the close and the acknowledgement are still to come.
+        await world.kill()
+        assert not [c for c in world.bot_comments(question.number) if "Answer recorded" in c.body]
+        await world.start()
+        await world.until(lambda: "✅ done" in status()[0].body, timeout=120)
+        await world.quiet()
+
+        acks = [c for c in world.bot_comments(question.number) if "Answer recorded" in c.body]
+        assert len(acks) == 1 and len(summary()) == 1
+        assert question.state == "closed" and len(escalations(world)) == 1
+        assert len(status()) == 1 and "✅ done" in status()[0].body
+        [pull] = sim.pulls.of(repository)
+        log = await sim.git.git(repository, "log", "--format=%s", pull.head_ref)
+        for n in (1, 2, 3):
+            assert sum(f"step {n} " in s for s in log.splitlines()) == 1
+        brief = await sim.git.git(repository, "show", f"{pull.head_ref}:docs/brief.md")
+        assert brief.count("As decided: [2] Families at home.") == 1
