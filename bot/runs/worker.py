@@ -173,7 +173,7 @@ def run_job(
     finally:
         monitor.close()
     keep(keeper, store, here, result.outputs)
-    return outcome_of(result)
+    return with_context(outcome_of(result), project, result.outputs)
 
 
 def keeper_for(
@@ -242,6 +242,18 @@ def outcome_of(result: RunOutcome) -> Outcome:
     if result.status == "paused":
         return Outcome("paused", None, pending_of(result.escalations), result.steps_run)
     return Outcome("done", None, None, result.steps_run)
+
+
+def with_context(outcome: Outcome, project: Project, outputs: Mapping[str, str]) -> Outcome:
+    """A question with what the agent had read at its step: the step's file and the run's
+    outputs so far, for the person who answers it."""
+    escalation = outcome.escalation
+    if escalation is None:
+        return outcome
+    workflow = project.workflow(str(escalation.get("workflow") or ""))
+    step = workflow.step(str(escalation.get("step") or "")) if workflow is not None else None
+    read = ([str(step.source)] if step is not None else []) + sorted(outputs)
+    return dataclasses.replace(outcome, escalation={**escalation, "read": read})
 
 
 def pending_of(escalations: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -91,6 +91,7 @@ async def test_an_answered_question_resumes_the_run_and_shapes_its_document(
     assert question.via_app is not None and question.user.login == BOT_LOGIN
     assert "Teams at work" in question.body and "1. [1] Teams at work" in question.body
     assert "/ao answer" in question.body and [u.login for u in question.assignees] == ["maya"]
+    assert "what the agent read" in question.body and "step-02-users.md" in question.body
     status = lambda: [c for c in world.bot_comments(home) if "**brief**" in c.body]  # noqa: E731
     await world.until(lambda: status() and f"/issues/{question.number}" in status()[0].body)
     assert "paused" in status()[0].body
