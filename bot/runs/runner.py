@@ -29,7 +29,8 @@ from pathlib import Path
 import orjson
 
 from bot.runs import steerstore
-from bot.runs.github_home import GITHUB_TROUBLE, Follower, GitHubHome
+from bot.runs.follower import Follower
+from bot.runs.github_home import GITHUB_TROUBLE, GitHubHome, Home
 from bot.runs.jobs import Job, JobSpec, Outcome, job_dir
 from bot.runs.queue import JobQueue
 from bot.runs.states import OUTCOMES, run_state
@@ -249,7 +250,7 @@ class Runner:
         job = held.job
         if self.github is None or job.home is None:
             return {}
-        held.follower = follower = self.github.follow(job)
+        held.follower = follower = Follower(self.github, Home.from_json(job.home), job)
         try:
             env = await follower.start()
             await self.queue.transaction(
