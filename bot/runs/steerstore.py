@@ -87,7 +87,7 @@ def answer(conn: sqlite3.Connection, given: Answer, now: float) -> tuple[Job, bo
     )  # fmt: skip
     conn.execute(
         "UPDATE jobs SET state = 'queued', answer = ?, not_before = 0, error = NULL,"
-        " attempts = 0 WHERE id = ?",
+        " attempts = 0, paused_by = NULL WHERE id = ?",  # a pause asked for: it has paused
         (given.value, given.job_id),
     )
     return _job(conn, given.job_id), True
@@ -174,8 +174,8 @@ def budget(conn: sqlite3.Connection, job_id: int, usd: float, by: str) -> tuple[
     lifted = job.state == "paused" and _point(job) in LIFTED
     if lifted:
         conn.execute(
-            "UPDATE jobs SET state = 'queued', answer = ?, not_before = 0, attempts = 0"
-            " WHERE id = ?",
+            "UPDATE jobs SET state = 'queued', answer = ?, not_before = 0, attempts = 0,"
+            " paused_by = NULL WHERE id = ?",
             (f"the budget was raised to ${usd:.2f} by @{by}", job_id),
         )
     return _job(conn, job_id), lifted

@@ -175,6 +175,19 @@ async def test_a_question_closed_without_an_answer_cancels_the_run(world):
     await world.quiet()
     assert sum("is queued again" in c.body for c in world.bot_comments(home)) == 1
     assert len(escalations(world)) == 1
+
+    # Cancelled while it waits: its question is closed with a note, its branch kept.
+    sim.comment(repository, home, by="maya", body="/ao cancel")
+    await world.until(lambda: question.state == "closed" and "cancelled" in status()[0].body)
+    await world.quiet()
+    assert question.state_reason == "not_planned"
+    assert any("Closed without an answer" in c.body for c in world.bot_comments(question.number))
+    assert f"refs/heads/ao/{home}-brief" in await sim.git.refs(repository)
+
+    # Retried again and answered this time: it ends in its pull request.
+    sim.comment(repository, home, by="maya", body="/ao retry")
+    await world.until(lambda: question.state == "open", timeout=120)
+    await world.until(lambda: "paused" in status()[0].body)
     sim.comment(repository, question.number, by="maya", body="/ao answer 2")
     await world.until(lambda: bool(sim.pulls.of(repository)), timeout=120)
 
