@@ -119,8 +119,8 @@ async def test_an_answered_question_resumes_the_run_and_shapes_its_document(
     assert "decided by @maya" in pull.issue.body
     # The answer reached the agent: in the very next request that did step 2's work.
     later = [json.dumps(r) for r in anthropic_server.requests[requests_before:]]
-    told = [r for r in later if "Decided by @maya: [1] Teams at work" in r]
-    assert told and "Describe the users" in told[0]
+    work = [r for r in later if "Call the `ready` tool" not in r]  # not the tool-call probe
+    assert "Decided by @maya: [1] Teams at work" in work[0] and "Describe the users" in work[0]
     brief = await sim.git.git(repository, "show", f"{pull.head_ref}:docs/brief.md")
     assert "As decided: [1] Teams at work." in brief
     log = await sim.git.git(
