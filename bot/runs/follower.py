@@ -14,6 +14,7 @@ from bot.runs.escalations import is_question
 from bot.runs.github_home import GITHUB_TROUBLE, STATUS_WAIT_S, STATUS_WAITS, GitHubHome, Home
 from bot.runs.jobs import Job, Outcome
 from bot.runs.publish import RunView, pull_request
+from bot.templates import render
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class Follower:
             question = str(outcome.escalation.get("question") or "")
             changes["question"] = " ".join(question.replace("#", "").split())[:300]
             changes["goal"] = str(outcome.escalation.get("reason") or "")
+            if not is_question(outcome.escalation):  # what lifts it, rather than a question
+                point = str(outcome.escalation.get("point"))
+                changes["question"] = render("runs/status_wait.md.j2", point=point)
         if outcome.state == "paused" and is_question(outcome.escalation):
             assert outcome.escalation is not None
             try:

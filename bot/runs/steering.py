@@ -195,7 +195,7 @@ class Steering:
             if action == "pause":
                 job = await runner.queue.transaction(lambda c: steerstore.pause(c, job.id, by, now))
             elif action == "resume":
-                job = await runner.queue.transaction(lambda c: steerstore.resume(c, job.id))
+                job = await runner.queue.transaction(lambda c: steerstore.resume(c, job.id, by))
             elif action == "cancel":
                 was = job
                 job = await runner.queue.transaction(

@@ -111,8 +111,9 @@ def pause(conn: sqlite3.Connection, job_id: int, by: str, now: float) -> Job:
     return _job(conn, job_id)
 
 
-def resume(conn: sqlite3.Connection, job_id: int) -> Job:
-    """Go on with a job a person paused (or call off a pause not yet reached)."""
+def resume(conn: sqlite3.Connection, job_id: int, by: str) -> Job:
+    """Go on with a job a person paused, or one its model failed (tried again); or call off
+    a pause not yet reached."""
     job = _job(conn, job_id)
     if job.state == "running" and job.paused_by:
         conn.execute("UPDATE jobs SET paused_by = NULL WHERE id = ?", (job_id,))
@@ -120,15 +121,15 @@ def resume(conn: sqlite3.Connection, job_id: int) -> Job:
     if job.state != "paused":
         raise Refused(f"the run is {job.state}, not paused")
     point = _point(job)
-    if point in LIFTED:
+    if point == "budget":
         raise Refused("the run waits for more budget: an admin raises it with `/ao budget USD`")
-    if point != PAUSE_POINT:
+    if point not in (PAUSE_POINT, "model"):
         raise Refused("the run waits for an answer to its question: `/ao answer` there")
+    answer = f"resumed by @{by}" if point == "model" else None
     conn.execute(
-        "UPDATE jobs SET state = 'queued', paused_by = NULL, escalation = NULL, not_before = 0,"
-        " attempts = 0"
-        " WHERE id = ?",
-        (job_id,),
+        "UPDATE jobs SET state = 'queued', paused_by = NULL, not_before = 0, attempts = 0,"
+        " answer = ? WHERE id = ?",
+        (answer, job_id),
     )
     return _job(conn, job_id)
 

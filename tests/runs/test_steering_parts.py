@@ -87,7 +87,7 @@ def test_an_answer_is_recorded_once_per_comment_and_queues_the_run(conn):
 def test_steering_follows_the_runs_state_and_refuses_what_does_not_fit(conn):
     job_id = paused(conn)
     with pytest.raises(Refused, match="answer"):
-        steerstore.resume(conn, job_id)  # a question waits for an answer, not a resume
+        steerstore.resume(conn, job_id, "mona")  # a question waits for an answer, not a resume
     with pytest.raises(Refused, match="paused already"):
         steerstore.pause(conn, job_id, "mona", now=1.0)
     with pytest.raises(Refused, match="only a failed or cancelled"):
@@ -98,7 +98,7 @@ def test_steering_follows_the_runs_state_and_refuses_what_does_not_fit(conn):
     retried = steerstore.retry(conn, job_id)
     assert retried.state == "queued" and not retried.cancel_requested and retried.attempts == 0
     assert steerstore.pause(conn, job_id, "mona", now=4.0).state == "paused"  # queued: at once
-    assert steerstore.resume(conn, job_id).state == "queued"
+    assert steerstore.resume(conn, job_id, "mona").state == "queued"
 
 
 def test_a_running_run_pauses_and_cancels_at_its_next_step(conn):
@@ -107,10 +107,23 @@ def test_a_running_run_pauses_and_cancels_at_its_next_step(conn):
     assert held is not None and held.lease_token is not None
     assert steerstore.pause(conn, job.id, "mona", now=1.0).state == "running"
     assert leases.should_stop(conn, job.id, held.lease_token) == "paused:mona"
-    assert steerstore.resume(conn, job.id).paused_by is None  # called off before it stopped
+    assert steerstore.resume(conn, job.id, "mona").paused_by is None  # called off before it stopped
     assert leases.should_stop(conn, job.id, held.lease_token) is None
     steerstore.cancel(conn, job.id, "lisa", now=2.0)
     assert leases.should_stop(conn, job.id, held.lease_token) == "cancelled:lisa"
+
+
+def test_a_model_pause_is_resumed_and_a_budget_pause_waits_for_a_budget(tmp_path):
+    for point, resumable in (("model", True), ("budget", False)):
+        conn = jobstore.connect(tmp_path / f"{point}.sqlite3")
+        job_id = paused(conn, {"point": point, "reason": "no model", "number": 1})
+        if resumable:
+            job = steerstore.resume(conn, job_id, "mona")
+            assert job.state == "queued" and job.answer == "resumed by @mona"
+        else:
+            with pytest.raises(Refused, match="/ao budget"):
+                steerstore.resume(conn, job_id, "mona")
+        conn.close()
 
 
 def test_a_budget_lifts_only_a_budget_pause(conn):
