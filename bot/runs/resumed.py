@@ -14,7 +14,7 @@ import dataclasses
 from bot.engine.checkpoint import CheckpointStore
 from bot.engine.tasks import Reply, Task, WorkflowAgent
 from bot.runs.jobs import Job
-from bot.runs.steerstore import LIFTED, Answer
+from bot.runs.steerstore import LIFTED, GivenAnswer
 from bot.templates import render
 
 #: Work the answer is told with: what writes the step's output, not a yes/no check.
@@ -22,7 +22,7 @@ _TOLD = frozenset({"act", "section"})
 
 
 def apply_person(
-    store: CheckpointStore, run_id: str, job: Job, given: Answer | None
+    store: CheckpointStore, run_id: str, job: Job, given: GivenAnswer | None
 ) -> tuple[str | None, str | None]:
     """(the answer for the engine, the notice for the agent) as the job goes on; both None
     when there is no unanswered escalation for a person's answer to meet."""

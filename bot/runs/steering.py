@@ -24,7 +24,7 @@ from bot.runs.github_home import GITHUB_TROUBLE, GitHubHome, Home
 from bot.runs.jobs import Job
 from bot.runs.runner import Runner
 from bot.runs.states import FINISHED
-from bot.runs.steerstore import Answer, Refused
+from bot.runs.steerstore import GivenAnswer, SteerRefused
 from bot.templates import render
 
 log = logging.getLogger(__name__)
@@ -61,22 +61,24 @@ class Steering:
         return [j for j in jobs if j.repository == repository and j.home is not None]
 
     async def _target(self, request: CommandRequest, named: str | None) -> Job:
-        """The run a command is about, or Refused saying how to name it."""
+        """The run a command is about, or SteerRefused saying how to name it."""
         jobs = await self._jobs(request.repository)
         if named is not None:
             found = [j for j in jobs if j.branch == named]
             if not found:
-                raise Refused(f"no run has the branch `{_tame(named)}`")
+                raise SteerRefused(f"no run has the branch `{_tame(named)}`")
             return found[0]
         asked = [j for j in jobs if (j.escalation or {}).get("issue") == request.issue_number]
         here = asked or [j for j in jobs if (j.home or {}).get("issue") == request.issue_number]
         live = [j for j in here if j.state not in FINISHED]
         if len(live) > 1:
             branches = ", ".join(f"`{j.branch}`" for j in live if j.branch)
-            raise Refused(f"more than one run is going on here; name one: {branches}")
+            raise SteerRefused(f"more than one run is going on here; name one: {branches}")
         if live or here:
             return (live or here)[0]  # listing is newest first
-        raise Refused("no run lives here; name one by its branch (`/ao pause ao/12-create-prd`)")
+        raise SteerRefused(
+            "no run lives here; name one by its branch (`/ao pause ao/12-create-prd`)"
+        )
 
     async def _questioned(self, request: CommandRequest) -> Job:
         """The paused run whose question this issue is, or the one question open here.
@@ -94,20 +96,22 @@ class Steering:
                 number = (found[0].escalation or {}).get("number") if found else None
                 if found and found[0].state == "paused" and number == asking[1]:
                     return found[0]
-                raise Refused("this question was answered already, or its run has ended")
+                raise SteerRefused("this question was answered already, or its run has ended")
             waiting = [j for j in jobs if j.state == "paused" and is_question(j.escalation)]
             home = [j for j in waiting if (j.home or {}).get("issue") == request.issue_number]
             if len(home) == 1:
                 return home[0]
             if home:
-                raise Refused("more than one question is open here: answer each on its own issue")
+                raise SteerRefused(
+                    "more than one question is open here: answer each on its own issue"
+                )
             if not any(
                 j.state == "running" and (j.home or {}).get("issue") == request.issue_number
                 for j in jobs
             ):
                 break
             await asyncio.sleep(QUESTION_WAIT_S)
-        raise Refused("no question is waiting for an answer here")
+        raise SteerRefused("no question is waiting for an answer here")
 
     async def _asking_run(self, request: CommandRequest) -> tuple[str, int] | None:
         """(run id, escalation number) when the command is on a run's escalation issue, as
@@ -140,10 +144,10 @@ class Steering:
                 issue = escalation.get("issue")
                 number = int(escalation.get("number") or 0)
                 where = int(issue) if issue else None
-                given = Answer(comment, job.id, number, where, value, shown, request.user)
+                given = GivenAnswer(comment, job.id, number, where, value, shown, request.user)
                 now = runner.queue.clock()
                 await runner.queue.transaction(lambda c: steerstore.answer(c, given, now)[0])
-            except Refused as refused:
+            except SteerRefused as refused:
                 return _refused(str(refused))
         runner.wake()
         found = await runner.queue.find(given.job_id)
@@ -209,7 +213,7 @@ class Steering:
                 job, lifted = await runner.queue.transaction(
                     lambda c: steerstore.budget(c, job.id, usd, by)
                 )
-        except Refused as refused:
+        except SteerRefused as refused:
             return _refused(str(refused))
         runner.wake()
         if action == "pause" and job.state == "paused":
@@ -237,7 +241,7 @@ class Steering:
         now = runner.queue.clock()
         try:
             done = await runner.queue.transaction(lambda c: steerstore.cancel(c, job.id, by, now))
-        except Refused:
+        except SteerRefused:
             return
         note = render("runs/closed_note.md.j2", by=by, number=issue["number"])
         await self._cancelled(job, done, note)

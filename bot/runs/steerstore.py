@@ -1,7 +1,7 @@
 """What people change in a job from GitHub: answers, pauses, resumes, retries, budgets.
 
 Plain functions over a `sqlite3.Connection`, called inside a write transaction like the rest
-of the queue's records (bot/runs/jobstore.py). Each refuses, with `Refused` and words for the
+of the queue's records (bot/runs/jobstore.py). Each refuses, with `SteerRefused` and words for the
 person, what the job's state does not allow, and changes nothing then. A job a person sends
 on again starts its count of interrupted attempts afresh: the count is of crashes in a row.
 """
@@ -23,12 +23,12 @@ LIFTED = frozenset({"budget", "model"})
 PAUSE_POINT = "pause"
 
 
-class Refused(ValueError):
+class SteerRefused(ValueError):
     """The change cannot be made to the job as it is; the message says why."""
 
 
 @dataclasses.dataclass(frozen=True)
-class Answer:
+class GivenAnswer:
     """A person's answer to one escalation, recorded once per command comment."""
 
     comment: str
@@ -43,7 +43,7 @@ class Answer:
 def _job(conn: sqlite3.Connection, job_id: int) -> Job:
     job = get(conn, job_id)
     if job is None:
-        raise Refused(f"there is no run {job_id}")
+        raise SteerRefused(f"there is no run {job_id}")
     return job
 
 
@@ -51,26 +51,26 @@ def _point(job: Job) -> str:
     return str((job.escalation or {}).get("point") or "")
 
 
-def find_answer(conn: sqlite3.Connection, comment: str) -> Answer | None:
+def find_answer(conn: sqlite3.Connection, comment: str) -> GivenAnswer | None:
     row = conn.execute(
         "SELECT comment, job_id, escalation, issue, value, shown, by FROM answers"
         " WHERE comment = ?",
         (comment,),
     ).fetchone()
-    return Answer(*row) if row else None
+    return GivenAnswer(*row) if row else None
 
 
-def answer_of(conn: sqlite3.Connection, job_id: int, escalation: int) -> Answer | None:
+def answer_of(conn: sqlite3.Connection, job_id: int, escalation: int) -> GivenAnswer | None:
     """The answer that resumed the job from escalation number `escalation`, if any."""
     row = conn.execute(
         "SELECT comment, job_id, escalation, issue, value, shown, by FROM answers"
         " WHERE job_id = ? AND escalation = ? ORDER BY at DESC LIMIT 1",
         (job_id, escalation),
     ).fetchone()
-    return Answer(*row) if row else None
+    return GivenAnswer(*row) if row else None
 
 
-def answer(conn: sqlite3.Connection, given: Answer, now: float) -> tuple[Job, bool]:
+def answer(conn: sqlite3.Connection, given: GivenAnswer, now: float) -> tuple[Job, bool]:
     """Record `given` and queue the job to go on: (the job, True); (the job, False) when this
     comment's answer was recorded before (a redelivery, a restart mid-way)."""
     if find_answer(conn, given.comment) is not None:
@@ -78,7 +78,9 @@ def answer(conn: sqlite3.Connection, given: Answer, now: float) -> tuple[Job, bo
     job = _job(conn, given.job_id)
     number = (job.escalation or {}).get("number")
     if job.state != "paused" or number != given.escalation:
-        raise Refused("this question was answered already, or the run is no longer waiting on it")
+        raise SteerRefused(
+            "this question was answered already, or the run is no longer waiting on it"
+        )
     conn.execute(
         "INSERT INTO answers (comment, job_id, escalation, issue, value, shown, by, at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -97,9 +99,9 @@ def pause(conn: sqlite3.Connection, job_id: int, by: str, now: float) -> Job:
     """Pause the job at its next step boundary (at once when it is only queued)."""
     job = _job(conn, job_id)
     if job.state in FINISHED:
-        raise Refused(f"the run is {job.state}; there is nothing to pause")
+        raise SteerRefused(f"the run is {job.state}; there is nothing to pause")
     if job.state == "paused":
-        raise Refused("the run is paused already")
+        raise SteerRefused("the run is paused already")
     if job.state == "running":
         conn.execute("UPDATE jobs SET paused_by = ? WHERE id = ?", (by, job_id))
     else:
@@ -119,12 +121,14 @@ def resume(conn: sqlite3.Connection, job_id: int, by: str) -> Job:
         conn.execute("UPDATE jobs SET paused_by = NULL WHERE id = ?", (job_id,))
         return _job(conn, job_id)
     if job.state != "paused":
-        raise Refused(f"the run is {job.state}, not paused")
+        raise SteerRefused(f"the run is {job.state}, not paused")
     point = _point(job)
     if point == "budget":
-        raise Refused("the run waits for more budget: an admin raises it with `/ao budget USD`")
+        raise SteerRefused(
+            "the run waits for more budget: an admin raises it with `/ao budget USD`"
+        )
     if point not in (PAUSE_POINT, "model"):
-        raise Refused("the run waits for an answer to its question: `/ao answer` there")
+        raise SteerRefused("the run waits for an answer to its question: `/ao answer` there")
     answer = f"resumed by @{by}" if point == "model" else None
     conn.execute(
         "UPDATE jobs SET state = 'queued', paused_by = NULL, not_before = 0, attempts = 0,"
@@ -138,7 +142,7 @@ def cancel(conn: sqlite3.Connection, job_id: int, by: str, now: float) -> Job:
     """Cancel the job: at once unless it is running, else at its next step boundary."""
     job = _job(conn, job_id)
     if job.state in FINISHED:
-        raise Refused(f"the run is {job.state} already")
+        raise SteerRefused(f"the run is {job.state} already")
     if job.state == "running":
         conn.execute(
             "UPDATE jobs SET cancel_requested = 1, cancelled_by = ? WHERE id = ?", (by, job_id)
@@ -156,7 +160,7 @@ def retry(conn: sqlite3.Connection, job_id: int) -> Job:
     """Queue a failed or cancelled job again: it goes on from its checkpoint and branch."""
     job = _job(conn, job_id)
     if job.state not in ("failed", "cancelled"):
-        raise Refused(f"the run is {job.state}; only a failed or cancelled run is retried")
+        raise SteerRefused(f"the run is {job.state}; only a failed or cancelled run is retried")
     conn.execute(
         "UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, cancel_requested = 0,"
         " cancelled_by = NULL, paused_by = NULL, error = NULL, escalation = NULL,"
@@ -170,7 +174,7 @@ def budget(conn: sqlite3.Connection, job_id: int, usd: float, by: str) -> tuple[
     """Set the run's budget; (the job, whether a budget pause was lifted by it)."""
     job = _job(conn, job_id)
     if job.state in FINISHED:
-        raise Refused(f"the run is {job.state}; `/ao retry` it first")
+        raise SteerRefused(f"the run is {job.state}; `/ao retry` it first")
     conn.execute("UPDATE jobs SET budget_usd = ? WHERE id = ?", (usd, job_id))
     lifted = job.state == "paused" and _point(job) in LIFTED
     if lifted:

@@ -41,7 +41,7 @@ from bot.runs.github_home import RUNS_FOLDER
 from bot.runs.jobs import Job, Outcome, job_dir
 from bot.runs.on_branch import BranchKeeper, adopt
 from bot.runs.resumed import Told, apply_person
-from bot.runs.steerstore import PAUSE_POINT, Answer, answer_of
+from bot.runs.steerstore import PAUSE_POINT, GivenAnswer, answer_of
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -271,7 +271,7 @@ def run_id_of(project: Project, job: Job) -> str:
     return run_id_for(project.repository, workflow.name if workflow else job.workflow)
 
 
-def given_answer(conn: sqlite3.Connection, job: Job) -> Answer | None:
+def given_answer(conn: sqlite3.Connection, job: Job) -> GivenAnswer | None:
     """The person's answer the job goes on with, as recorded from their comment."""
     number = (job.escalation or {}).get("number")
     if job.answer is None or not isinstance(number, int):

@@ -16,7 +16,7 @@ from bot.runs.escalations import choice, is_question, issue_text, options_of
 from bot.runs.jobs import JobSpec, Outcome
 from bot.runs.publish import decision_log
 from bot.runs.resumed import Told, apply_person
-from bot.runs.steerstore import Answer, Refused
+from bot.runs.steerstore import GivenAnswer, SteerRefused
 
 MENU = {
     "point": "menu",
@@ -74,26 +74,26 @@ def paused(conn: sqlite3.Connection, escalation: dict | None = None) -> int:
 
 def test_an_answer_is_recorded_once_per_comment_and_queues_the_run(conn):
     job_id = paused(conn)
-    given = Answer("c1", job_id, 1, 9, "2", "[2] Families at home", "mona")
+    given = GivenAnswer("c1", job_id, 1, 9, "2", "[2] Families at home", "mona")
     job, fresh = steerstore.answer(conn, given, now=2.0)
     assert fresh and job.state == "queued" and job.answer == "2" and job.attempts == 0
     again, fresh_again = steerstore.answer(conn, given, now=3.0)
     assert not fresh_again and again.state == "queued"
     assert steerstore.answer_of(conn, job_id, 1) == given
-    with pytest.raises(Refused):  # another comment, once the question is answered
-        steerstore.answer(conn, Answer("c2", job_id, 1, 9, "1", "1", "mona"), now=4.0)
+    with pytest.raises(SteerRefused):  # another comment, once the question is answered
+        steerstore.answer(conn, GivenAnswer("c2", job_id, 1, 9, "1", "1", "mona"), now=4.0)
 
 
 def test_steering_follows_the_runs_state_and_refuses_what_does_not_fit(conn):
     job_id = paused(conn)
-    with pytest.raises(Refused, match="answer"):
+    with pytest.raises(SteerRefused, match="answer"):
         steerstore.resume(conn, job_id, "mona")  # a question waits for an answer, not a resume
-    with pytest.raises(Refused, match="paused already"):
+    with pytest.raises(SteerRefused, match="paused already"):
         steerstore.pause(conn, job_id, "mona", now=1.0)
-    with pytest.raises(Refused, match="only a failed or cancelled"):
+    with pytest.raises(SteerRefused, match="only a failed or cancelled"):
         steerstore.retry(conn, job_id)
     assert steerstore.cancel(conn, job_id, "mona", now=2.0).cancelled_by == "mona"
-    with pytest.raises(Refused, match="cancelled already"):
+    with pytest.raises(SteerRefused, match="cancelled already"):
         steerstore.cancel(conn, job_id, "mona", now=3.0)
     retried = steerstore.retry(conn, job_id)
     assert retried.state == "queued" and not retried.cancel_requested and retried.attempts == 0
@@ -121,7 +121,7 @@ def test_a_model_pause_is_resumed_and_a_budget_pause_waits_for_a_budget(tmp_path
             job = steerstore.resume(conn, job_id, "mona")
             assert job.state == "queued" and job.answer == "resumed by @mona"
         else:
-            with pytest.raises(Refused, match="/ao budget"):
+            with pytest.raises(SteerRefused, match="/ao budget"):
                 steerstore.resume(conn, job_id, "mona")
         conn.close()
 
@@ -173,7 +173,7 @@ async def test_the_answer_is_told_once_to_the_work_that_writes(tmp_path, conn):
     store = CheckpointStore(tmp_path / "runs")
     store.save(Checkpoint("r1", "brief", "paused", [Frame("brief")], escalations=[dict(MENU)]))
     job_id = paused(conn)
-    given = Answer("c1", job_id, 1, 9, "2", "[2] Families at home", "mona")
+    given = GivenAnswer("c1", job_id, 1, 9, "2", "[2] Families at home", "mona")
     job, _ = steerstore.answer(conn, given, now=2.0)
     answer, notice = apply_person(store, "r1", job, given)
     assert answer == "2" and notice is not None
