@@ -17,6 +17,7 @@ from bot.runs.jobs import JobSpec, Outcome
 from bot.runs.publish import decision_log
 from bot.runs.resumed import Told, apply_person
 from bot.runs.steerstore import GivenAnswer, SteerRefused
+from bot.templates import render
 
 MENU = {
     "point": "menu",
@@ -193,3 +194,11 @@ async def test_the_answer_is_told_once_to_the_work_that_writes(tmp_path, conn):
 def test_the_decision_log_names_who_decided():
     decided = {**MENU, "outcome": "answer", "value": "2", "by": "person", "decided_by": "mona"}
     assert "decided by @mona" in decision_log("brief", [decided])
+
+
+def test_the_runs_list_points_to_a_waiting_runs_question(conn):
+    job_id = paused(conn, {**MENU, "issue": 9})
+    listed = render(
+        "runs/status_list.md.j2", jobs=jobstore.listing(conn, None, 5), repository="o/a"
+    )
+    assert f"| {job_id} | `brief` | paused |  · question #9 |" in listed
