@@ -1,5 +1,6 @@
-"""A run's question for a person, as a GitHub issue labelled `escalation`: its text, the
-options a person picks by number, and putting it on GitHub exactly once.
+"""A run's question for a person, as a GitHub issue labelled `escalation`: the question a
+paused run waits on (numbered, with its context), its text, the options a person picks by
+number, and putting it on GitHub exactly once.
 
 The issue carries a hidden marker keyed by the run and the escalation's number in it, and is
 looked for (among the App's own `escalation` issues) before one is opened: a restart or a
@@ -16,7 +17,9 @@ from typing import Any
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
+from bot.engine.loader import Project
 from bot.github.markers import find_marked_comment, marker, written_by_app
+from bot.runs.jobs import Outcome
 from bot.templates import render
 
 LABEL = "escalation"
@@ -53,6 +56,28 @@ def choice(escalation: Mapping[str, Any], typed: str) -> tuple[str, str]:
         if words.lower() in (str(option.number), option.key.lower()):
             return option.key, f"[{option.key}] {option.text}"
     return words, words
+
+
+def with_context(outcome: Outcome, project: Project, outputs: Mapping[str, str]) -> Outcome:
+    """A question with what the agent had read at its step: the step's file and the run's
+    outputs so far, for the person who answers it."""
+    escalation = outcome.escalation
+    if escalation is None:
+        return outcome
+    workflow = project.workflow(str(escalation.get("workflow") or ""))
+    step = workflow.step(str(escalation.get("step") or "")) if workflow is not None else None
+    read = ([str(step.source)] if step is not None else []) + sorted(outputs)
+    return dataclasses.replace(outcome, escalation={**escalation, "read": read})
+
+
+def pending_of(escalations: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The escalation the run waits on, with its number in the run (a stable key for the
+    issue it becomes)."""
+    pending = [(n, e) for n, e in enumerate(escalations, 1) if "answer" not in e]
+    if not pending:
+        return None
+    number, escalation = pending[-1]
+    return {**escalation, "number": number}
 
 
 def escalation_mark(run_id: str, number: int) -> str:

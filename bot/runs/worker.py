@@ -37,6 +37,7 @@ from bot.llm.ledger import CostLedger
 from bot.logs import configure_logging
 from bot.runs import jobstore, leases
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
+from bot.runs.escalations import pending_of, with_context
 from bot.runs.github_home import RUNS_FOLDER
 from bot.runs.jobs import Job, Outcome, job_dir
 from bot.runs.on_branch import BranchKeeper, adopt
@@ -242,28 +243,6 @@ def outcome_of(result: RunOutcome) -> Outcome:
     if result.status == "paused":
         return Outcome("paused", None, pending_of(result.escalations), result.steps_run)
     return Outcome("done", None, None, result.steps_run)
-
-
-def with_context(outcome: Outcome, project: Project, outputs: Mapping[str, str]) -> Outcome:
-    """A question with what the agent had read at its step: the step's file and the run's
-    outputs so far, for the person who answers it."""
-    escalation = outcome.escalation
-    if escalation is None:
-        return outcome
-    workflow = project.workflow(str(escalation.get("workflow") or ""))
-    step = workflow.step(str(escalation.get("step") or "")) if workflow is not None else None
-    read = ([str(step.source)] if step is not None else []) + sorted(outputs)
-    return dataclasses.replace(outcome, escalation={**escalation, "read": read})
-
-
-def pending_of(escalations: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The escalation the run waits on, with its number in the run (a stable key for the
-    issue it becomes)."""
-    pending = [(n, e) for n, e in enumerate(escalations, 1) if "answer" not in e]
-    if not pending:
-        return None
-    number, escalation = pending[-1]
-    return {**escalation, "number": number}
 
 
 def run_id_of(project: Project, job: Job) -> str:
