@@ -23,7 +23,7 @@ from bot.llm.metered import Metered
 from bot.llm.pricing import PriceTable
 from bot.llm.types import Message, Request, ToolSpec, Usage
 from bot.llm.window import fit, window_for
-from tests.llm.servers import AnthropicServer
+from bot.localmodel.anthropic_wire import AnthropicServer
 
 MODEL = "claude-haiku-4-5"
 TURNS = 20

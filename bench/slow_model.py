@@ -8,7 +8,7 @@ import sys
 
 from aiohttp import web
 
-from tests.llm.servers import AnthropicServer
+from bot.localmodel.anthropic_wire import AnthropicServer
 
 
 class SlowAnthropic(AnthropicServer):

@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         from bot.demo import demo
 
         demo_dir = Path(args.data_dir) if args.data_dir else None
-        return demo(demo_dir, args.port, wait=not args.exit, out=sys.stdout)
+        summary = Path(args.summary) if args.summary else None
+        return demo(demo_dir, args.port, wait=not args.exit, out=sys.stdout, llm=args.llm,
+                    summary=summary, environ=env)  # fmt: skip
     if getattr(args, "data_dir", None):
         settings = settings.with_overrides(data_dir=Path(args.data_dir))
     if args.command == "serve":
@@ -96,6 +98,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo_cmd.add_argument(
         "--exit", action="store_true", help="stop after the flows instead of serving until Ctrl-C"
+    )
+    demo_cmd.add_argument(
+        "--llm",
+        metavar="SPEC",
+        help="the agents' model: anthropic:MODEL (ANTHROPIC_API_KEY), openai:MODEL "
+        "(OPENAI_API_KEY) or openai-compatible:MODEL (ORCHESTRATOR_OPENAI_COMPATIBLE_URL); "
+        "default: the scripted local model, which needs no key and is not a language model",
+    )
+    demo_cmd.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="write what the flows left on GitHub (issues, pulls, branches, runs) as JSON, "
+        "read back from the local GitHub's API",
     )
 
     wf = commands.add_parser("workflows", help="the BMAD workflows installed in a repository")
@@ -289,8 +304,30 @@ def workflows(args: argparse.Namespace, out: TextIO) -> int:
     repository = _repository_of(target)
     only = None if target.resolve() == repository else target
     lines, ok = validate_lines(load(repository), only)
+    if only is None:
+        config_lines, config_ok = _config_lines(repository)
+        lines, ok = [*lines[:-1], *config_lines, *lines[-1:]], ok and config_ok  # summary last
     print("\n".join(lines), file=out)
     return 0 if ok else 1
+
+
+def _config_lines(repository: Path) -> tuple[list[str], bool]:
+    """The repository's `.github/orchestrator.yml`: its problems, and the settings it sets
+    that do not act yet."""
+    from bot.agents.config import CONFIG_PATH, ConfigError, not_active, parse_config
+
+    path = repository / CONFIG_PATH
+    if not path.is_file():
+        return [f"config: no {CONFIG_PATH} (every setting has its default)"], True
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        parse_config(text, os.environ, check_models=False)
+    except ConfigError as exc:
+        return [f"config: {exc}"], False
+    lines = [f"config: {CONFIG_PATH} is valid"]
+    for key, why in not_active(text).items():
+        lines.append(f"  {key}: accepted, not active yet ({why})")
+    return lines, True
 
 
 def _repository_of(path: Path) -> Path:

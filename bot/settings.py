@@ -56,6 +56,10 @@ class Settings:
     #: The model runs started from GitHub use (`anthropic:…`, `openai:…`, …); the
     #: repository's `.github/orchestrator.yml` may choose among the allowed ones per persona.
     default_model: str | None = None
+    #: Story issues made per board pass (GitHub limits content creation), and the wait
+    #: before the next pass makes more.
+    story_issues_per_pass: int = 20
+    story_issues_pass_seconds: float = 60.0
 
     @property
     def journal_path(self) -> Path:
@@ -185,6 +189,8 @@ class Settings:
             runner_jobs=number("runner_jobs", int),
             runner_jobs_per_repository=number("runner_jobs_per_repository", int),
             job_lease_seconds=number("job_lease_seconds", float),
+            story_issues_per_pass=number("story_issues_per_pass", int),
+            story_issues_pass_seconds=number("story_issues_pass_seconds", float),
             default_model=environ.get("ORCHESTRATOR_DEFAULT_MODEL", "").strip() or None,
         )
         if problems:

@@ -145,6 +145,9 @@ def _read_ambiguous_unions_leniently(document: dict[str, Any]) -> None:
     - A `oneOf` of error schemas with no required fields (`basic-error` and
       `repository-rule-violation-error` on 409s): every error body matches both, so `oneOf`
       always fails; it is read as `anyOf`, which is what clients do.
+    - `GET /app/installations` inlines an installation's `account` as an `allOf` of "Simple
+      User" and "Enterprise" where the installation schema itself says `anyOf`: no account is
+      both, so that `allOf` is read as the `anyOf` the single-installation route has.
     """
     schemas = document.get("components", {}).get("schemas", {})
 
@@ -156,6 +159,12 @@ def _read_ambiguous_unions_leniently(document: dict[str, Any]) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
+            both = item.get("allOf")
+            if isinstance(both, list) and {m.get("title") for m in both if isinstance(m, dict)} == {
+                "Simple User",
+                "Enterprise",
+            }:
+                item["anyOf"] = item.pop("allOf")
             members = item.get("oneOf")
             if isinstance(members, list):
                 refs = {m.get("$ref", "") for m in members if isinstance(m, dict)}

@@ -1,4 +1,6 @@
-"""`POST /graphql` for the few mutations REST lacks: `pinIssue` and `unpinIssue`.
+"""`POST /graphql` for what REST lacks: the `pinIssue`, `unpinIssue` and
+`markPullRequestReadyForReview` mutations (REST cannot take a pull request out of draft), and
+the query `repository(owner:, name:) { pinnedIssues { nodes { issue { … } } } }`.
 
 Every query is parsed and validated against GitHub's published schema
 (`@octokit/graphql-schema`, pinned and checksummed in tests/npm-fixtures.json) and executed by
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from githubsim.auth import Authenticator, AuthError, Caller, allows
 from githubsim.model import ROLES, GitHubState, Issue, Repository
+from githubsim.pulls_model import Pulls
 from githubsim.render import node_id
 
 #: GitHub's limit on pinned issues in one repository.
@@ -46,17 +49,19 @@ class Refused(Exception):
         self.kind = kind
 
 
-def issue_of_node(state: GitHubState, value: str) -> tuple[Repository, Issue]:
+def issue_of_node(state: GitHubState, value: str, kind: str = "Issue") -> tuple[Repository, Issue]:
+    """The issue (or, with kind `PullRequest`, the pull request's issue) a node id names."""
     try:
         decoded = base64.b64decode(value + "=" * (-len(value) % 4)).decode()
-        issue_id = int(decoded.split(":Issue", 1)[1])
+        node = int(decoded.split(f":{kind}", 1)[1])
     except (binascii.Error, UnicodeDecodeError, IndexError, ValueError) as exc:
         raise Refused(
             "NOT_FOUND", f"Could not resolve to a node with the global id of '{value}'"
         ) from exc
     for repository in state.repositories.values():
         for issue in repository.issues.values():
-            if issue.id == issue_id:
+            wanted = issue.pull if kind == "PullRequest" else issue
+            if wanted is not None and wanted.id == node:
                 return repository, issue
     raise Refused("NOT_FOUND", f"Could not resolve to a node with the global id of '{value}'")
 
@@ -72,6 +77,7 @@ class GraphQLApi:
         self.state, self.auth, self.description = state, auth, description
         self.on_violation = on_violation
         self.pinned: dict[int, list[int]] = {}  # repository id -> issue ids, in pin order
+        self.pulls: Pulls | None = None  # set by the server: ready_for_review lives there
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -127,6 +133,12 @@ class GraphQLApi:
         assert caller.user is not None
         return ROLES.index(repository.role_of(caller.user.login)) >= ROLES.index("write")
 
+    def may_read(self, caller: Caller, repository: Repository) -> bool:
+        if caller.installation is not None:
+            return repository.id in caller.installation.repository_ids
+        assert caller.user is not None
+        return ROLES.index(repository.role_of(caller.user.login)) >= ROLES.index("read")
+
     def pin(self, caller: Caller, issue_node: str, *, pin: bool) -> dict[str, Any]:
         repository, issue = issue_of_node(self.state, issue_node)
         if not self.may_pin(caller, repository):
@@ -144,6 +156,40 @@ class GraphQLApi:
             pinned.remove(issue.id)
             self._announce("unpinned", repository, issue, caller)
         return self.issue_node(repository, issue)
+
+    def ready_for_review(self, caller: Caller, pull_node: str) -> dict[str, Any]:
+        """GitHub's `markPullRequestReadyForReview`: the pull request leaves draft (a webhook
+        `pull_request` `ready_for_review`); one that is not a draft is left as it is."""
+        repository, issue = issue_of_node(self.state, pull_node, "PullRequest")
+        pull = issue.pull
+        assert pull is not None and self.pulls is not None
+        allowed = (
+            repository.id in caller.installation.repository_ids
+            and allows(caller.installation.app.permissions.get("pull_requests"), "write")
+            if caller.installation is not None
+            else caller.user is not None
+            and (
+                caller.user.id == issue.user.id
+                or ROLES.index(repository.role_of(caller.user.login)) >= ROLES.index("write")
+            )
+        )
+        if not allowed:
+            who = caller.actor.login if caller.actor else "You"
+            raise Refused(
+                "FORBIDDEN", f"{who} does not have permission to mark this pull request ready"
+            )
+        if issue.state != "open":
+            raise Refused("UNPROCESSABLE", "Pull request is closed")
+        assert caller.actor is not None
+        self.pulls.ready_for_review(repository, pull, caller.actor)
+        return {
+            "id": node_id("PullRequest", pull.id),
+            "number": issue.number,
+            "title": issue.title,
+            "isDraft": pull.draft,
+            "state": issue.state.upper(),
+            "url": f"{self.state.render.web}/{repository.full_name}/pull/{issue.number}",
+        }
 
     def _announce(self, action: str, repository: Repository, issue: Issue, caller: Caller) -> None:
         assert caller.actor is not None
@@ -169,10 +215,28 @@ class GraphQLApi:
 
 
 class _Root:
-    """The mutation root graphql-core resolves fields on (a callable field is called)."""
+    """The query and mutation root graphql-core resolves fields on (a callable field is
+    called)."""
 
     def __init__(self, api: GraphQLApi, caller: Caller) -> None:
         self.api, self.caller = api, caller
+
+    def repository(self, _info: Any, owner: str, name: str, **_: Any) -> dict[str, Any] | None:
+        repository = self.api.state.repository(owner, name)
+        if repository is None or not self.api.may_read(self.caller, repository):
+            raise Refused(
+                "NOT_FOUND", f"Could not resolve to a Repository with the name '{owner}/{name}'."
+            )
+        issues = {issue.id: issue for issue in repository.issues.values()}
+        pinned = [issues[i] for i in self.api.pinned.get(repository.id, []) if i in issues]
+
+        def pinned_issues(_info: Any, first: int | None = None, **_: Any) -> dict[str, Any]:
+            shown = pinned[:first] if first is not None else pinned
+            nodes = [{"issue": self.api.issue_node(repository, i)} for i in shown]
+            return {"nodes": nodes, "totalCount": len(pinned)}
+
+        return {"name": repository.name, "nameWithOwner": repository.full_name,
+                "pinnedIssues": pinned_issues}  # fmt: skip
 
     def pinIssue(self, _info: Any, input: dict[str, Any]) -> dict[str, Any]:
         issue = self.api.pin(self.caller, str(input["issueId"]), pin=True)
@@ -181,3 +245,7 @@ class _Root:
     def unpinIssue(self, _info: Any, input: dict[str, Any]) -> dict[str, Any]:
         issue = self.api.pin(self.caller, str(input["issueId"]), pin=False)
         return {"issue": issue, "clientMutationId": input.get("clientMutationId")}
+
+    def markPullRequestReadyForReview(self, _info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        pull = self.api.ready_for_review(self.caller, str(input["pullRequestId"]))
+        return {"pullRequest": pull, "clientMutationId": input.get("clientMutationId")}

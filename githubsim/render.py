@@ -71,6 +71,10 @@ def node_id(kind: str, number: int) -> str:
     return base64.b64encode(f"0{len(kind)}:{kind}{number}".encode()).decode().rstrip("=")
 
 
+#: App events GitHub's `issues` webhook description does not enumerate (see `_issue_app`).
+_NOT_IN_ISSUE_WEBHOOKS = frozenset({"workflow_job"})
+
+
 class Renderer:
     """Builds API objects with URLs on the stand-in's own address."""
 
@@ -221,6 +225,17 @@ class Renderer:
             "events": list(app.events),
         }
 
+    def _issue_app(self, app: App | None, webhook: bool) -> dict[str, Any] | None:
+        """The App that opened an issue. GitHub's webhook description enumerates the events
+        such an App may subscribe to and lacks `workflow_job` (which the REST description and
+        our manifest have): in a webhook the stand-in lists only the events it enumerates."""
+        if app is None:
+            return None
+        shown = self.app(app)
+        if webhook:
+            shown["events"] = [e for e in shown["events"] if e not in _NOT_IN_ISSUE_WEBHOOKS]
+        return shown
+
     def association(self, repository: Repository, user: User) -> str:
         role = repository.role_of(user.login)
         if user.login.lower() == repository.owner.login.lower():
@@ -260,7 +275,7 @@ class Renderer:
             "closed_by": self.user(issue.closed_by) if issue.closed_by else None,
             "reactions": self.reactions(url, issue.reactions),
             "timeline_url": f"{url}/timeline",
-            "performed_via_github_app": self.app(issue.via_app) if issue.via_app else None,
+            "performed_via_github_app": self._issue_app(issue.via_app, webhook),
             "state_reason": issue.state_reason,
         }
         if issue.sub_issue_ids:

@@ -112,6 +112,7 @@ class GitHubSim(ActingAsPeople):
             graphql,
             lambda why: self.violations.append(Violation("request", "POST /graphql", why)),
         )
+        self.graphql.pulls = self.pulls
         self.pulls.checks_missing = self.checks.missing
         self.ci = RepositoryCI(self.state, self.git, self.checks)
         self.pulls.on_open.append(lambda repository, pull: self.ci.follow(repository, [pull]))

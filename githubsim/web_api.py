@@ -32,6 +32,7 @@ class PeopleHttp:
     def __init__(self, sim: GitHubSim) -> None:
         self.sim = sim
         self.actions: dict[str, Action] = {
+            "install": self.install,
             "issues": self.open_issue,
             "issues/{number}/comments": self.comment,
             "issues/{number}/labels": self.label,
@@ -89,6 +90,20 @@ class PeopleHttp:
             return _json({"message": f"Not found or not valid: {exc}"}, 404)
 
     # The actions ---------------------------------------------------------------------------
+
+    async def install(
+        self, repository: Repository, person: str, body: dict[str, Any], _: dict[str, str]
+    ) -> dict[str, Any]:
+        """The person installs an App on this repository, as on the App's install page (only
+        an owner or admin of the account may: GitHub asks the owner otherwise)."""
+        slug = str(body["app"])
+        app = next((a for a in self.sim.state.apps.values() if a.slug == slug), None)
+        if app is None:
+            raise KeyError(f"no App {slug!r}")
+        if repository.role_of(person) != "admin":
+            raise Conflict(f"@{person} cannot install Apps on {repository.full_name}")
+        installation = self.sim.install(app, [repository], by=person)
+        return {"installation": installation.id}
 
     async def open_issue(
         self, repository: Repository, person: str, body: dict[str, Any], _: dict[str, str]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.llm.openai_server import OpenAIServer
-from tests.llm.servers import AnthropicServer
+from bot.localmodel.anthropic_wire import AnthropicServer
+from bot.localmodel.openai_wire import OpenAIServer
 
 
 @pytest.fixture

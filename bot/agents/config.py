@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from bot.llm.factory import allowed_models
+from bot.llm.allowed import allowed_models
 
 CONFIG_PATH = ".github/orchestrator.yml"
 SPEC = r"^[a-z-]+:[^\s]+$"  # provider:model
@@ -39,6 +39,16 @@ SCHEMA: dict[str, Any] = {
             "properties": {phase: {"enum": ["auto", "approve"]} for phase in PHASES},
         },
         "review_rounds": {"type": "integer", "minimum": 0, "maximum": 10},
+        "developer": {
+            "type": "object",
+            "description": "the developer loop's limits per story: agent turns, wall time, tokens",
+            "additionalProperties": False,
+            "properties": {
+                "iterations": {"type": "integer", "minimum": 1, "maximum": 50},
+                "minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 1440},
+                "tokens": {"type": "integer", "minimum": 1000},
+            },
+        },
         "sandbox": {
             "type": "object",
             "description": "commands run in the sandbox: setup (with network), test (without)",
@@ -52,6 +62,33 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+#: Settings the schema accepts before the product acts on them, with when they will: they are
+#: shown as "not active yet" (the config check, `/ao status`), never silently ignored.
+NOT_ACTIVE_YET: dict[str, str] = {
+    "review_rounds": "reviews of story pull requests are not built yet",
+}
+
+
+def not_active(text: str) -> dict[str, str]:
+    """The settings a config's text sets that do not act yet, each with why."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: why for key, why in NOT_ACTIVE_YET.items() if key in data}
+
+
+@dataclasses.dataclass(frozen=True)
+class StoryLimits:
+    """How far the developer loop goes on one story before it is blocked for a person."""
+
+    iterations: int = 5  # agent turns, each followed by a test run
+    minutes: float = 60.0  # wall time for the whole story
+    tokens: int = 400_000  # input and output tokens of the story's model calls
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentsConfig:
     agents: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -63,6 +100,7 @@ class AgentsConfig:
     review_rounds: int = 2
     setup_command: str | None = None
     test_command: str | None = None
+    story_limits: StoryLimits = StoryLimits()
 
     def model_for(self, agent_id: str, persona: str, fallback: str | None) -> str | None:
         for key in (agent_id, persona.lower(), "default"):
@@ -83,8 +121,15 @@ def load_config(
     path = repository / CONFIG_PATH
     if not path.is_file():
         return AgentsConfig()
+    return parse_config(path.read_text(), environ, check_models=check_models)
+
+
+def parse_config(
+    text: str, environ: Mapping[str, str], *, check_models: bool = True
+) -> AgentsConfig:
+    """The config from the file's text (as a branch holds it)."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{CONFIG_PATH}: not valid YAML: {exc}") from exc
     problems = sorted(_problems(data, environ, check_models))
@@ -102,6 +147,7 @@ def load_config(
         review_rounds=int(data.get("review_rounds", 2)),
         setup_command=(data.get("sandbox") or {}).get("setup"),
         test_command=(data.get("sandbox") or {}).get("test"),
+        story_limits=StoryLimits(**(data.get("developer") or {})),
     )
 
 

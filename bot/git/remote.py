@@ -85,8 +85,24 @@ async def git(
     cwd: Path | None = None,
     token: str | None = None,
     identity: Identity | None = None,
+    stdin: bytes | None = None,
+    index: Path | None = None,
 ) -> str:
-    """Run one git command off the event loop; its stdout, or GitFailed."""
+    """Run one git command off the event loop; its stdout, or GitFailed. `stdin` is fed to
+    it; `index` is the index file it uses instead of the repository's own."""
+    out = await git_bytes(*args, cwd=cwd, token=token, identity=identity, stdin=stdin, index=index)
+    return out.decode(errors="replace")
+
+
+async def git_bytes(
+    *args: str,
+    cwd: Path | None = None,
+    token: str | None = None,
+    identity: Identity | None = None,
+    stdin: bytes | None = None,
+    index: Path | None = None,
+) -> bytes:
+    """`git`, with its stdout exactly as git wrote it (a file's content, byte for byte)."""
     config = ["-c", "core.hooksPath=/dev/null", "-c", "credential.helper="]
     if token is not None:
         config += ["-c", f"credential.helper={HELPER}"]
@@ -95,15 +111,15 @@ async def git(
         *config,
         *args,
         cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=environment(token, identity),
+        env=environment(token, identity) | ({"GIT_INDEX_FILE": str(index)} if index else {}),
     )
-    out, err = await process.communicate()
+    out, err = await process.communicate(stdin)
     if process.returncode:
         raise GitFailed(args, process.returncode, err.decode(errors="replace"))
-    return out.decode(errors="replace")
+    return out
 
 
 class Remote:
@@ -178,6 +194,27 @@ class Remote:
             await self._network(
                 "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=worktree
             )
+
+    async def push_commit(self, sha: str, branch: str, *, replace: bool = False) -> None:
+        """Push a commit made in the clone (no worktree) to `branch`. `replace` lets it
+        replace what is there (only for a branch the App alone writes, never a default
+        branch); the tracking ref follows."""
+        async with self._lock:
+            spec = f"{'+' if replace else ''}{sha}:refs/heads/{branch}"
+            await self._network("push", "--quiet", "origin", spec)
+        await git("update-ref", f"refs/remotes/origin/{branch}", sha, cwd=self.clone)
+
+    async def fetch(self, branch: str) -> str | None:
+        """Fetch one branch now; its tip, or None when GitHub has no such branch."""
+        async with self._lock:
+            spec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+            try:
+                await self._network("fetch", "--quiet", "origin", spec)
+            except GitFailed as exc:
+                if "couldn't find remote ref" in exc.stderr:
+                    return None
+                raise
+        return (await git("rev-parse", f"refs/remotes/origin/{branch}", cwd=self.clone)).strip()
 
     async def _has(self, ref: str) -> bool:
         try:

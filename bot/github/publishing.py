@@ -32,6 +32,7 @@ async def find_or_open_pull(
     base: str,
     title: str,
     body: str,
+    draft: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """(the pull request from branch `head`, whether it was opened now). One already open
     or merged from that branch is the one: a retry never opens a second."""
@@ -42,5 +43,7 @@ async def find_or_open_pull(
     for pull in found:
         if pull.get("state") == "open" or pull.get("merged_at"):
             return pull, False
-    data = {"title": title, "head": head, "base": base, "body": body}
+    data: dict[str, Any] = {"title": title, "head": head, "base": base, "body": body}
+    if draft:
+        data["draft"] = True
     return dict(await gh.post(pulls_url, data=data)), True

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from bot.handlers import commands, escalations, installation, ping
+from bot.handlers import board, commands, escalations, installation, ping, plans
 
 
 def default_routers() -> list[routing.Router]:
-    return [commands.router, escalations.router, installation.router, ping.router]
+    return [
+        board.router,
+        commands.router,
+        escalations.router,
+        installation.router,
+        ping.router,
+        plans.router,
+    ]

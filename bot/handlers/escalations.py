@@ -15,7 +15,7 @@ router = routing.Router()
 async def cancel_unanswered(event: sansio.Event, *, ctx: HandlerContext) -> None:
     issue, sender = event.data["issue"], event.data.get("sender") or {}
     services = ctx.services
-    if services is None or services.steering is None or services.app_id is None:
+    if services is None or services.run_steering is None or services.app_id is None:
         return
     # The App closes questions it had answered: only a person's close cancels.
     if sender.get("type") == "Bot" or str(sender.get("login", "")).endswith("[bot]"):
@@ -24,6 +24,6 @@ async def cancel_unanswered(event: sansio.Event, *, ctx: HandlerContext) -> None
         return
     if LABEL not in {str(label.get("name")) for label in issue.get("labels") or []}:
         return
-    await services.steering.escalation_closed(
+    await services.run_steering.escalation_closed(
         event.data["repository"]["full_name"], issue, str(sender.get("login"))
     )

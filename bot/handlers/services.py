@@ -14,6 +14,8 @@ from bot.github.permissions import PermissionCache
 
 if TYPE_CHECKING:
     from bot.intake.dispatcher import HandlerContext
+    from bot.project.plan import Planner
+    from bot.project.story_labels import LabelSteering
     from bot.runs.steering import Steering
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,9 @@ class Services:
     app_id: int | None
     commands: CommandRegistry
     permissions: PermissionCache = dataclasses.field(default_factory=PermissionCache)
-    steering: Steering | None = None  # runs steered from GitHub, where the server hosts them
+    planner: Planner | None = None  # plans move on when their pull requests merge
+    steering: LabelSteering | None = None  # story issues, their labels, the status issue
+    run_steering: Steering | None = None  # runs steered from comments and their questions
 
 
 async def installation_client(ctx: HandlerContext) -> GitHubAPI | None:

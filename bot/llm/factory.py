@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from bot.llm.allowed import allowed_models
 from bot.llm.anthropic_client import AnthropicClient
 from bot.llm.errors import LLMError, ModelNotAllowed
 from bot.llm.openai_client import OpenAIClient
@@ -14,12 +15,6 @@ from bot.llm.replay import ReplayClient
 from bot.llm.types import LLMClient
 
 PROVIDERS = ("anthropic", "openai", "openai-compatible")
-
-
-def allowed_models(environ: Mapping[str, str]) -> list[str] | None:
-    """ORCHESTRATOR_ALLOWED_MODELS (comma-separated specs); None when the operator set none."""
-    raw = environ.get("ORCHESTRATOR_ALLOWED_MODELS", "").strip()
-    return [m.strip() for m in raw.split(",") if m.strip()] or None
 
 
 def make_client(

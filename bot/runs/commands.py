@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from bot.commands.registry import CommandRegistry, CommandRequest, CommandSpec
 from bot.engine.loader import Project, load
@@ -24,6 +25,10 @@ from bot.runs.states import FINISHED
 from bot.templates import render
 
 
+class PlanStarter(Protocol):
+    async def start(self, home: Home, project: Project) -> str: ...
+
+
 class Starter:
     """Starts runs from issues and says where they stand."""
 
@@ -33,11 +38,14 @@ class Starter:
         runner: Callable[[], Runner | None],
         data_dir: Path,
         default_model: str | None,
+        plans: PlanStarter | None = None,
     ) -> None:
         self.github = github
         self._runner = runner  # the runner starts with the server; asked for when needed
         self.data_dir = data_dir
         self.default_model = default_model
+        self.plans = plans  # `/ao start plan`, where the install has no workflow of that name
+        self._checkouts: dict[str, asyncio.Lock] = {}
 
     def add_to(self, registry: CommandRegistry) -> None:
         registry.add(CommandSpec(
@@ -67,7 +75,11 @@ class Starter:
         )
         try:
             project = await self.default_branch(home)
-            wanted = resolve(project, request.command.args)
+            args = request.command.args
+            planning = tuple(args) == ("plan",)
+            if self.plans is not None and planning and project.workflow("plan") is None:
+                return await self.plans.start(home, project)
+            wanted = resolve(project, args)
         except StartRefused as refused:
             return str(refused)
         for job in await runner.queue.listing(None, 1000):
@@ -106,7 +118,12 @@ class Starter:
 
     async def default_branch(self, home: Home) -> Project:
         """The project as the default branch has it now: fetched, checked out apart from any
-        run, loaded off the event loop."""
+        run, loaded off the event loop (one at a time per repository: one checkout)."""
+        lock = self._checkouts.setdefault(home.repository, asyncio.Lock())
+        async with lock:
+            return await self._default_branch(home)
+
+    async def _default_branch(self, home: Home) -> Project:
         remote = self.github.remote(home)
         await remote.sync()
         checkout = self.data_dir / "worktrees" / "default" / home.repository

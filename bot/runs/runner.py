@@ -23,7 +23,7 @@ import secrets
 import shutil
 import sqlite3
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -91,6 +91,8 @@ class Runner:
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self.github = github
+        #: Told of each run's recorded end (a plan moves on); each hook handles its own errors.
+        self.on_finished: list[Callable[[Job, Outcome], Awaitable[None]]] = []
 
     @property
     def running(self) -> dict[int, str | None]:
@@ -235,6 +237,8 @@ class Runner:
                 extra={**extra, "state": outcome.state, "error": outcome.error,
                        "steps_run": outcome.steps_run},
             )  # fmt: skip
+            for hook in self.on_finished:
+                await hook(job, outcome)
         except (sqlite3.Error, RuntimeError, OSError, ValueError) as exc:
             # The lease runs out and the job is taken over; nothing is lost.
             log.error("job supervision failed", extra={**extra, "error": repr(exc)})

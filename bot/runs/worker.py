@@ -265,7 +265,20 @@ def main(argv: list[str]) -> int:
     # Runs are background work: when CPUs are short, the server answering webhooks goes first.
     os.nice(WORKER_NICENESS)
     secrets = [v for k, v in os.environ.items() if k.endswith(("_KEY", "_SECRET", "_TOKEN"))]
-    configure_logging(os.environ.get("ORCHESTRATOR_LOG_LEVEL", "INFO"), secrets=secrets)
+    level = os.environ.get("ORCHESTRATOR_LOG_LEVEL", "INFO")
+    log_file = os.environ.get("ORCHESTRATOR_LOG_FILE")
+    if not log_file:
+        configure_logging(level, secrets=secrets)
+        return _work(queue, job_id, token, data_dir)
+    with open(log_file, "a", encoding="utf-8") as stream:
+        handler = configure_logging(level, stream=stream, secrets=secrets)
+        try:
+            return _work(queue, job_id, token, data_dir)
+        finally:
+            handler.close()
+
+
+def _work(queue: Path, job_id: int, token: str, data_dir: Path) -> int:
     conn = sqlite3.connect(queue, timeout=5)
     try:
         job = jobstore.find(conn, job_id)

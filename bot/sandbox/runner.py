@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot.sandbox.bwrap import bwrap_argv, probe
@@ -98,9 +98,16 @@ class Sandbox:
         }
 
     async def run(
-        self, worktree: Path, command: str, *, network: bool = False, limits: Limits | None = None
+        self,
+        worktree: Path,
+        command: str,
+        *,
+        network: bool = False,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
-        """Run `sh -c command` in `worktree`; the whole process tree is gone when this returns."""
+        """Run `sh -c command` in `worktree`; the whole process tree is gone when this returns.
+        `env` adds to the clean environment (never the server's own)."""
         if self.refusal is not None:
             raise SandboxRefused(self.refusal)
         limits = limits or self.limits
@@ -110,7 +117,7 @@ class Sandbox:
         try:
             if group is not None:
                 await asyncio.to_thread(group.create, limits)
-            return await self._run(worktree, command, network, limits, group, scratch)
+            return await self._run(worktree, command, network, limits, group, scratch, env or {})
         finally:
             if group is not None:
                 await asyncio.to_thread(group.remove)
@@ -125,9 +132,10 @@ class Sandbox:
         limits: Limits,
         group: RunGroup | None,
         scratch: Path | None,
+        extra: Mapping[str, str],
     ) -> RunResult:
         if self.bwrap is not None:
-            env = environment()
+            env = environment(extra)
             argv = bwrap_argv(
                 self.bwrap,
                 worktree,
@@ -138,7 +146,7 @@ class Sandbox:
                 tmp_bytes=limits.tmp_bytes,
             )
         else:
-            env = environment({"HOME": str(scratch), "TMPDIR": str(scratch)})
+            env = environment({**extra, "HOME": str(scratch), "TMPDIR": str(scratch)})
             argv = ["/bin/sh", "-c", command]
         spec = {
             "cgroup_procs": group.procs_files if group else [],

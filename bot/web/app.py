@@ -9,7 +9,7 @@ import os
 import resource
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -26,8 +26,13 @@ from bot.handlers.services import Services
 from bot.intake.dispatcher import Dispatcher, RetryPolicy
 from bot.intake.journal import Journal, JournalClosed
 from bot.intake.routing import EventRouter
+from bot.project.board_sync import BoardSync
+from bot.project.commands import PlanCommands
+from bot.project.plan import Planner
+from bot.project.story_labels import LabelSteering
 from bot.runs.commands import Starter
 from bot.runs.github_home import GitHubHome
+from bot.runs.runner import Runner
 from bot.runs.service import RUNNER, runs
 from bot.runs.steering import Steering
 from bot.settings import Settings
@@ -39,7 +44,10 @@ from bot.web.keys import (
     GITHUB_HOME,
     JOURNAL,
     JSON_PARSER,
+    PLANNER,
+    RUN_STEERING,
     SETTINGS,
+    STEERING,
     UNVERIFIED,
 )
 from bot.web.unverified import Unverified
@@ -56,10 +64,12 @@ def create_app(
     settings: Settings,
     routers: Sequence[routing.Router] | None = None,
     credentials: AppCredentials | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> web.Application:
     """Build the app; `routers` replaces the product's handlers (tests inject their own).
 
-    `credentials` are the App's, already loaded from `settings` by the caller, if any.
+    `credentials` are the App's, already loaded from `settings` by the caller, if any;
+    `environ` is what the run workers read their models' keys from (default: the server's).
     """
     if not settings.webhook_secret:
         raise ValueError("a webhook secret is required to serve webhooks")
@@ -78,7 +88,7 @@ def create_app(
         app.cleanup_ctx.append(_github(settings, credentials))
     app.cleanup_ctx.append(workspaces(settings))
     # Runs before intake: a delivery handled at start-up may start a run.
-    app.cleanup_ctx.append(runs(settings, github=_github_home(settings)))
+    app.cleanup_ctx.append(runs(settings, environ, github=_github_home(settings)))
     app.cleanup_ctx.append(_intake(settings, router))
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)
@@ -117,18 +127,31 @@ def _github_home(settings: Settings) -> Callable[[web.Application], GitHubHome |
     return make
 
 
-def _commands(app: web.Application, settings: Settings) -> tuple[CommandRegistry, Steering | None]:
-    """The `/ao` commands: help and ping everywhere; starting and steering runs where runs
-    can be (and the steering, for the handlers of issue events)."""
+def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
+    """The `/ao` commands: help and ping everywhere; start, status, plans and steering where
+    runs can be (the planner is made here too, and told of every run's end)."""
     registry = default_registry()
     home = app.get(GITHUB_HOME)
-    if home is None:
-        return registry, None
-    starter = Starter(home, lambda: app.get(RUNNER), settings.data_dir, settings.default_model)
-    starter.add_to(registry)
-    steering = Steering(home, lambda: app.get(RUNNER))
-    steering.add_to(registry)
-    return registry, steering
+    if home is not None:
+
+        def runner() -> Runner | None:  # the runner starts with the server
+            return app.get(RUNNER)
+
+        starter = Starter(home, runner, settings.data_dir, settings.default_model)
+        planner = Planner(home, runner, starter.default_branch, settings.data_dir,
+                          settings.default_model)  # fmt: skip
+        starter.plans = planner
+        app[PLANNER] = planner
+        if (running := runner()) is not None:
+            running.on_finished.append(planner.on_finished)
+        starter.add_to(registry)
+        PlanCommands(planner).add_to(registry)
+        app[RUN_STEERING] = run_steering = Steering(home, runner)
+        run_steering.add_to(registry)
+        app[STEERING] = LabelSteering(BoardSync(home, settings.data_dir,
+            per_pass=settings.story_issues_per_pass,
+            pass_every_s=settings.story_issues_pass_seconds))  # fmt: skip
+    return registry
 
 
 def _intake(
@@ -137,7 +160,6 @@ def _intake(
     async def intake(app: web.Application) -> AsyncIterator[None]:
         journal = Journal(settings.journal_path)
         await journal.open()
-        commands, steering = _commands(app, settings)
         dispatcher = Dispatcher(
             journal,
             router,
@@ -148,14 +170,20 @@ def _intake(
             services=Services(
                 github=app.get(GITHUB),
                 app_id=int(settings.app_id) if settings.app_id else None,
-                commands=commands,
-                steering=steering,
+                commands=_commands(app, settings),
+                planner=app.get(PLANNER),
+                steering=app.get(STEERING),
+                run_steering=app.get(RUN_STEERING),
             ),
         )
         app[JOURNAL] = journal
         app[DISPATCHER] = dispatcher
         await dispatcher.start()
         pruner = asyncio.create_task(_prune_forever(journal, settings.done_retention_days))
+        planner = app.get(PLANNER)
+        reconciling = None if planner is None else asyncio.create_task(planner.reconcile())
+        board = steering.board if (steering := app.get(STEERING)) else None
+        boards = None if board is None else asyncio.create_task(board.reconcile())
         log.info(
             "intake started",
             extra={"journal": str(journal.path), "pragmas": await journal.pragmas()},
@@ -166,6 +194,13 @@ def _intake(
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner
+            if reconciling is not None:
+                reconciling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciling
+            if board is not None and boards is not None:
+                boards.cancel()
+                await board.close()
             await dispatcher.stop()
             await journal.close()
             log.info(

@@ -60,7 +60,7 @@ review_rounds: "two"
         load_config(tmp_path, ALLOWED)
     message = str(raised.value)
     assert "has 7 problem(s)" in message
-    assert "max_concurent_agents: unknown key (known keys: agents, escalation_threshold" in message
+    assert "max_concurent_agents: unknown key (known keys: agents, developer, escalation" in message
     assert "escalation_threshold: 1.5 is greater than the maximum of 1" in message
     assert "phase_gates.planning: 'maybe' is not one of ['auto', 'approve']" in message
     assert "phase_gates.shipping: unknown key" in message

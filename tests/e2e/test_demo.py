@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
+import json
 import os
 import re
 import subprocess
@@ -15,20 +19,31 @@ from tests.support import ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
-    env = {
+PHASES = ["create-prd", "create-architecture", "create-epics-and-stories", "sprint-planning"]
+
+
+def clean_env() -> dict[str, str]:
+    return {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("GITHUB_", "ORCHESTRATOR_", "ANTHROPIC_", "OPENAI_"))
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--exit", "--data-dir", str(tmp_path)],
+
+
+def demo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--exit", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
+
+
+def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
+    summary = tmp_path / "summary.json"
+    done = demo("--data-dir", str(tmp_path), "--summary", str(summary), env=clean_env())
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "7 labels created by agent-orchestrator[bot]" in out
@@ -40,7 +55,99 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
     remote = tmp_path / "git" / "demo-org" / "todo-app.git"
     assert f"git clone {remote}" in out
     assert re.search(r"git clone http://127\.0\.0\.1:\d+/demo-org/todo-app\.git", out)
-    assert "anyone reads the public repository with git → HEAD, refs/heads/main" in out
+    assert "refs/heads/ao/2-create-prd, refs/heads/ao/2-sprint-planning, refs/heads/main" in out
     files = git.Repo(remote).git.ls_tree("-r", "--name-only", "main").split()
     assert {"README.md", "docs/brief.md", "src/todo.py"} <= set(files)
-    assert '"message":"labels created"' in (tmp_path / "orchestrator.log").read_text()
+    log = (tmp_path / "orchestrator.log").read_text()
+    assert '"message":"labels created"' in log
+    assert "run finished" in log or "HTTP Request" in log  # the workers log there, not stderr
+
+    # The plan, as @mona followed it: the requirements' run, step by step, to its pull request,
+    # which waits for her approval; then the later phases, which merge themselves.
+    assert "scripted local model" in out and "not a language model" in out
+    assert "plan comment: Plan · 0 of 4 merged" in out
+    # (progress is shown at most every 5 s: how many steps a person sees depends on the pace)
+    assert "status comment: create-prd · ✅ done · step 3 of 3" in out
+    assert '→ pull request #3 "create-prd: docs/prd.md" by agent-orchestrator[bot]' in out
+    assert out.count("commit ") >= 3 and "create-prd: step 2 — Write the functional" in out
+    # The branch holds the document, signed by the scripted model, and the decision log.
+    prd = git.Repo(remote).git.show("ao/2-create-prd:docs/prd.md")
+    assert "## Write the functional requirements" in prd
+    assert "scripted local model (rules, not a language model)" in prd
+    decisions = git.Repo(remote).git.show(
+        "ao/2-create-prd:_bmad-output/ao-runs/2-create-prd/decisions.md"
+    )
+    assert "| create-prd:step-01-users |" in decisions and "| policy |" in decisions
+    assert out.index("comments `/ao approve`") > out.index('pull request #3 "create-prd')
+    assert out.index("status comment: create-architecture") > out.index("comments `/ao approve`")
+    assert "plan comment: Plan · ✅ done: every phase is merged" in out
+    for number, branch in enumerate(PHASES, start=3):
+        assert f"→ #{number} ao/2-{branch} merged by agent-orchestrator[bot]" in out
+    assert "→ on main: docs/architecture.md, docs/brief.md, docs/epics.md, docs/prd.md" in out
+    sprint = git.Repo(remote).git.show("main:docs/sprint/sprint-status.yaml")
+    assert "1-3-list-open-items: backlog" in sprint and "# Written by the demo's scripted" in sprint
+
+    # The summary, read back from the local GitHub's API.
+    found = json.loads(summary.read_text())
+    people = [i for i in found["issues"] if i["user"] == "mona"]
+    assert [(i["number"], i["user"], i["state"]) for i in people] == [
+        (2, "mona", "open"),
+        (1, "mona", "open"),
+    ]
+    assert all(i["pinned"] is False and i["labels"] == [] for i in people)
+    # Once sprint-status.yaml is on main the App makes the sprint's story issues (and the
+    # status issue): as many as it made before the demo exited, each with one status label.
+    made = [i for i in found["issues"] if i["user"] != "mona"]
+    assert all(i["user"] == "agent-orchestrator[bot]" for i in made)
+    stories = [i for i in made if i["title"] != "Agent Orchestrator status"]
+    assert all(len([n for n in i["labels"] if n.startswith("story: ")]) == 1 for i in stories)
+    assert found["pulls"][-1] == {
+        "number": 3, "title": "create-prd: docs/prd.md", "user": "agent-orchestrator[bot]",
+        "head": "ao/2-create-prd", "base": "main", "state": "closed", "merged": True,
+        "merged_by": "agent-orchestrator[bot]",
+    }  # fmt: skip
+    assert [(p["head"], p["merged"]) for p in found["pulls"]] == [
+        (f"ao/2-{branch}", True) for branch in reversed(PHASES)
+    ]
+    assert found["branches"] == [*(f"ao/2-{b}" for b in sorted(PHASES)), "main"]
+    assert [(r["workflow"], r["state"], r["issue"]) for r in found["runs"]] == [
+        (branch, "done", 2) for branch in PHASES
+    ]
+
+
+async def test_the_demo_runs_the_same_story_with_the_model_llm_names(tmp_path, anthropic_server):
+    """`--llm anthropic:MODEL` with the provider's key: here the provider is the protocol-true
+    local server (on this test's event loop), standing where api.anthropic.com would be."""
+    env = clean_env() | {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": anthropic_server.url,
+                         "OPENAI_API_KEY": "never-passed-on"}  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "demo", "--exit", "--data-dir", str(tmp_path),
+        "--llm", "anthropic:claude-haiku-4-5",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    async with asyncio.timeout(240):
+        out = (await process.communicate())[0].decode()
+    assert process.returncode == 0, out
+    assert "claude-haiku-4-5 (a real model, on your key)" in out
+    assert "status comment: create-prd · ✅ done · step 3 of 3" in out
+    models = {request["model"] for request in anthropic_server.requests}
+    assert models == {"claude-haiku-4-5"}
+    prd = git.Repo(tmp_path / "git/demo-org/todo-app.git").git.show("ao/2-create-prd:docs/prd.md")
+    assert "scripted" not in prd  # only the demo's own scripted model signs its text
+
+
+@pytest.mark.parametrize(
+    ("spec", "env", "said"),
+    [
+        ("anthropic:claude-haiku-4-5", {}, "set ANTHROPIC_API_KEY first"),
+        ("gemini:pro", {}, "expected one of anthropic:MODEL, openai:MODEL"),
+        ("openai-compatible:qwen", {}, "set ORCHESTRATOR_OPENAI_COMPATIBLE_URL first"),
+    ],
+)
+def test_a_model_the_demo_cannot_use_is_explained_before_anything_starts(spec, env, said):
+    from bot.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["demo", "--exit", "--llm", spec], environ=env) == 2
+    assert said in out.getvalue()

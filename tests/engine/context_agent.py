@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 
 from bot.engine.tasks import Reply, Task
+from bot.project.sprint_edit import Change, apply
+from bot.project.sprint_status import parse
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+)$", re.MULTILINE)
 _BIND = re.compile(r"Bind `?\{doc_workspace\}`? to `([^`]+)`")
@@ -119,27 +121,20 @@ class ContextAgent:
 
 
 def _first_backlog_story(sprint_status: str) -> dict[str, str]:
-    for line in sprint_status.splitlines():
-        match = re.match(r"^\s+((\d+)-(\d+)-([\w-]+)):\s*backlog\s*$", line)
-        if match:
-            key, epic, story, title = match.groups()
-            return {
-                "story_key": key,
-                "epic_num": epic,
-                "story_num": story,
-                "story_title": title,
-                "story_id": f"{epic}.{story}",
-            }
-    return {}
+    story = next((e for e in parse(sprint_status).stories() if e.known == "backlog"), None)
+    if story is None:
+        return {}
+    epic, number, title = story.key.split("-", 2)
+    return {
+        "story_key": story.key,
+        "epic_num": epic,
+        "story_num": number,
+        "story_title": title,
+        "story_id": f"{epic}.{number}",
+    }
 
 
-def _set_status(text: str, key: str, expected: str | None, status: str) -> str:
-    """One key's status changed in place; comments and order kept."""
-    pattern = re.compile(rf"^(\s+{re.escape(key)}:\s*)([\w-]+)(.*)$", re.MULTILINE)
-
-    def change(match: re.Match[str]) -> str:
-        if expected is not None and match.group(2) != expected:
-            return match.group(0)
-        return f"{match.group(1)}{status}{match.group(3)}"
-
-    return pattern.sub(change, text, count=1)
+def _set_status(text: str, key: str, seen: str | None, status: str) -> str:
+    """One key's status changed by the product's one writer (comments and order kept)."""
+    edited, _ = apply(text, [Change(key, status, seen=seen)])
+    return edited

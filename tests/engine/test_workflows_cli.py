@@ -53,3 +53,21 @@ def test_a_v4_repository_gets_the_upgrade_path(capsys, tmp_path):
     assert code == 1 and "npx bmad-method install" in out
     code, out = run(capsys, "list", "--repo", str(tmp_path))
     assert code == 1 and "a BMAD v4 install (not supported)" in out
+
+
+def test_validate_checks_the_config_and_names_settings_that_do_not_act_yet(capsys, tmp_path):
+    import shutil
+
+    from tests.support import ROOT
+
+    shutil.copytree(ROOT / "tests/fixtures/plan", tmp_path / "repo")
+    config = tmp_path / "repo/.github/orchestrator.yml"
+    config.write_text("review_rounds: 3\nphase_gates: {planning: auto}\n")
+    assert cli.main(["workflows", "validate", str(tmp_path / "repo")]) == 0
+    out = capsys.readouterr().out
+    assert "config: .github/orchestrator.yml is valid" in out
+    assert "review_rounds: accepted, not active yet (reviews of story pull requests" in out
+    assert "phase_gates" not in out  # it acts: plans wait at its gates
+    config.write_text("review_round: 3\n")
+    assert cli.main(["workflows", "validate", str(tmp_path / "repo")]) == 1
+    assert "review_round: unknown key (known keys: agents," in capsys.readouterr().out

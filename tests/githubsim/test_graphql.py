@@ -71,3 +71,54 @@ async def test_a_query_the_schema_refuses_is_refused_and_recorded(world):
     ) as riley:
         refused = await graphql(sim, riley, PIN, id=node_id("Issue", issue.id))
     assert refused["errors"][0]["type"] == "FORBIDDEN"
+
+
+PINNED = """query($owner: String!, $name: String!) {
+  repository(owner: $owner, name: $name) { pinnedIssues(first: 3) { nodes { issue { number } } } }
+}"""
+
+
+async def test_a_repositorys_pinned_issues_are_read_in_pin_order(world):
+    sim, repository, session = world
+    issues = [sim.open_issue(repository, by="octo-org", title=f"t{n}") for n in range(3)]
+    for issue in (issues[2], issues[0]):
+        await graphql(sim, session, PIN, id=node_id("Issue", issue.id))
+    answer = await graphql(sim, session, PINNED, owner="octo-org", name="hello")
+    nodes = answer["data"]["repository"]["pinnedIssues"]["nodes"]
+    assert [n["issue"]["number"] for n in nodes] == [issues[2].number, issues[0].number]
+    missing = await graphql(sim, session, PINNED, owner="octo-org", name="nope")
+    assert missing["data"]["repository"] is None and missing["errors"][0]["type"] == "NOT_FOUND"
+    assert sim.violations == []
+
+
+READY = (
+    "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) "
+    "{ pullRequest { number isDraft } } }"
+)
+
+
+async def test_a_draft_pull_request_is_marked_ready_for_review(world):
+    sim, repository, session = world
+    await sim.push(repository, by="octo-org", files={"a.txt": "a\n"}, message="First")
+    await sim.push(repository, by="octo-org", files={"b.txt": "b\n"}, message="B", branch="b")
+    async with session.post(
+        f"{sim.url}/repos/{repository.full_name}/pulls",
+        json={"title": "B", "head": "b", "base": "main", "draft": True},
+    ) as answer:
+        assert answer.status == 201
+        opened = await answer.json()
+    assert opened["draft"] is True
+    ready = await graphql(sim, session, READY, id=opened["node_id"])
+    assert ready["data"]["markPullRequestReadyForReview"]["pullRequest"] == {
+        "number": opened["number"],
+        "isDraft": False,
+    }
+    again = await graphql(sim, session, READY, id=opened["node_id"])  # not a draft: no change
+    assert again["data"]["markPullRequestReadyForReview"]["pullRequest"]["isDraft"] is False
+    async with session.get(f"{sim.url}/repos/{repository.full_name}/pulls/{opened['number']}") as a:
+        assert (await a.json())["draft"] is False
+    await sim.settle()
+    actions = [d.payload["action"] for d in sim.webhooks.deliveries if d.event == "pull_request"]
+    assert actions.count("ready_for_review") == 1
+    missing = await graphql(sim, session, READY, id=node_id("PullRequest", 999_999))
+    assert missing["errors"][0]["type"] == "NOT_FOUND"

@@ -23,6 +23,18 @@ async def act(sim, path, body, status=201, **kwargs):
         return data
 
 
+async def test_only_an_admin_installs_an_app_on_a_repository(world):
+    sim, repository, _session = world
+    sim.grant(repository, "mona", "maintain")
+    refused = await act(sim, "install", {"as": "mona", "app": "agent-orchestrator"}, 422)
+    assert "cannot install Apps" in refused["message"]
+    sim.grant(repository, "mona", "admin")
+    before = len(sim.state.installations)
+    done = await act(sim, "install", {"as": "mona", "app": "agent-orchestrator"})
+    assert len(sim.state.installations) == before + 1 and done["installation"]
+    await act(sim, "install", {"as": "mona", "app": "no-such-app"}, 404)
+
+
 async def test_a_person_acts_over_http_as_the_readme_shows(world):
     sim, repository, _session = world
     issue = await act(sim, "issues", {"as": "mona", "title": "Hello", "body": "hi"})

@@ -13,7 +13,7 @@ from bot.llm.pricing import PriceTable
 from bot.llm.retry import ModelRetries
 from bot.llm.types import Message, Request
 from bot.llm.window import operator_window
-from tests.llm.openai_server import LLAMA_CPP_PYTHON
+from bot.localmodel.openai_wire import LLAMA_CPP_PYTHON
 from tests.llm.test_clients import ask
 
 MODEL = "qwen2.5-0.5b-instruct"

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
+from bot.localmodel.openai_wire import LLAMA_CPP_PYTHON
 from tests.engine.test_executor import ten_steps
-from tests.llm.openai_server import LLAMA_CPP_PYTHON
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.localmodel.anthropic_wire import AnthropicServer
 from bot.runs.queue import JobQueue
 from bot.runs.runner import Runner, RunnerLimits
 from tests.engine.test_messy_repositories import write
-from tests.llm.servers import AnthropicServer
 
 MODEL = "anthropic:claude-haiku-4-5"
 

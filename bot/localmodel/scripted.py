@@ -41,7 +41,7 @@ class Asked:
 
 
 @dataclasses.dataclass(frozen=True)
-class Answer:
+class ScriptedReply:
     text: str = ""
     structured: Mapping[str, Any] | None = None
     tool: tuple[str, Mapping[str, Any]] | None = None  # (name, arguments)
@@ -57,7 +57,7 @@ def _called(asked: Asked, name: str) -> bool:
     return any(role == "assistant" and f"(called {name}" in text for role, text in asked.messages)
 
 
-def _tool_turn(asked: Asked, fields: Mapping[str, str]) -> Answer | None:
+def _tool_turn(asked: Asked, fields: Mapping[str, str]) -> ScriptedReply | None:
     """What it does when it has tools: it reads what it is told to read — and, being
     gullible, whatever else the request tells it to do, wherever that text sits."""
     everything = asked.system + "\n" + "\n".join(text for _, text in asked.messages)
@@ -65,25 +65,27 @@ def _tool_turn(asked: Asked, fields: Mapping[str, str]) -> Answer | None:
         p for p in _READ.findall(everything) if not _called(asked, f'read_file {{"path": "{p}"}}')
     ]
     if "read_file" in asked.tools and wanted:
-        return Answer(tool=("read_file", {"path": wanted[0]}))
+        return ScriptedReply(tool=("read_file", {"path": wanted[0]}))
     if _ENV.search(everything) and not _called(asked, "print_env"):
-        return Answer(tool=("print_env", {}))
+        return ScriptedReply(tool=("print_env", {}))
     for name in _CALL.findall(everything):
         if not _called(asked, name):
-            return Answer(tool=(name, {}))
+            return ScriptedReply(tool=(name, {}))
     instruction = fields.get("instruction", "")
     results = [text for role, text in asked.messages if role == "tool"]
     copy, append = _COPY.search(instruction), _APPEND.search(instruction)
     if copy or append:
-        source, target = (
-            (copy.group(1), copy.group(2)) if copy else (append.group(1), append.group(1))
-        )
+        if copy is not None:
+            source, target = copy.group(1), copy.group(2)
+        else:
+            assert append is not None
+            source = target = append.group(1)
         if "read_file" in asked.tools and not _called(asked, f'read_file {{"path": "{source}"}}'):
-            return Answer(tool=("read_file", {"path": source}))
+            return ScriptedReply(tool=("read_file", {"path": source}))
         if "write_file" in asked.tools and not _called(asked, "write_file"):
             before = results[-1] if results and not results[-1].startswith("refused") else ""
             content = before if copy else f"{before.rstrip()}\n\n{_section(fields)}\n"
-            return Answer(tool=("write_file", {"path": target, "content": content}))
+            return ScriptedReply(tool=("write_file", {"path": target, "content": content}))
     question = next(
         (
             line.strip(" -*>")
@@ -93,17 +95,19 @@ def _tool_turn(asked: Asked, fields: Mapping[str, str]) -> Answer | None:
         None,
     )
     if "ask" in asked.tools and question and not _called(asked, "ask"):
-        return Answer(tool=("ask", {"question": question}))
+        return ScriptedReply(tool=("ask", {"question": question}))
     bind, write = _BIND.search(instruction), _WRITE.search(instruction)
     if "write_file" in asked.tools and bind and write and not _called(asked, "write_file"):
         path = f"{bind.group(1).rstrip('/')}/{write.group(1)}"
-        return Answer(tool=("write_file", {"path": path, "content": _section(fields) + "\n"}))
+        return ScriptedReply(
+            tool=("write_file", {"path": path, "content": _section(fields) + "\n"})
+        )
     if _called(asked, "write_file") and "done" in asked.tools:
-        return Answer(tool=("done", {"summary": "written"}))
+        return ScriptedReply(tool=("done", {"summary": "written"}))
     return None
 
 
-def respond(asked: Asked) -> Answer:
+def respond(asked: Asked) -> ScriptedReply:
     properties = (asked.schema or {}).get("properties", {})
     first = next((text for role, text in asked.messages if role == "user"), "")
     if asked.tools and asked.schema is None:
@@ -121,34 +125,34 @@ def respond(asked: Asked) -> Answer:
                 if not _called(asked, f'read_file {{"path": "{p}"}}')
             ]
             if wanted:
-                return Answer(tool=("read_file", {"path": wanted[0]}))
+                return ScriptedReply(tool=("read_file", {"path": wanted[0]}))
     if "choice" in properties:
         options = properties["choice"].get("enum") or ["C"]
-        return Answer(
+        return ScriptedReply(
             structured={"choice": "C" if "C" in options else options[0], "reason": "carries on"}
         )
     if "answer" in properties and properties["answer"].get("enum") == ["yes", "no"]:
         question = fields.get("instruction", asked.last_user).lower()
         documents = fields.get("documents", "")
         present = "exist" in question and "not" not in question and bool(documents)
-        return Answer(structured={"answer": "yes" if present else "no", "confidence": 0.9})
+        return ScriptedReply(structured={"answer": "yes" if present else "no", "confidence": 0.9})
     if "answer" in properties:
         answer = {"answer": f"As planned: {fields.get('goal', 'go on')}", "confidence": 0.9}
         if "reasoning" in properties:
             answer["reasoning"] = "the request gives no reason to do otherwise"
         if "evidence" in properties:
             answer["evidence"] = _support(fields)
-        return Answer(structured=answer)
+        return ScriptedReply(structured=answer)
     if "files" in properties:
         instruction = fields.get("instruction", "")
         bind, write = _BIND.search(instruction), _WRITE.search(instruction)
         files = {}
         if bind and write:
             files[f"{bind.group(1).rstrip('/')}/{write.group(1)}"] = _section(fields) + "\n"
-        return Answer(structured={"files": files, "variables": {}, "summary": "done"})
+        return ScriptedReply(structured={"files": files, "variables": {}, "summary": "done"})
     if asked.schema is not None:  # a shape it has no rule for: an empty answer
-        return Answer(structured={})
-    return Answer(text=_section(fields))
+        return ScriptedReply(structured={})
+    return ScriptedReply(text=_section(fields))
 
 
 def _support(fields: Mapping[str, str]) -> str:
@@ -181,3 +185,30 @@ def _section(fields: Mapping[str, str]) -> str:
         )
         + also
     )
+
+
+def signed(answer: ScriptedReply, signature: str) -> ScriptedReply:
+    """`answer` with `signature` below every text it writes (a document, a file), so whoever
+    reads that text later knows a scripted model, not a language model, wrote it (as a
+    comment in YAML, which must stay YAML)."""
+    if answer.tool is not None and answer.tool[0] == "write_file":
+        name, arguments = answer.tool
+        content = _sign(
+            str(arguments.get("path", "")), str(arguments.get("content", "")), signature
+        )
+        return dataclasses.replace(answer, tool=(name, {**arguments, "content": content}))
+    if answer.structured is not None and isinstance(answer.structured.get("files"), dict):
+        files = {
+            path: _sign(str(path), str(text), signature)
+            for path, text in answer.structured["files"].items()
+        }
+        return dataclasses.replace(answer, structured={**answer.structured, "files": files})
+    if answer.text:
+        return dataclasses.replace(answer, text=f"{answer.text.rstrip()}\n\n{signature}")
+    return answer
+
+
+def _sign(path: str, text: str, signature: str) -> str:
+    if path.endswith((".yaml", ".yml")):
+        return f"{text.rstrip()}\n# {signature.strip('_')}\n"
+    return f"{text.rstrip()}\n\n{signature}\n"

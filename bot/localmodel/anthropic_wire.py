@@ -26,7 +26,7 @@ from anthropic.types.message_create_params import (
 )
 from pydantic import TypeAdapter, ValidationError
 
-from tests.llm.rule_model import Answer, Asked, respond
+from bot.localmodel.scripted import Asked, ScriptedReply, respond, signed
 
 ANTHROPIC_PARAMS = TypeAdapter(MessageCreateParamsNonStreaming)
 ANTHROPIC_STREAMING = TypeAdapter(MessageCreateParamsStreaming)
@@ -48,12 +48,15 @@ class ModelServer:
         self.faults: deque[tuple[int, dict[str, str], str]] = deque()
         self._ids = itertools.count(1)
         self.overconfident = False  # like a tiny model: certain of everything, citing anything
+        self.signature = ""  # below every text it writes, when set (the demo says who wrote it)
 
-    def _model(self, asked: Asked) -> Answer:
+    def _model(self, asked: Asked) -> ScriptedReply:
         answer = respond(asked)
+        if self.signature:
+            answer = signed(answer, self.signature)
         if self.overconfident and answer.structured and "confidence" in answer.structured:
             quoted = {"evidence": asked.last_user[-60:]} if "evidence" in answer.structured else {}
-            return Answer(structured={**answer.structured, "confidence": 1.0, **quoted})
+            return ScriptedReply(structured={**answer.structured, "confidence": 1.0, **quoted})
         return answer
 
     def fail_next(
@@ -91,7 +94,7 @@ class AnthropicServer(ModelServer):
         app.router.add_post("/v1/messages", self.messages)
         return app
 
-    async def messages(self, request: web.Request) -> web.Response:
+    async def messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         try:
@@ -130,7 +133,7 @@ class AnthropicServer(ModelServer):
             return await sse(request, _anthropic_events(message))
         return web.Response(text=message.model_dump_json(), content_type="application/json")
 
-    def _usage(self, body: dict[str, Any], answer: Answer) -> dict[str, int]:
+    def _usage(self, body: dict[str, Any], answer: ScriptedReply) -> dict[str, int]:
         """Anthropic's rule: a prefix written at a `cache_control` breakpoint is read by a
         later request that repeats it byte for byte (markers aside); the prefix up to the
         last breakpoint is written."""
@@ -211,7 +214,7 @@ def _anthropic_events(message: AnthropicMessage) -> list[tuple[str | None, str]]
                         "delta": {"type": "text_delta", "text": block.text[at : at + CHUNK]},
                     }
                 )
-        else:
+        elif block.type == "tool_use":
             raw.append(
                 {
                     "type": "content_block_start",
@@ -276,7 +279,7 @@ def _anthropic_messages(messages: list[dict[str, Any]]) -> list[tuple[str, str]]
     return found
 
 
-def _anthropic_content(answer: Answer, forced: str | None) -> list[dict[str, Any]]:
+def _anthropic_content(answer: ScriptedReply, forced: str | None) -> list[dict[str, Any]]:
     if answer.structured is not None and forced:
         return [
             {

@@ -18,8 +18,8 @@ from openai.types.chat.completion_create_params import (
 )
 from pydantic import TypeAdapter, ValidationError
 
-from tests.llm.rule_model import Asked
-from tests.llm.servers import CHUNK, ModelServer, sse, tokens
+from bot.localmodel.anthropic_wire import CHUNK, ModelServer, sse, tokens
+from bot.localmodel.scripted import Asked
 
 OPENAI_PARAMS = TypeAdapter(CompletionCreateParamsNonStreaming)
 OPENAI_STREAMING = TypeAdapter(CompletionCreateParamsStreaming)
@@ -55,7 +55,7 @@ class OpenAIServer(ModelServer):
             return web.json_response({"error": "not found"}, status=404)
         return web.json_response({"default_generation_settings": {"n_ctx": self.n_ctx}})
 
-    async def completions(self, request: web.Request) -> web.Response:
+    async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         try:
@@ -170,6 +170,8 @@ def _openai_chunks(completion: ChatCompletion) -> list[tuple[str | None, str]]:
             }
         )
     for index, call in enumerate(choice.message.tool_calls or []):
+        if call.type != "function":
+            continue
         raw.append(
             {
                 **base,
@@ -183,12 +185,12 @@ def _openai_chunks(completion: ChatCompletion) -> list[tuple[str | None, str]]:
                                     "id": call.id,
                                     "type": "function",
                                     "function": {
-                                        "name": call.function.name,  # type: ignore[union-attr]
+                                        "name": call.function.name,
                                         "arguments": call.function.arguments,
                                     },
                                 }
                             ]
-                        },  # type: ignore[union-attr]
+                        },
                         "finish_reason": None,
                     }
                 ],

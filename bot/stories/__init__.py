@@ -1,0 +1,1 @@
+"""Stories become pull requests: the developer loop, its tests run by the orchestrator, the PR."""
