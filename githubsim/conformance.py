@@ -186,7 +186,6 @@ class WebhookDescription:
 
         self.source = path
         self.document: dict[str, Any] = json.loads(path.read_text())
-        _app_events_as_sent(self.document)
         resource = Resource.from_contents(self.document, default_specification=_draft_2020())
         self._registry = Registry().with_resource("urn:webhooks", resource)
         self._validator_cls = jsonschema.Draft202012Validator
@@ -214,22 +213,6 @@ class WebhookDescription:
             f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message[:300]}"
             for e in errors[:5]
         )
-
-
-def _app_events_as_sent(node: Any) -> None:
-    """Some copies of an App's `events` list (an issue's `performed_via_github_app` in an
-    `issues` webhook) enumerate the events as they were before `workflow_job`, which an App
-    may subscribe to (the App manifest's own description lists it), and GitHub sends the
-    App's list as it is. Those enums get `workflow_job` back here."""
-    if isinstance(node, dict):
-        enum = node.get("enum")
-        if isinstance(enum, list) and "workflow_run" in enum and "workflow_job" not in enum:
-            enum.append("workflow_job")
-        for value in node.values():
-            _app_events_as_sent(value)
-    elif isinstance(node, list):
-        for item in node:
-            _app_events_as_sent(item)
 
 
 def _draft_2020() -> Any:
