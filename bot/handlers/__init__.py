@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from bot.handlers import board, commands, installation, ping, plans
+from bot.handlers import board, commands, escalations, installation, ping, plans
 
 
 def default_routers() -> list[routing.Router]:
-    return [board.router, commands.router, installation.router, ping.router, plans.router]
+    return [
+        board.router,
+        commands.router,
+        escalations.router,
+        installation.router,
+        ping.router,
+        plans.router,
+    ]

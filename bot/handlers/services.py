@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bot.intake.dispatcher import HandlerContext
     from bot.project.plan import Planner
     from bot.project.story_labels import LabelSteering
+    from bot.runs.steering import Steering
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Services:
     permissions: PermissionCache = dataclasses.field(default_factory=PermissionCache)
     planner: Planner | None = None  # plans move on when their pull requests merge
     steering: LabelSteering | None = None  # story issues, their labels, the status issue
+    run_steering: Steering | None = None  # runs steered from comments and their questions
 
 
 async def installation_client(ctx: HandlerContext) -> GitHubAPI | None:

@@ -166,15 +166,24 @@ def _support(fields: Mapping[str, str]) -> str:
     return ""
 
 
+_DECIDED = re.compile(r"^Decided by [^:\n]+: (.+)$", re.MULTILINE)
+
+
 def _section(fields: Mapping[str, str]) -> str:
     goal = fields.get("goal") or "the step"
     project = fields.get("project") or "the project"
     headings = _HEADING.findall(fields.get("template", ""))[:3]
+    # A person's answer the request passes on is written into the work, as asked.
+    decided = _DECIDED.search(fields.get("notice", ""))
+    also = f"\n\nAs decided: {decided.group(1).strip()}." if decided else ""
     if not headings:
-        return f"## {goal}\n\n{project}: {goal.lower()}."
-    return "\n\n".join(
-        f"{marks} {title.strip()}\n\n{project} — {title.strip().lower()} ({goal})."
-        for marks, title in headings
+        return f"## {goal}\n\n{project}: {goal.lower()}.{also}"
+    return (
+        "\n\n".join(
+            f"{marks} {title.strip()}\n\n{project} — {title.strip().lower()} ({goal})."
+            for marks, title in headings
+        )
+        + also
     )
 
 

@@ -3,12 +3,12 @@ is: the run's checkout (the App's clone, a worktree on the run branch), pushing 
 worker commits, the status comment, and the pull request when the run is done.
 
 The worker runs the engine on the checkout and commits each finished step locally; it never
-holds a token. Everything that needs one (fetch, push, the API) happens here.
+holds a token. Everything that needs one (fetch, push, the API) happens here; one job's life
+on GitHub, as the runner follows it, is in bot/runs/follower.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -23,8 +23,9 @@ from bot.git.remote import GitFailed, Identity, Remote, git, run_branch
 from bot.github.client import GitHubClients
 from bot.github.markers import find_marked_comment
 from bot.github.publishing import edit_comment, find_or_open_pull
-from bot.runs.jobs import Job, Outcome
-from bot.runs.publish import RunView, pull_request, status_comment, status_mark
+from bot.runs.escalations import close_with, escalation_mark, find_or_open, issue_text
+from bot.runs.jobs import Job
+from bot.runs.publish import RunView, status_comment, status_mark
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,6 @@ class GitHubHome:
             )
         return self._identity
 
-    def follow(self, job: Job) -> Follower:
-        assert job.home is not None
-        return Follower(self, Home.from_json(job.home), job)
-
     async def branch_of(self, home: Home, workflow: str) -> str:
         """The run's branch: its own (by the run id its state names); else a branch of the
         same workflow from the same issue whose run never finished, which this run goes on
@@ -167,6 +164,42 @@ class GitHubHome:
         found = await find_marked_comment(gh, home.comments_url, status_mark(run_id), self.app_id)
         return str((found or {}).get("html_url") or "")
 
+    async def open_escalation(
+        self, home: Home, view: RunView, escalation: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The run's question as an issue (found, or opened once and assigned to the run's
+        starter where they can be), linking back to the status comment."""
+        gh = await self.clients.installation(home.installation_id)
+        run = {"workflow": view.workflow, "issue": home.issue, "started_by": home.started_by,
+               "run_id": home.run_id, "branch_url": view.branch_url}  # fmt: skip
+        title, body = issue_text(
+            escalation, run=run, status_url=await self.status_link(home, home.run_id)
+        )
+        mark = escalation_mark(home.run_id, int(escalation.get("number") or 0))
+        return await find_or_open(
+            gh, home.repository, self.app_id,
+            title=title, body=body, mark=mark, assignee=home.started_by,
+        )  # fmt: skip
+
+    async def close_escalation(
+        self, home: Home, number: int, *, body: str, mark: str, reason: str
+    ) -> None:
+        gh = await self.clients.installation(home.installation_id)
+        issue_url = f"/repos/{home.repository}/issues/{number}"
+        await close_with(gh, issue_url, self.app_id, body=body, mark=mark, reason=reason)
+
+    async def show_job(self, job: Job, **changes: Any) -> None:
+        """Edit the status comment of a run no worker is following (a person cancelled or
+        paused it while it waited)."""
+        assert job.home is not None
+        home = Home.from_json(job.home)
+        web = home.html_url or home.clone_url.removesuffix(".git")
+        view = RunView(
+            home.run_id, job.workflow, job.state, home.issue, home.started_by,
+            branch=job.branch or "", branch_url=f"{web}/tree/{job.branch}" if job.branch else "",
+        )  # fmt: skip
+        await self.show(home, dataclasses.replace(view, **changes), always=True)
+
     async def open_pull(self, home: Home, branch: str, title: str, body: str) -> dict[str, Any]:
         gh = await self.clients.installation(home.installation_id)
         repository = await gh.getitem(f"/repos/{home.repository}")
@@ -181,104 +214,3 @@ class GitHubHome:
 
 #: What can go wrong talking to GitHub or its git; the run's outcome is recorded regardless.
 GITHUB_TROUBLE = (GitFailed, gidgethub.GitHubException, aiohttp.ClientError, OSError)
-
-
-class Follower:
-    """One job's life on GitHub, followed by the runner: the checkout before the worker
-    starts, a push and a status update for each step the worker commits, and at the end
-    the pull request (when done) and the final status."""
-
-    def __init__(self, github: GitHubHome, home: Home, job: Job) -> None:
-        self.github = github
-        self.home = home
-        self.job = job
-        self.checkout = Path(job.checkout)
-        self.branch = ""
-        self.view = RunView(home.run_id, job.workflow, "running", home.issue, home.started_by)
-        self.summary: dict[str, Any] = {}
-
-    async def start(self) -> dict[str, str]:
-        """Prepare the checkout (GitHubHome.prepare); the worker's extra environment (who
-        commits). Raises what GitHub or git raised: the runner retries the job later."""
-        self.branch = await self.github.prepare(self.home, self.job.workflow, self.checkout)
-        self.view = dataclasses.replace(
-            self.view, branch=self.branch, branch_url=self._branch_url()
-        )
-        # The status comment is the command's answer, posted just after the job was queued;
-        # the App's bot user (who commits) is read from it.
-        comment = None
-        for _ in range(STATUS_WAITS):
-            comment = await self.github.show(self.home, self.view, always=True)
-            if comment is not None:
-                break
-            await asyncio.sleep(STATUS_WAIT_S)
-        identity = self.github.identity_from(comment or {})
-        return {"AO_COMMIT_NAME": identity.name, "AO_COMMIT_EMAIL": identity.email}
-
-    async def record(self, record: dict[str, Any]) -> None:
-        """A worker's record: progress shown (debounced), each committed step pushed."""
-        event = record.get("event")
-        if event == "summary":
-            self.summary = record
-            return
-        if event not in ("step", "committed"):
-            return
-        self.view = dataclasses.replace(
-            self.view,
-            step=int(record.get("step") or 0),
-            steps=int(record.get("steps") or 0),
-            goal=str(record.get("goal") or ""),
-            persona=str(record.get("persona") or self.view.persona),
-            cost_usd=float(record.get("cost_usd") or 0.0),
-        )
-        try:
-            if event == "committed":
-                await self.github.push(self.home, self.checkout, self.branch)
-            await self._show()
-        except GITHUB_TROUBLE as exc:  # the next push carries this step too
-            log.warning("following a run on GitHub failed", extra=self._extra(exc))
-
-    async def finish(self, outcome: Outcome) -> None:
-        """Push what is left; the pull request when the run is done; the final status."""
-        changes: dict[str, Any] = {"state": outcome.state, "goal": ""}
-        if outcome.state == "paused" and outcome.escalation:
-            changes["question"] = str(outcome.escalation.get("question") or "")
-            changes["goal"] = str(outcome.escalation.get("reason") or "")
-        if outcome.error:
-            changes["error"] = outcome.error
-        if "cost_usd" in self.summary:
-            changes["cost_usd"] = float(self.summary["cost_usd"])
-        try:
-            await self.github.push(self.home, self.checkout, self.branch)
-            if outcome.state == "done":
-                changes["pull_url"] = await self._open_pull()
-        except GITHUB_TROUBLE as exc:
-            changes["error"] = f"the run finished but GitHub refused its branch or PR: {exc}"
-            log.error("finishing a run on GitHub failed", extra=self._extra(exc))
-        self.view = dataclasses.replace(self.view, **changes)
-        try:
-            await self._show()
-        except GITHUB_TROUBLE as exc:
-            log.error("the status comment could not be updated", extra=self._extra(exc))
-
-    async def _open_pull(self) -> str:
-        title, body = pull_request(
-            self.view,
-            outputs=list(self.summary.get("outputs") or []),
-            steps_done=list(self.summary.get("steps_done") or []),
-            decisions=list(self.summary.get("decisions") or []),
-            answers=list(self.summary.get("answers") or []),
-            log_path=str(self.summary.get("log_path") or ""),
-        )
-        pull = await self.github.open_pull(self.home, self.branch, title, body)
-        return str(pull.get("html_url") or "")
-
-    async def _show(self) -> None:
-        await self.github.show(self.home, self.view)
-
-    def _branch_url(self) -> str:
-        web = self.home.html_url or self.home.clone_url.removesuffix(".git")
-        return f"{web}/tree/{self.branch}"
-
-    def _extra(self, exc: BaseException) -> dict[str, Any]:
-        return {"job": self.job.id, "repository": self.home.repository, "error": repr(exc)}

@@ -53,6 +53,10 @@ class Job:
     finished_at: float | None
     worker_pid: int | None
     home: dict[str, Any] | None = None
+    branch: str | None = None
+    budget_usd: float | None = None
+    paused_by: str | None = None
+    cancelled_by: str | None = None
 
     @property
     def spec(self) -> JobSpec:

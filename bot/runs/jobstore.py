@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.runs.jobs import Job, JobSpec
 from bot.runs.states import FINISHED, run_state
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -41,18 +41,36 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at       REAL,
     finished_at      REAL,
     worker_pid       INTEGER,
-    home             TEXT  -- JSON: the issue a run started from (bot/runs/github_home.py)
+    home             TEXT,  -- JSON: the issue a run started from (bot/runs/github_home.py)
+    branch           TEXT,  -- its branch on GitHub, once the runner has prepared it
+    budget_usd       REAL,  -- a person's budget for the run (/ao budget), over the config's
+    paused_by        TEXT,  -- who asked the run to pause at its next step boundary
+    cancelled_by     TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, repository, id);
 -- Fairness: the claim counter value at each repository's latest claim (counted, not timed).
 CREATE TABLE IF NOT EXISTS turns (repository TEXT PRIMARY KEY, turn INTEGER NOT NULL);
+-- People's answers to escalations, one per command comment (bot/runs/steerstore.py).
+CREATE TABLE IF NOT EXISTS answers (
+    comment    TEXT PRIMARY KEY,
+    job_id     INTEGER NOT NULL,
+    escalation INTEGER NOT NULL,  -- its number in the run's checkpoint
+    issue      INTEGER,           -- the escalation issue it answered
+    value      TEXT NOT NULL,     -- what the engine takes (an option's key, or the text)
+    shown      TEXT NOT NULL,     -- the answer in words, for the agent and the summary
+    by         TEXT NOT NULL,
+    at         REAL NOT NULL
+);
 """
 
 _COLUMNS = (
     "id, key, repository, workflow, checkout, llm, overrides, state, attempts, lease_owner,"
     " lease_token, lease_expires, cancel_requested, answer, progress, escalation, error,"
-    " created_at, started_at, finished_at, worker_pid, home"
+    " created_at, started_at, finished_at, worker_pid, home, branch, budget_usd, paused_by,"
+    " cancelled_by"
 )
+#: Columns later schema versions added, for a queue file an older release made.
+_ADDED = {"branch": "TEXT", "budget_usd": "REAL", "paused_by": "TEXT", "cancelled_by": "TEXT"}
 
 
 class QueueError(Exception):
@@ -77,6 +95,10 @@ def connect(path: Path) -> sqlite3.Connection:
                 f" ({SCHEMA_VERSION}); upgrade the orchestrator"
             )
         conn.executescript(_SCHEMA)
+        present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+        for column, kind in _ADDED.items():
+            if column not in present:
+                conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.DatabaseError as exc:
         conn.close()

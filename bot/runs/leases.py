@@ -146,10 +146,14 @@ def retry(
 
 
 def should_stop(conn: sqlite3.Connection, job_id: int, token: str) -> str | None:
-    """Why a worker holding `token` must stop at this step boundary, or None to go on."""
+    """Why a worker holding `token` must stop at this step boundary (`cancelled`,
+    `cancelled:LOGIN`, `paused:LOGIN`, `lease lost`), or None to go on."""
     row = conn.execute(
-        "SELECT cancel_requested, lease_token FROM jobs WHERE id = ?", (job_id,)
+        "SELECT cancel_requested, lease_token, paused_by, cancelled_by FROM jobs WHERE id = ?",
+        (job_id,),
     ).fetchone()
     if row is None or row[1] != token:
         return "lease lost"
-    return "cancelled" if row[0] else None
+    if row[0]:
+        return f"cancelled:{row[3]}" if row[3] else "cancelled"
+    return f"paused:{row[2]}" if row[2] else None

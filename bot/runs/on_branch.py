@@ -131,8 +131,10 @@ class BranchKeeper:
         self, checkpoint: Checkpoint, outputs: Sequence[str], answers: Sequence[Mapping[str, Any]]
     ) -> None:
         """The last step's commit, then the run's state and decision log in one more; the
-        summary the pull request is made from goes to the server."""
-        self._commit_current()
+        summary the pull request is made from goes to the server. A run that stopped (paused,
+        cancelled) did not finish the step it was at: that step is committed when it is done."""
+        if checkpoint.status == "done":
+            self._commit_current()
         self.number = 0
         _, log_path = write_state(self.checkout, self.branch, self.run_id, checkpoint, answers)
         _git(self.checkout, "add", "--all")

@@ -40,6 +40,8 @@ class RunView:
     branch_url: str = ""
     pull_url: str = ""
     question: str = ""  # what the run waits for, when paused
+    question_url: str = ""  # its escalation issue
+    note: str = ""  # what a person did to the run (cancelled it, closed its question)
     error: str = ""  # why it failed, in words a person can act on
 
 
@@ -62,6 +64,8 @@ def commit_message(workflow: str, step: int, goal: str) -> str:
 
 def _engine_decision(entry: Mapping[str, Any]) -> dict[str, str]:
     by = str(entry.get("by", ""))
+    if by == "person" and entry.get("decided_by"):
+        by = f"decided by @{entry['decided_by']}"
     return {
         "step": str(entry.get("step", "")),
         "question": _one_line(entry.get("question") or entry.get("point", "")),

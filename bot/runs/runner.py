@@ -28,7 +28,9 @@ from pathlib import Path
 
 import orjson
 
-from bot.runs.github_home import GITHUB_TROUBLE, Follower, GitHubHome
+from bot.runs import steerstore
+from bot.runs.follower import Follower
+from bot.runs.github_home import GITHUB_TROUBLE, GitHubHome, Home
 from bot.runs.jobs import Job, JobSpec, Outcome, job_dir
 from bot.runs.queue import JobQueue
 from bot.runs.states import OUTCOMES, run_state
@@ -117,6 +119,10 @@ class Runner:
             if held.process is not None and held.process.returncode is None:
                 held.process.kill()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        """Look for a job to take now (a person queued one again)."""
+        self._wake.set()
 
     async def enqueue(self, spec: JobSpec) -> tuple[Job, bool]:
         """Queue a run (idempotent by `spec.key`) and look for a free slot at once."""
@@ -222,7 +228,7 @@ class Runner:
                 if outcome is None:
                     return
             if held.follower is not None:  # before it is recorded: a retry redoes it, once
-                await held.follower.finish(outcome)
+                outcome = await held.follower.finish(outcome)
             if not await self.queue.finish(job.id, held.token, outcome):
                 log.warning("job outcome not recorded: lease lost", extra=extra)
                 return
@@ -248,9 +254,13 @@ class Runner:
         job = held.job
         if self.github is None or job.home is None:
             return {}
-        held.follower = self.github.follow(job)
+        held.follower = follower = Follower(self.github, Home.from_json(job.home), job)
         try:
-            return await held.follower.start()
+            env = await follower.start()
+            await self.queue.transaction(
+                lambda conn: steerstore.set_branch(conn, job.id, follower.branch)
+            )
+            return env
         except GITHUB_TROUBLE as exc:
             log.warning(
                 "preparing a run on GitHub failed", extra={"job": job.id, "error": repr(exc)}

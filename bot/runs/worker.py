@@ -37,9 +37,12 @@ from bot.llm.ledger import CostLedger
 from bot.logs import configure_logging
 from bot.runs import jobstore, leases
 from bot.runs.compose import agent_for, config_for, confinement_of, policy_for
+from bot.runs.escalations import pending_of, with_context
 from bot.runs.github_home import RUNS_FOLDER
 from bot.runs.jobs import Job, Outcome, job_dir
 from bot.runs.on_branch import BranchKeeper, adopt
+from bot.runs.resumed import Told, apply_person
+from bot.runs.steerstore import PAUSE_POINT, GivenAnswer, answer_of
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -94,8 +97,7 @@ def settled_before(store: CheckpointStore, answer: str | None) -> Outcome | None
         if checkpoint.status == "done":
             return Outcome("done")
         if checkpoint.status == "paused" and answer is None:
-            pending = [e for e in checkpoint.escalations if "answer" not in e]
-            return Outcome("paused", None, pending[-1] if pending else None)
+            return Outcome("paused", None, pending_of(checkpoint.escalations))
     return None
 
 
@@ -122,6 +124,7 @@ def run_job(
     monitor = sqlite3.connect(queue, timeout=5)
     ledger = CostLedger()
     keeper = keeper_for(job, project, checkout, environ, ledger, store)
+    answer, notice = apply_person(store, run_id_of(project, job), job, given_answer(monitor, job))
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind != "step":
@@ -137,6 +140,8 @@ def run_job(
 
     try:
         config = config_for(project, environ, job.llm)
+        if job.budget_usd is not None:  # a person's (`/ao budget`) over the repository's
+            config = dataclasses.replace(config, llm_budget_usd=job.budget_usd)
         # A run's state and decision log on its branch are the engine's, never an agent's.
         confinement = confinement_of(
             project, private_to(data_dir, checkout, here), checkout / RUNS_FOLDER
@@ -144,18 +149,23 @@ def run_job(
         agent = agent_for(job.llm, environ, ledger, project, here, config, confinement)
         executor = Executor(
             project,
-            agent,
+            Told(agent, notice),
             store,
             policy=policy_for(config),
             overrides=job.overrides,
             on_event=on_event,
             confinement=confinement,
         )
-        result = asyncio.run(executor.run(job.workflow, resume=True, answer=job.answer))
+        result = asyncio.run(executor.run(job.workflow, resume=True, answer=answer))
     except Stop as stop:
         keep(keeper, store, here, {})
-        if str(stop) == "cancelled":
-            return Outcome("cancelled", "cancelled by an operator at a step boundary")
+        if str(stop).startswith("cancelled"):
+            who = str(stop).partition(":")[2]
+            by = f"@{who}" if who else "an operator"
+            return Outcome("cancelled", f"cancelled by {by} at a step boundary")
+        if str(stop).startswith("paused:"):
+            by = str(stop).removeprefix("paused:")
+            return Outcome("paused", None, {"point": PAUSE_POINT, "reason": f"paused by @{by}"})
         return Outcome("failed", "this worker's lease went to another runner")  # not recorded
     except RunError as exc:
         return Outcome("failed", str(exc))
@@ -164,7 +174,7 @@ def run_job(
     finally:
         monitor.close()
     keep(keeper, store, here, result.outputs)
-    return outcome_of(result)
+    return with_context(outcome_of(result), project, result.outputs)
 
 
 def keeper_for(
@@ -180,7 +190,7 @@ def keeper_for(
     if job.home is None:
         return None
     workflow = project.workflow(job.workflow)
-    run_id = run_id_for(project.repository, workflow.name if workflow else job.workflow)
+    run_id = run_id_of(project, job)
     identity = Identity(
         environ.get("AO_COMMIT_NAME") or "agent-orchestrator[bot]",
         environ.get("AO_COMMIT_EMAIL") or "agent-orchestrator[bot]@users.noreply.github.com",
@@ -231,9 +241,21 @@ def keep(
 
 def outcome_of(result: RunOutcome) -> Outcome:
     if result.status == "paused":
-        pending = [e for e in result.escalations if "answer" not in e]
-        return Outcome("paused", None, pending[-1] if pending else None, result.steps_run)
+        return Outcome("paused", None, pending_of(result.escalations), result.steps_run)
     return Outcome("done", None, None, result.steps_run)
+
+
+def run_id_of(project: Project, job: Job) -> str:
+    workflow = project.workflow(job.workflow)
+    return run_id_for(project.repository, workflow.name if workflow else job.workflow)
+
+
+def given_answer(conn: sqlite3.Connection, job: Job) -> GivenAnswer | None:
+    """The person's answer the job goes on with, as recorded from their comment."""
+    number = (job.escalation or {}).get("number")
+    if job.answer is None or not isinstance(number, int):
+        return None
+    return answer_of(conn, job.id, number)
 
 
 def main(argv: list[str]) -> int:

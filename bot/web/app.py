@@ -34,6 +34,7 @@ from bot.runs.commands import Starter
 from bot.runs.github_home import GitHubHome
 from bot.runs.runner import Runner
 from bot.runs.service import RUNNER, runs
+from bot.runs.steering import Steering
 from bot.settings import Settings
 from bot.web.client_faults import quiet_client_faults
 from bot.web.health import healthz, readyz
@@ -44,6 +45,7 @@ from bot.web.keys import (
     JOURNAL,
     JSON_PARSER,
     PLANNER,
+    RUN_STEERING,
     SETTINGS,
     STEERING,
     UNVERIFIED,
@@ -126,8 +128,8 @@ def _github_home(settings: Settings) -> Callable[[web.Application], GitHubHome |
 
 
 def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
-    """The `/ao` commands: help and ping everywhere; start, status and plans where runs can
-    be (the planner is made here too, and told of every run's end)."""
+    """The `/ao` commands: help and ping everywhere; start, status, plans and steering where
+    runs can be (the planner is made here too, and told of every run's end)."""
     registry = default_registry()
     home = app.get(GITHUB_HOME)
     if home is not None:
@@ -144,6 +146,8 @@ def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
             running.on_finished.append(planner.on_finished)
         starter.add_to(registry)
         PlanCommands(planner).add_to(registry)
+        app[RUN_STEERING] = run_steering = Steering(home, runner)
+        run_steering.add_to(registry)
         app[STEERING] = LabelSteering(BoardSync(home, settings.data_dir,
             per_pass=settings.story_issues_per_pass,
             pass_every_s=settings.story_issues_pass_seconds))  # fmt: skip
@@ -169,6 +173,7 @@ def _intake(
                 commands=_commands(app, settings),
                 planner=app.get(PLANNER),
                 steering=app.get(STEERING),
+                run_steering=app.get(RUN_STEERING),
             ),
         )
         app[JOURNAL] = journal

@@ -13,6 +13,7 @@ from bot.intake.journal import Journal
 from bot.project.plan import Planner
 from bot.project.story_labels import LabelSteering
 from bot.runs.github_home import GitHubHome
+from bot.runs.steering import Steering
 from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
 from bot.web.unverified import Unverified
@@ -29,3 +30,4 @@ UNVERIFIED = web.AppKey("unverified", Unverified)
 GITHUB_HOME = web.AppKey("github_home", GitHubHome)
 PLANNER = web.AppKey("planner", Planner)
 STEERING = web.AppKey("steering", LabelSteering)
+RUN_STEERING = web.AppKey("run_steering", Steering)
