@@ -14,7 +14,7 @@ from bot.demo.people import DemoFailed, Person, until
 from bot.demo.stage import MAINTAINER, READER, Stage
 from bot.github.labels import STORY_LABELS
 from bot.project.status_issue import TITLE as STATUS_TITLE
-from bot.runs.github_home import state_folder
+from bot.runs.github_home import RUNS_FOLDER, state_folder
 
 Say = Callable[[str], None]
 #: How long the bot may take to answer a command before the demo says it did not.
@@ -156,6 +156,7 @@ async def planning(stage: Stage, say: Say) -> int:
 
     say(f"7. @{MAINTAINER} reads it and comments `/ao approve`: the later phases merge themselves")
     await mona.comment(number, "/ao approve")
+    await question(stage, say, look)
 
     async def done() -> str | None:
         plan = _plan_comment(await look())
@@ -175,7 +176,54 @@ async def planning(stage: Stage, say: Say) -> int:
     status = await mona.file("docs/sprint/sprint-status.yaml", "main") or ""
     stories = [line.split(":")[0].strip() for line in status.splitlines() if line.startswith("  ")]
     say(f"   → docs/sprint/sprint-status.yaml: {', '.join(stories)}")
+    architecture = await mona.file("docs/architecture.md", "main") or ""
+    decided = next((line for line in architecture.splitlines() if "As decided" in line), "")
+    log = await mona.file(f"{RUNS_FOLDER}/{number}-create-architecture/decisions.md", "main") or ""
+    row = next((line for line in log.splitlines() if "@mona" in line), "")
+    cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
+    say(f"   → docs/architecture.md: {decided or 'no decision written'}")
+    if len(cells) >= 4:
+        say(f"   → its decision log: {cells[0]}: {cells[2]}, {cells[3]}")
+    else:
+        say("   → its decision log: no decision by @mona")
     return number
+
+
+async def question(stage: Stage, say: Say, look: Callable[[], Any]) -> None:
+    """The architecture's step asks where the list lives: a question for a person, as an
+    issue assigned to @mona; she answers it with `/ao answer`, and the run goes on with it."""
+    mona = stage.people[MAINTAINER]
+    bot = stage.app.bot.login
+
+    async def asked() -> dict[str, Any] | None:
+        await look()  # the plan's and the runs' comments, as they change
+        issues = await mona.all(
+            mona.repo(f"/issues?state=open&labels=escalation&creator={quote(bot)}")
+        )
+        return issues[0] if issues else None
+
+    issue = await until("the architect's question", asked, RUN_LIMIT_S, every_s=0.2)
+    assignees = ", ".join(f"@{a['login']}" for a in issue.get("assignees") or [])
+    say(f'   → #{issue["number"]} "{issue["title"]}" by {bot}, assigned to {assignees}:')
+    for line in (issue.get("body") or "").splitlines():
+        if line.lstrip().startswith(("1. ", "2. ")):
+            say(f"       {line.strip()}")
+    say(f"   @{MAINTAINER} comments `/ao answer 1` on #{issue['number']}")
+    await mona.comment(issue["number"], "/ao answer 1")
+
+    async def closed() -> dict[str, Any] | None:
+        await look()
+        now = await mona.call("GET", mona.repo(f"/issues/{issue['number']}"))
+        return now if now["state"] == "closed" else None
+
+    try:
+        await until("the question closed with her answer", closed, ANSWER_LIMIT_S)
+    except DemoFailed as exc:
+        said = [c["body"] for c in await _bot_comments(stage, mona, issue["number"])]
+        raise DemoFailed(f"{exc}; the bot said: {' | '.join(said) or 'nothing'}") from None
+    said = [c["body"] for c in await _bot_comments(stage, mona, issue["number"])]
+    ack = next((b for b in said if "Answer recorded" in b), "")
+    say(f"   → {_lines(ack)[0] if ack else 'answered'}; #{issue['number']} closed, the run goes on")
 
 
 async def board(stage: Stage, say: Say) -> None:
@@ -186,12 +234,14 @@ async def board(stage: Stage, say: Say) -> None:
 
     async def made() -> list[dict[str, Any]] | None:
         issues = await mona.all(mona.repo(f"/issues?state=all&creator={quote(bot)}"))
-        stories = [i for i in issues if any(b["name"].startswith("story: ") for b in i["labels"])]
+        stories = [i for i in issues if _story(i)]
         status = [i for i in issues if i["title"] == STATUS_TITLE]
         return issues if len(stories) >= 4 and status else None
 
     found = await until("the story issues and the status issue", made, ANSWER_LIMIT_S)
-    issues = [i for i in found if "pull_request" not in i]  # the list holds pull requests too
+    issues = [  # the list holds pull requests and the run's question too
+        i for i in found if ("pull_request" not in i and i["title"] == STATUS_TITLE) or _story(i)
+    ]
     say(f"8. the sprint on the default branch becomes issues, made by {bot}:")
     for issue in sorted(issues, key=lambda i: i["number"]):
         labels = ", ".join(lb["name"] for lb in issue["labels"])
@@ -200,6 +250,10 @@ async def board(stage: Stage, say: Say) -> None:
     body = status.get("body") or ""
     progress = next((line for line in body.splitlines() if "Progress" in line), "")
     say(f"   → #{status['number']} is pinned and kept current: {progress.replace('**', '')}")
+
+
+def _story(issue: dict[str, Any]) -> bool:
+    return any(label["name"].startswith("story: ") for label in issue["labels"])
 
 
 async def show_pull(stage: Stage, pull: dict[str, Any], say: Say) -> None:

@@ -20,6 +20,7 @@ from gidgethub.abc import GitHubAPI
 from bot.engine.loader import Project
 from bot.github.markers import find_marked_comment, marker, written_by_app
 from bot.runs.jobs import Outcome
+from bot.runs.publish import headline
 from bot.templates import render
 
 LABEL = "escalation"
@@ -89,7 +90,7 @@ def issue_text(
 ) -> tuple[str, str]:
     """(title, body) of the escalation issue. `run`: workflow, issue, branch_url, started_by,
     run_id."""
-    question = " ".join(str(escalation.get("question") or escalation.get("reason")).split())
+    question = headline(escalation.get("question") or escalation.get("reason"), options=False)
     title = render("runs/escalation_title.txt.j2", run=run, question=question).strip()
     shown = {
         "question": str(escalation.get("question") or ""),

@@ -4,6 +4,7 @@ log and its pull request. Pure: the caller sends them (helpers in `bot/github/`)
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,7 +69,7 @@ def _engine_decision(entry: Mapping[str, Any]) -> dict[str, str]:
         by = f"decided by @{entry['decided_by']}"
     return {
         "step": str(entry.get("step", "")),
-        "question": _one_line(entry.get("question") or entry.get("point", "")),
+        "question": _one_line(headline(entry.get("question")) or entry.get("point", "")),
         "decided": _one_line(entry.get("value") or entry.get("outcome", "")),
         "by": {"policy": "policy", "agent": "agent", "person": "a person"}.get(by, by),
         "why": _one_line(entry.get("reason", "")),
@@ -87,7 +88,7 @@ def _agent_decision(entry: Mapping[str, Any]) -> dict[str, str]:
         by += " → asked a person"
     return {
         "step": str(entry.get("step", "")),
-        "question": _one_line(entry.get("question", "")),
+        "question": _one_line(headline(entry.get("question", ""))),
         "decided": _one_line(entry.get("answer") or "—"),
         "by": by,
         "why": _one_line(entry.get("reasoning", "")),
@@ -127,6 +128,25 @@ def pull_request(
         log_path=log_path,
     )
     return title[:200], f"{body}\n\n{marker('pull', view.run_id)}"
+
+
+_HEADING = re.compile(r"^\s*#{1,6}\s")
+_HALT = re.compile(r"^\s*HALT\b.*$")
+_OPTION_LINE = re.compile(r"^[\s>*-]*\[[A-Za-z0-9]{1,3}\]\s")
+
+
+def headline(question: object, *, options: bool = True) -> str:
+    """A workflow's question as a person reads it, on one line: without its markdown
+    headings (`## MENU`) and the workflow's own "HALT and wait" lines; its options too, for
+    a title (`options=False`), unless nothing else is left."""
+    lines = [
+        line
+        for line in str(question or "").splitlines()
+        if line.strip() and not _HEADING.match(line) and not _HALT.match(line)
+    ]
+    if not options:
+        lines = [line for line in lines if not _OPTION_LINE.match(line)] or lines
+    return " ".join(" ".join(lines).split()) or " ".join(str(question or "").split())
 
 
 def _one_line(value: object, limit: int = 300) -> str:

@@ -30,7 +30,7 @@ from bot.templates import render
 log = logging.getLogger(__name__)
 MAX_BUDGET_USD = 10_000.0
 QUESTION_WAITS, QUESTION_WAIT_S = 60, 0.25
-_ASKED = re.compile(r"<!-- ao:escalation:([A-Za-z0-9_-]+)\.(\d+) -->")
+_ASKED = re.compile(r"<!-- ao:escalation:([A-Za-z0-9._-]+)\.(\d+) -->")
 
 
 class Steering:

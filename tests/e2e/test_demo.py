@@ -81,7 +81,14 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
     assert out.index("comments `/ao approve`") > out.index('pull request #3 "create-prd')
     assert out.index("status comment: create-architecture") > out.index("comments `/ao approve`")
     assert "plan comment: Plan · ✅ done: every phase is merged" in out
-    for number, branch in enumerate(PHASES, start=3):
+    # The architect's question went to @mona as an issue (#4); her answer shaped the document.
+    asked = '→ #4 "create-architecture (#2) asks: Where does the list live?" by agent-orchestrator'
+    assert asked in out and "assigned to @mona:" in out
+    assert "1. [1] A plain-text file in each directory" in out
+    assert "✅ Answer recorded: **[1] A plain-text file in each directory" in out
+    assert "→ docs/architecture.md: As decided: [1] A plain-text file in each directory" in out
+    assert "→ its decision log: step-01-decisions: 1, decided by @mona" in out
+    for number, branch in zip((3, 5, 6, 7), PHASES, strict=True):
         assert f"→ #{number} ao/2-{branch} merged by agent-orchestrator[bot]" in out
     assert "→ on main: docs/architecture.md, docs/brief.md, docs/epics.md, docs/prd.md" in out
     sprint = git.Repo(remote).git.show("main:docs/sprint/sprint-status.yaml")
@@ -102,6 +109,7 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
     assert [
         (i["title"], i["labels"], i["pinned"]) for i in sorted(made, key=lambda i: i["number"])
     ] == [
+        ("create-architecture (#2) asks: Where does the list live?", ["escalation"], False),
         ("Epic 1", ["story: backlog"], False),
         ("1-1 Add an item", ["story: backlog"], False),
         ("1-2 Mark an item done", ["story: backlog"], False),
@@ -110,6 +118,8 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
     ]
     assert "8. the sprint on the default branch becomes issues" in out
     assert "is pinned and kept current: Phase: implementation (sprint) · Progress: 0 of 3" in out
+    question = next(i for i in made if i["labels"] == ["escalation"])
+    assert question["state"] == "closed" and question["number"] == 4
     assert found["pulls"][-1] == {
         "number": 3, "title": "create-prd: docs/prd.md", "user": "agent-orchestrator[bot]",
         "head": "ao/2-create-prd", "base": "main", "state": "closed", "merged": True,
