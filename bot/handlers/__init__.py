@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from bot.handlers import board, commands, escalations, installation, ping, plans
+from bot.handlers import board, checks, commands, escalations, installation, ping, plans
 
 
 def default_routers() -> list[routing.Router]:
     return [
         board.router,
+        checks.router,
         commands.router,
         escalations.router,
         installation.router,

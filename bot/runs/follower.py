@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from bot.git.remote import GitFailed, git
+from bot.runs.checks import show_check
 from bot.runs.escalations import is_question
 from bot.runs.github_home import GITHUB_TROUBLE, STATUS_WAIT_S, STATUS_WAITS, GitHubHome, Home
 from bot.runs.jobs import Job, Outcome
@@ -32,6 +34,7 @@ class Follower:
         self.branch = ""
         self.view = RunView(home.run_id, job.workflow, "running", home.issue, home.started_by)
         self.summary: dict[str, Any] = {}
+        self._checked = ""  # the commit whose check run shows the run now
 
     async def start(self) -> dict[str, str]:
         """Prepare the checkout (GitHubHome.prepare); the worker's extra environment (who
@@ -70,6 +73,7 @@ class Follower:
         try:
             if event == "committed":
                 await self.github.push(self.home, self.checkout, self.branch)
+                await self._check(str(record.get("sha") or ""))
             await self._show()
         except GITHUB_TROUBLE as exc:  # the next push carries this step too
             log.warning("following a run on GitHub failed", extra=self._extra(exc))
@@ -112,9 +116,27 @@ class Follower:
         self.view = dataclasses.replace(self.view, **changes)
         try:
             await self._show()
+            await self._check(await self._head())
         except GITHUB_TROUBLE as exc:
             log.error("the status comment could not be updated", extra=self._extra(exc))
         return outcome
+
+    async def _head(self) -> str:
+        try:
+            return (await git("rev-parse", "HEAD", cwd=self.checkout)).strip()
+        except GitFailed:
+            return ""
+
+    async def _check(self, sha: str) -> None:
+        """The run's `ao/run` check run on the commit its branch is at; the one on the commit
+        before is completed (its step is done), so none is left running."""
+        if not sha:
+            return
+        gh = await self.github.clients.installation(self.home.installation_id)
+        if self._checked and self._checked != sha:
+            await show_check(gh, self.home.repository, self._checked, self.view, later=sha)
+        await show_check(gh, self.home.repository, sha, self.view)
+        self._checked = sha
 
     async def _open_pull(self) -> str:
         title, body = pull_request(

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from bot.commands.registry import CommandRegistry, CommandRequest, CommandSpec
 from bot.github.markers import marker, written_by_app
@@ -52,6 +53,29 @@ class Steering:
             registry.add(CommandSpec(name, usage, summary, run, max_args=args))
 
     # Finding the run -----------------------------------------------------------------
+
+    async def job_of_run(self, repository: str, run_id: str) -> Job | None:
+        """The newest job of a run (a check run names it by `external_id`)."""
+        found = [j for j in await self._jobs(repository) if (j.home or {}).get("run_id") == run_id]
+        return found[0] if found else None
+
+    async def merge_run(self, job: Job, by: str) -> str:
+        """A finished run's pull request merged by the bot, as a person approved it."""
+        home = Home.from_json(job.home or {})
+        gh = await self.github.clients.installation(home.installation_id)
+        owner = home.repository.split("/")[0]
+        head = quote(f"{owner}:{job.branch}", safe="")
+        pulls = await gh.getitem(f"/repos/{home.repository}/pulls?state=open&head={head}")
+        if not job.branch or not pulls:
+            return "there is no open pull request of this run to merge."
+        pull = pulls[0]
+        await gh.put(
+            f"/repos/{home.repository}/pulls/{pull['number']}/merge",
+            data={"merge_method": "merge", "sha": pull["head"]["sha"],
+                  "commit_title": f"{pull['title']} (#{pull['number']})",
+                  "commit_message": f"approved by @{by}"},
+        )  # fmt: skip
+        return f"merged #{pull['number']}."
 
     async def _jobs(self, repository: str) -> list[Job]:
         runner = self._runner()
