@@ -53,3 +53,29 @@ def test_gidgethub_floor_has_the_rate_limit_hooks_we_override():
     # overrides would silently never run.
     assert not _requirements()["gidgethub"].specifier.contains("5.3")
     assert _requirements()["gidgethub"].specifier.contains("6.0")
+
+
+def test_the_wheel_carries_every_file_the_demo_and_the_texts_need(tmp_path):
+    """The demo's seed (its `.github/orchestrator.yml` too: setuptools' globs skip dot-folders)
+    and every template ship in the wheel a plain install makes."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    # From a copy: a `build/` left by an earlier build would hide a file the globs miss.
+    skip = shutil.ignore_patterns(".venv", ".cache", ".git", "build", "*.egg-info", "__pycache__")
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=skip)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    [wheel] = tmp_path.glob("*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    wanted = {
+        p.relative_to(ROOT).as_posix()
+        for folder in ("bot/demo_seed", "bot/templates")
+        for p in (ROOT / folder).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert wanted - shipped == set()

@@ -200,7 +200,8 @@ async def question(stage: Stage, say: Say, look: Callable[[], Any]) -> None:
         issues = await mona.all(
             mona.repo(f"/issues?state=open&labels=escalation&creator={quote(bot)}")
         )
-        return issues[0] if issues else None
+        # (assigned just after it is opened: shown once it is)
+        return issues[0] if issues and issues[0].get("assignees") else None
 
     issue = await until("the architect's question", asked, RUN_LIMIT_S, every_s=0.2)
     assignees = ", ".join(f"@{a['login']}" for a in issue.get("assignees") or [])
