@@ -1,0 +1,43 @@
+"""A story that cannot go on: its issue labelled `story: blocked` and one escalation issue
+saying what was tried, what fails and where the branch is, found again by a marker keyed by
+the story and its branch's head (a restart finds it; a later block on new work is new)."""
+
+from __future__ import annotations
+
+import logging
+
+import gidgethub
+
+from bot.github.markers import marker
+from bot.project.statuses import BLOCKED
+from bot.project.story_issues import PREFIX
+from bot.runs.escalations import find_or_open
+from bot.stories.deliver import Place
+from bot.templates import render
+
+log = logging.getLogger(__name__)
+LABEL = PREFIX + BLOCKED
+
+
+async def escalate(
+    place: Place, app_id: int, key: str, issue: int | None, text: str, branch: str
+) -> dict[str, object]:
+    """Label the story blocked, then open (or find) its escalation; the escalation issue."""
+    full = str(place.repository["full_name"])
+    if issue is not None:
+        await place.gh.post(f"/repos/{full}/issues/{issue}/labels", data={"labels": [LABEL]})
+    try:
+        ref = await place.gh.getitem(f"/repos/{full}/git/ref/heads/{branch}")
+        head = str(ref["object"]["sha"])[:12]
+    except gidgethub.BadRequest:  # 404: GitHub refused the branch; its work is in the clone
+        head = "unpushed"
+    mark = marker("story-blocked", f"{key}:{head}")
+    body = render("stories/blocked_issue.md.j2", text=text, issue=issue, branch=branch, mark=mark)
+    owner = str(place.repository["owner"]["login"])
+    found = await find_or_open(
+        place.gh, full, app_id, title=f"Story {key} is blocked", body=body, mark=mark,
+        assignee=owner,
+    )  # fmt: skip
+    log.info("a story is blocked", extra={"repository": full, "story": key,
+                                           "escalation": found.get("number")})  # fmt: skip
+    return found

@@ -1,0 +1,101 @@
+"""The sprint reconciler on the local GitHub: a story ready for development is delivered,
+reviewed, merged on a person's approval, and its dependant starts by itself; a pass after a
+restart (a new reconciler) duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from bot.project.board_sync import BoardSync
+from bot.project.location import DEFAULT
+from bot.runs.github_home import GitHubHome
+from bot.stories.sprint import sprint_view
+from bot.stories.sprints import Sprints
+from tests.stories.project import FILES, TEST_COMMAND
+from tests.stories.test_sprint import FUNCTIONS, script
+from tests.support import APP_ID
+
+SPRINT_PATH = DEFAULT  # where BMAD keeps it when the install says nothing
+SPRINT = "development_status:\n  1-1-subtract: ready-for-dev\n  1-2-multiply: backlog\n"
+CONFIG = f"sandbox:\n  test: {TEST_COMMAND}\nmax_concurrent_agents: 2\n"
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "the sprint did not get there"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_sprint_runs_itself_from_ready_for_dev_to_done(stage):
+    multiply = FILES["docs/stories/1-2-multiply.md"] + "\nDepends on: 1-1\n"
+    await stage.sim.push(
+        stage.repository, by="mona", message="The sprint",
+        files={SPRINT_PATH: SPRINT, ".github/orchestrator.yml": CONFIG,
+               "docs/stories/1-2-multiply.md": multiply},
+    )  # fmt: skip
+    for key in ("1-1-subtract", "1-2-multiply"):
+        stage.model.scripts[key] = script(*FUNCTIONS[key])
+    home = GitHubHome(stage.clients, stage.data_dir, APP_ID)
+    board = BoardSync(home, stage.data_dir)
+    sprints = Sprints(board, stage.means, again_s=0.3)
+    data = dict(await stage.place.gh.getitem(f"/repos/{stage.repository.full_name}"))
+    board.wake(stage.installation_id, data)
+
+    async def ready(key: str) -> dict | None:
+        for pull in await stage.pulls():
+            if pull["head"]["ref"] == f"story/{key}" and not pull["draft"]:
+                checks = await stage.place.gh.getitem(
+                    f"/repos/{stage.repository.full_name}/commits/{pull['head']['sha']}/check-runs"
+                )
+                names = {c["name"]: c["status"] for c in checks["check_runs"]}
+                if names.get("ao/review") == "completed":
+                    return pull
+        return None
+
+    try:
+        for key in ("1-1-subtract", "1-2-multiply"):
+            await until(lambda k=key: ready(k))  # delivered, reviewed; waits for a person
+            pull = await ready(key)
+            assert pull is not None and pull["state"] == "open"
+            await stage.sim.settle()
+            await stage.sim.review(stage.repository, pull["number"], by="mona", event="APPROVE")
+            await until(lambda k=key: _merged(stage, k))
+        await sprints.close()
+        await board.close()
+        # A restart: a new reconciler's pass finds everything done and makes nothing.
+        again = Sprints(BoardSync(home, stage.data_dir), stage.means)
+        again.wake(stage.installation_id, data)
+        await again.idle()
+    finally:
+        await sprints.close()
+        await board.close()
+    state = await _state(home, stage, data)
+    assert dict((await sprint_view(state)).statuses) == {
+        "1-1-subtract": "done", "1-2-multiply": "done"
+    }  # fmt: skip
+    pulls = await stage.pulls()
+    assert sorted(p["head"]["ref"] for p in pulls) == ["story/1-1-subtract", "story/1-2-multiply"]
+    assert all(p["merged_at"] for p in pulls)
+    assert stage.place.worktrees.stories() == []
+    issues = [i async for i in stage.place.gh.getiter(
+        f"/repos/{stage.repository.full_name}/issues?state=all")]  # fmt: skip
+    titles = [i["title"] for i in issues]
+    assert len(titles) == len(set(titles)), titles
+    for pull in pulls:
+        reviews = await stage.place.gh.getitem(f"{pull['url']}/reviews")
+        assert [r["state"] for r in reviews].count("COMMENTED") == 1
+
+
+async def _merged(stage, key: str) -> bool:
+    return any(p["merged_at"] for p in await stage.pulls() if p["head"]["ref"] == f"story/{key}")
+
+
+async def _state(home, stage, data):
+    from bot.project.state_commit import StateCommitter
+
+    return StateCommitter(home.remote(BoardSync(home, stage.data_dir).repository(
+        stage.installation_id, data).home), stage.place.identity, SPRINT_PATH,
+        "main")  # fmt: skip
