@@ -7,16 +7,27 @@ from __future__ import annotations
 import logging
 
 import gidgethub
+from gidgethub.abc import GitHubAPI
 
 from bot.github.markers import marker
 from bot.project.statuses import BLOCKED
 from bot.project.story_issues import PREFIX
+from bot.project.story_sync import remove_label
 from bot.runs.escalations import find_or_open
 from bot.stories.deliver import Place
 from bot.templates import render
 
 log = logging.getLogger(__name__)
 LABEL = PREFIX + BLOCKED
+
+
+async def unblock(gh: GitHubAPI, issue_url: str) -> bool:
+    """The story's `story: blocked` label taken off; whether it had it."""
+    issue = await gh.getitem(issue_url)
+    if not any(str(label.get("name")).lower() == LABEL for label in issue.get("labels") or []):
+        return False
+    await remove_label(gh, issue_url, LABEL)
+    return True
 
 
 async def escalate(

@@ -26,6 +26,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot.agents.config import AgentsConfig, ConfigError, parse_config
+from bot.commands.registry import CommandRequest
 from bot.git.commit_file import read_file
 from bot.git.remote import GitFailed
 from bot.git.worktrees import Worktrees, repository_dirs
@@ -38,14 +39,16 @@ from bot.project.state_pull import GitHubStatePulls
 from bot.project.status_publish import TROUBLE
 from bot.project.statuses import known
 from bot.project.story_issues import workable
+from bot.project.story_labels import story_key
 from bot.stories.address import Addressed, Escalated, address
-from bot.stories.blocked import escalate
+from bot.stories.blocked import escalate, unblock
 from bot.stories.compose import Means
 from bot.stories.deliver import Blocked, Delivered, Place, deliver
 from bot.stories.merge import Conflicted, Merged, merge_story
 from bot.stories.order import DependencyCycle, schedule
 from bot.stories.review import find_check, review_external, review_pull
 from bot.stories.sprint import SprintView, sprint_view
+from bot.templates import render
 
 log = logging.getLogger(__name__)
 CONFIG_PATH = ".github/orchestrator.yml"
@@ -78,15 +81,35 @@ class Sprints:
         self._tasks: set[asyncio.Task[None]] = set()
         board.after_pass.append(self.wake)
 
-    def wake(self, installation_id: int, data: dict[str, Any]) -> None:
-        """A pass soon for the repository, off the webhook's path."""
+    def _sprint(self, installation_id: int, data: dict[str, Any]) -> _Sprint:
         name = str(data["full_name"])
         sprint = self._sprints.get(name)
         if sprint is None or sprint.installation_id != installation_id:
             sprint = self._sprints[name] = _Sprint(installation_id, dict(data))
+        return sprint
+
+    def wake(self, installation_id: int, data: dict[str, Any]) -> None:
+        """A pass soon for the repository, off the webhook's path."""
+        sprint = self._sprint(installation_id, data)
         if not sprint.waiting:
             sprint.waiting = True
             self._spawn(self._pass_logged(sprint))
+
+    async def retry(self, request: CommandRequest) -> str | None:
+        """`/ao retry` on a story's issue: unblocked, and delivered again from its branch;
+        None when the issue is no story's."""
+        if request.installation_id is None:
+            return None
+        gh = await self.board.github.clients.installation(request.installation_id)
+        url = f"/repos/{request.repository}/issues/{request.issue_number}"
+        key = story_key(dict(await gh.getitem(url)), self.board.github.app_id)
+        if key is None:
+            return None
+        unblocked = await unblock(gh, url)
+        data = dict(await gh.getitem(f"/repos/{request.repository}"))
+        self._sprint(request.installation_id, data).blocked.discard(key)
+        self.wake(request.installation_id, data)
+        return render("stories/retried.md.j2", user=request.user, key=key, unblocked=unblocked)
 
     async def idle(self) -> None:
         """Until no pass and no story's work is under way (for tests and shutdown)."""

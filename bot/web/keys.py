@@ -16,6 +16,7 @@ from bot.runs.github_home import GitHubHome
 from bot.runs.steering import Steering
 from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
+from bot.stories.sprints import Sprints
 from bot.web.unverified import Unverified
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,3 +32,4 @@ GITHUB_HOME = web.AppKey("github_home", GitHubHome)
 PLANNER = web.AppKey("planner", Planner)
 STEERING = web.AppKey("steering", LabelSteering)
 RUN_STEERING = web.AppKey("run_steering", Steering)
+SPRINTS = web.AppKey("sprints", Sprints)
