@@ -8,6 +8,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from bot.commands.parse import Command
+from bot.commands.registry import CommandRequest
 from bot.project.board_sync import BoardSync
 from bot.project.location import DEFAULT
 from bot.runs.github_home import GitHubHome
@@ -99,3 +101,70 @@ async def _state(home, stage, data):
     return StateCommitter(home.remote(BoardSync(home, stage.data_dir).repository(
         stage.installation_id, data).home), stage.place.identity, SPRINT_PATH,
         "main")  # fmt: skip
+
+
+async def test_a_blocked_story_is_escalated_once_and_a_retry_goes_on_from_its_branch(stage):
+    key, full = "1-3-divide", stage.repository.full_name
+    config = f"sandbox:\n  test: {TEST_COMMAND}\ndeveloper:\n  iterations: 1\n"
+    await stage.sim.push(
+        stage.repository, by="mona", message="The sprint",
+        files={SPRINT_PATH: f"development_status:\n  {key}: ready-for-dev\n",
+               ".github/orchestrator.yml": config},
+    )  # fmt: skip
+    wrong = script("divide", "a * b", "6, 3", "2")
+    stage.model.scripts[key] = wrong
+    home = GitHubHome(stage.clients, stage.data_dir, APP_ID)
+    board = BoardSync(home, stage.data_dir)
+    sprints = Sprints(board, stage.means, again_s=0.3)
+    data = dict(await stage.place.gh.getitem(f"/repos/{full}"))
+    gh = stage.place.gh
+
+    async def issues() -> list[dict]:
+        return [dict(i) async for i in gh.getiter(f"/repos/{full}/issues?state=all")]
+
+    async def escalations() -> list[dict]:
+        return [i for i in await issues() if i["title"] == f"Story {key} is blocked"]
+
+    async def story() -> dict:
+        found = [i for i in await issues() if "pull_request" not in i]
+        return next(i for i in found if f"ao:story:{key} " in (i["body"] or ""))
+
+    try:
+        board.wake(stage.installation_id, data)
+        await until(lambda: _has(escalations))
+        [escalation] = await escalations()
+        assert "What fails" in escalation["body"] and f"story/{key}" in escalation["body"]
+        await until(lambda: _labelled(story, "story: blocked"))
+        before = await stage.subjects(f"story/{key}")
+        asked = len(stage.model.requests)
+        for _ in range(2):  # more passes start nothing and say nothing again
+            sprints.wake(stage.installation_id, data)
+            await sprints.idle()
+        assert len(stage.model.requests) == asked and len(await escalations()) == 1
+
+        stage.model.scripts[key] = script("divide", "a / b", "6, 3", "2")
+        issue = await story()
+        said = await sprints.retry(_request(full, issue["number"], stage.installation_id))
+        assert said is not None and "goes on" in said
+        await until(lambda: _labelled(story, "story: review"))
+        board.wake(stage.installation_id, data)
+        await until(lambda: _labelled(story, "story: review"))
+        after = await stage.subjects(f"story/{key}")
+        assert after[: len(before)] == before and len(after) > len(before)
+    finally:
+        await sprints.close()
+        await board.close()
+
+
+def _request(full: str, number: int, installation_id: int) -> CommandRequest:
+    return CommandRequest(
+        Command("retry", ()), "mona", full, number, "d1", "", installation_id=installation_id
+    )
+
+
+async def _has(found: Callable[[], Awaitable[list[dict]]]) -> bool:
+    return bool(await found())
+
+
+async def _labelled(story: Callable[[], Awaitable[dict]], label: str) -> bool:
+    return label in [lab["name"] for lab in (await story())["labels"]]
