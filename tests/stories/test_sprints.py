@@ -168,3 +168,64 @@ async def _has(found: Callable[[], Awaitable[list[dict]]]) -> bool:
 
 async def _labelled(story: Callable[[], Awaitable[dict]], label: str) -> bool:
     return label in [lab["name"] for lab in (await story())["labels"]]
+
+
+async def test_a_persons_changes_requested_is_addressed_before_the_merge(stage):
+    key, full = "1-1-subtract", stage.repository.full_name
+    await stage.sim.push(
+        stage.repository, by="mona", message="The sprint",
+        files={SPRINT_PATH: f"development_status:\n  {key}: ready-for-dev\n",
+               ".github/orchestrator.yml": CONFIG},
+    )  # fmt: skip
+    stage.model.scripts[key] = script(*FUNCTIONS[key])
+    home = GitHubHome(stage.clients, stage.data_dir, APP_ID)
+    board = BoardSync(home, stage.data_dir)
+    sprints = Sprints(board, stage.means, again_s=0.3)
+    data = dict(await stage.place.gh.getitem(f"/repos/{full}"))
+
+    async def reviewed() -> dict | None:
+        for pull in await stage.pulls():
+            runs = stage.sim.checks.runs_for(stage.repository, str(pull["head"]["sha"]))
+            done = {r.name for r in runs if r.status == "completed"}
+            if not pull["draft"] and {"ao/review", "ci"} <= done and pull["state"] == "open":
+                return pull
+        return None
+
+    try:
+        board.wake(stage.installation_id, data)
+        await until(reviewed)
+        pull = await reviewed()
+        assert pull is not None
+        stage.model.scripts[key] = [[
+            ("edit_file", {"path": "calc/subtract.py", "old": "return a - b",
+                           "new": "return int(a) - int(b)"}),
+            ("done", {"summary": "Subtract numbers only"}),
+        ]]  # fmt: skip
+        await stage.sim.review(
+            stage.repository, pull["number"], by="mona", event="REQUEST_CHANGES",
+            body="Not yet.", comments=[{"path": "calc/subtract.py", "line": 2, "side": "RIGHT",
+                                        "body": "Make it int(a) - int(b)."}],
+        )  # fmt: skip
+        sprints.wake(stage.installation_id, data)  # what the review's webhook does
+
+        async def answered() -> bool:
+            simmed = stage.sim.pulls.get(stage.repository, pull["number"])
+            return simmed is not None and len(simmed.review_comments) == 2
+
+        await until(answered)
+        await until(lambda: _new_head_reviewed(stage, reviewed, str(pull["head"]["sha"])))
+        assert "int(a) - int(b)" in await stage.on_github(f"story/{key}", "calc/subtract.py")
+        assert not await _merged(stage, key)  # mona's changes requested still stand
+        again = await reviewed()
+        assert again is not None
+        await stage.sim.review(stage.repository, again["number"], by="mona", event="APPROVE")
+        await until(lambda: _merged(stage, key))
+    finally:
+        await sprints.close()
+        await board.close()
+    assert len(await stage.pulls()) == 1
+
+
+async def _new_head_reviewed(stage, reviewed, old: str) -> bool:
+    pull = await reviewed()
+    return pull is not None and pull["head"]["sha"] != old
