@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 
-import gidgethub
 from gidgethub.abc import GitHubAPI
 
 from bot.github.markers import marker
@@ -15,6 +14,7 @@ from bot.project.story_issues import PREFIX
 from bot.project.story_sync import remove_label
 from bot.runs.escalations import find_or_open
 from bot.stories.deliver import Place
+from bot.stories.story_check import branch_head
 from bot.templates import render
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,8 @@ async def escalate(
     full = str(place.repository["full_name"])
     if issue is not None:
         await place.gh.post(f"/repos/{full}/issues/{issue}/labels", data={"labels": [LABEL]})
-    try:
-        ref = await place.gh.getitem(f"/repos/{full}/git/ref/heads/{branch}")
-        head = str(ref["object"]["sha"])[:12]
-    except gidgethub.BadRequest:  # 404: GitHub refused the branch; its work is in the clone
-        head = "unpushed"
-    mark = marker("story-blocked", f"{key}:{head}")
+    head = await branch_head(place, branch)  # None: GitHub refused it; the work is in the clone
+    mark = marker("story-blocked", f"{key}:{head[:12] if head else 'unpushed'}")
     body = render("stories/blocked_issue.md.j2", text=text, issue=issue, branch=branch, mark=mark)
     owner = str(place.repository["owner"]["login"])
     found = await find_or_open(

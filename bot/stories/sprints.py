@@ -48,6 +48,7 @@ from bot.stories.merge import Conflicted, Merged, merge_story
 from bot.stories.order import DependencyCycle, schedule
 from bot.stories.review import find_check, review_external, review_pull
 from bot.stories.sprint import SprintView, sprint_view
+from bot.stories.story_check import branch_head, show_story_check
 from bot.templates import render
 
 log = logging.getLogger(__name__)
@@ -224,10 +225,17 @@ class Sprints:
         if known(status) == "ready-for-dev":
             await state.commit([Change(key, "in-progress", seen="ready-for-dev")])
         log.info("a story started", extra={"repository": sprint.data["full_name"], "story": key})
+        if (head := await branch_head(place, f"story/{key}")) is not None:  # a retry
+            await show_story_check(place, key, head, "started")
         result = await deliver(place, self.means, key, issue)
+        head = await branch_head(place, result.branch)
         if isinstance(result, Delivered):
+            if head is not None:
+                await show_story_check(place, key, head, "verified", command=result.run.command)
             await state.commit([Change(key, "review", seen="in-progress")])
         elif isinstance(result, Blocked):
+            if head is not None:
+                await show_story_check(place, key, head, "blocked", reason=result.reason)
             sprint.blocked.add(key)  # until a person retries (its issue's label says so too)
             await escalate(
                 place, self.board.github.app_id, key, issue, result.text(), result.branch

@@ -65,6 +65,7 @@ async def test_a_sprint_runs_itself_from_ready_for_dev_to_done(stage):
             await stage.sim.settle()
             await stage.sim.review(stage.repository, pull["number"], by="mona", event="APPROVE")
             await until(lambda k=key: _merged(stage, k))
+        await until(lambda: _all_done(stage))  # the merge recorded in the file
         await sprints.close()
         await board.close()
         # A restart: a new reconciler's pass finds everything done and makes nothing.
@@ -89,6 +90,16 @@ async def test_a_sprint_runs_itself_from_ready_for_dev_to_done(stage):
     for pull in pulls:
         reviews = await stage.place.gh.getitem(f"{pull['url']}/reviews")
         assert [r["state"] for r in reviews].count("COMMENTED") == 1
+        assert ("ao/story", "success") in _checks(stage, str(pull["head"]["sha"]))
+
+
+def _checks(stage, sha: str) -> list[tuple[str, str | None]]:
+    return [(r.name, r.conclusion) for r in stage.sim.checks.runs_for(stage.repository, sha)]
+
+
+async def _all_done(stage) -> bool:
+    text = await stage.on_github("main", SPRINT_PATH)
+    return "1-1-subtract: done" in text and "1-2-multiply: done" in text
 
 
 async def _merged(stage, key: str) -> bool:
@@ -136,6 +147,8 @@ async def test_a_blocked_story_is_escalated_once_and_a_retry_goes_on_from_its_br
         assert "What fails" in escalation["body"] and f"story/{key}" in escalation["body"]
         await until(lambda: _labelled(story, "story: blocked"))
         before = await stage.subjects(f"story/{key}")
+        blocked_head = await stage.sim.git.git(stage.repository, "rev-parse", f"story/{key}")
+        assert ("ao/story", "failure") in _checks(stage, blocked_head.strip())
         asked = len(stage.model.requests)
         for _ in range(2):  # more passes start nothing and say nothing again
             sprints.wake(stage.installation_id, data)
