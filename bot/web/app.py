@@ -36,8 +36,6 @@ from bot.runs.runner import Runner
 from bot.runs.service import RUNNER, runs
 from bot.runs.steering import Steering
 from bot.settings import Settings
-from bot.stories.compose import means_from
-from bot.stories.sprints import Sprints
 from bot.web.client_faults import quiet_client_faults
 from bot.web.health import healthz, readyz
 from bot.web.keys import (
@@ -161,6 +159,10 @@ def _commands(
             pass_every_s=settings.story_issues_pass_seconds))  # fmt: skip
         sandbox = app.get(SANDBOX)
         if sandbox is not None and settings.default_model:  # stories run in this process
+            # Imported here: the models' SDKs load only in a server that runs stories.
+            from bot.stories.compose import means_from
+            from bot.stories.sprints import Sprints
+
             means = means_from(settings.default_model, environ, sandbox)
             app[SPRINTS] = sprints = Sprints(steering.board, means)
             run_steering.story_retry = sprints.retry

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import simdjson
 from aiohttp import web
 
@@ -16,8 +18,10 @@ from bot.runs.github_home import GitHubHome
 from bot.runs.steering import Steering
 from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
-from bot.stories.sprints import Sprints
 from bot.web.unverified import Unverified
+
+if TYPE_CHECKING:  # its import brings the models' SDKs, loaded only where stories run
+    from bot.stories.sprints import Sprints
 
 SETTINGS = web.AppKey("settings", Settings)
 JOURNAL = web.AppKey("journal", Journal)
@@ -32,4 +36,4 @@ GITHUB_HOME = web.AppKey("github_home", GitHubHome)
 PLANNER = web.AppKey("planner", Planner)
 STEERING = web.AppKey("steering", LabelSteering)
 RUN_STEERING = web.AppKey("run_steering", Steering)
-SPRINTS = web.AppKey("sprints", Sprints)
+SPRINTS: web.AppKey[Sprints] = web.AppKey("sprints")
