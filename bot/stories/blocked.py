@@ -21,6 +21,17 @@ log = logging.getLogger(__name__)
 LABEL = PREFIX + BLOCKED
 
 
+async def cycle_escalation(place: Place, app_id: int, ring: tuple[str, ...]) -> dict[str, object]:
+    """One escalation issue for a dependency cycle (by its stories, whichever starts it)."""
+    full = str(place.repository["full_name"])
+    mark = marker("dependency-cycle", ":".join(sorted(set(ring))))
+    body = render("stories/cycle_issue.md.j2", ring=" → ".join(ring), mark=mark)
+    return await find_or_open(
+        place.gh, full, app_id, title="The sprint's stories depend on each other in a ring",
+        body=body, mark=mark, assignee=str(place.repository["owner"]["login"]),
+    )  # fmt: skip
+
+
 async def unblock(gh: GitHubAPI, issue_url: str) -> bool:
     """The story's `story: blocked` label taken off; whether it had it."""
     issue = await gh.getitem(issue_url)

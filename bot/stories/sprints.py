@@ -41,7 +41,7 @@ from bot.project.statuses import known
 from bot.project.story_issues import workable
 from bot.project.story_labels import story_key
 from bot.stories.address import Addressed, Escalated, address
-from bot.stories.blocked import escalate, unblock
+from bot.stories.blocked import cycle_escalation, escalate, unblock
 from bot.stories.compose import Means
 from bot.stories.deliver import Blocked, Delivered, Place, deliver
 from bot.stories.merge import Conflicted, Merged, merge_story
@@ -196,6 +196,7 @@ class Sprints:
             if isinstance(plan, DependencyCycle):
                 extra = {"repository": sprint.data["full_name"], "cycle": plan.text()}
                 log.warning("a dependency cycle keeps stories from starting", extra=extra)
+                await cycle_escalation(place, self.board.github.app_id, plan.keys)
                 return
             for key in plan.start:
                 if key in sprint.work:

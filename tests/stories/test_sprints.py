@@ -242,3 +242,32 @@ async def test_a_persons_changes_requested_is_addressed_before_the_merge(stage):
 async def _new_head_reviewed(stage, reviewed, old: str) -> bool:
     pull = await reviewed()
     return pull is not None and pull["head"]["sha"] != old
+
+
+async def test_a_dependency_cycle_is_one_escalation_and_starts_nothing(stage):
+    full = stage.repository.full_name
+    files = {
+        SPRINT_PATH: "development_status:\n  1-1-subtract: ready-for-dev\n"
+        "  1-2-multiply: ready-for-dev\n",
+        ".github/orchestrator.yml": CONFIG,
+        "docs/stories/1-1-subtract.md": FILES["docs/stories/1-1-subtract.md"]
+        + "\nDepends on: 1-2\n",
+        "docs/stories/1-2-multiply.md": FILES["docs/stories/1-2-multiply.md"]
+        + "\nDepends on: 1-1\n",
+    }
+    await stage.sim.push(stage.repository, by="mona", message="A ring", files=files)
+    home = GitHubHome(stage.clients, stage.data_dir, APP_ID)
+    board = BoardSync(home, stage.data_dir)
+    sprints = Sprints(board, stage.means)
+    data = dict(await stage.place.gh.getitem(f"/repos/{full}"))
+    try:
+        for _ in range(2):
+            sprints.wake(stage.installation_id, data)
+            await sprints.idle()
+    finally:
+        await sprints.close()
+        await board.close()
+    issues = [i async for i in stage.place.gh.getiter(f"/repos/{full}/issues?state=all")]
+    [ring] = [i for i in issues if "ring" in i["title"]]
+    assert "1-1-subtract → 1-2-multiply → 1-1-subtract" in ring["body"]
+    assert await stage.pulls() == []
