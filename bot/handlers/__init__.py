@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from bot.handlers import board, checks, commands, escalations, installation, ping, plans
+from bot.handlers import (
+    board,
+    checks,
+    commands,
+    escalations,
+    installation,
+    ping,
+    plans,
+    stories,
+)
 
 
 def default_routers() -> list[routing.Router]:
@@ -16,4 +25,5 @@ def default_routers() -> list[routing.Router]:
         installation.router,
         ping.router,
         plans.router,
+        stories.router,
     ]

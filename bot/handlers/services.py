@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bot.project.plan import Planner
     from bot.project.story_labels import LabelSteering
     from bot.runs.steering import Steering
+    from bot.stories.sprints import Sprints
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class Services:
     planner: Planner | None = None  # plans move on when their pull requests merge
     steering: LabelSteering | None = None  # story issues, their labels, the status issue
     run_steering: Steering | None = None  # runs steered from comments and their questions
+    sprints: Sprints | None = None  # the stories' reconcilers, woken by their pull requests
 
 
 async def installation_client(ctx: HandlerContext) -> GitHubAPI | None:

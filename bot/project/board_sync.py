@@ -16,6 +16,7 @@ import collections
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -92,6 +93,8 @@ class BoardSync:
         self.stories = StoryIssues(github.app_id)
         self._repositories: dict[str, _Repository] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Told of each pass's repository (installation, repository data) once it is done.
+        self.after_pass: list[Callable[[int, dict[str, Any]], None]] = []
 
     def repository(self, installation_id: int, data: dict[str, Any]) -> _Repository:
         name = str(data["full_name"])
@@ -161,7 +164,9 @@ class BoardSync:
                 note=note,
             )
             self.status.show(home.repository, self._client(home), status_body(board))
-            return left
+        for hook in self.after_pass:
+            hook(home.installation_id, repo.data)
+        return left
 
     def _schedule_again(self, repo: _Repository) -> None:
         if repo.again is None or repo.again.done() or repo.again is asyncio.current_task():

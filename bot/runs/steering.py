@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -40,6 +40,8 @@ class Steering:
     def __init__(self, github: GitHubHome, runner: Callable[[], Runner | None]) -> None:
         self.github = github
         self._runner = runner
+        #: `/ao retry` on a story's issue (None: the issue is no story's): the sprint's.
+        self.story_retry: Callable[[CommandRequest], Awaitable[str | None]] | None = None
 
     def add_to(self, registry: CommandRegistry) -> None:
         for name, usage, summary, run, args in (
@@ -194,6 +196,10 @@ class Steering:
         return await self._steer(request, "cancel")
 
     async def retry(self, request: CommandRequest) -> str:
+        if self.story_retry is not None and not request.command.args:
+            said = await self.story_retry(request)
+            if said is not None:
+                return said
         return await self._steer(request, "retry")
 
     async def budget(self, request: CommandRequest) -> str:

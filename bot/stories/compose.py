@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bot.agents.config import AgentsConfig
@@ -15,7 +15,11 @@ from bot.agents.personas import persona_for
 from bot.engine.confine import Confinement, confinement_for
 from bot.engine.loader import Project, load
 from bot.engine.model import Workflow
+from bot.llm.factory import make_client, price_file
+from bot.llm.ledger import CostLedger
 from bot.llm.metered import Metered
+from bot.llm.pricing import PriceTable
+from bot.llm.window import operator_window
 from bot.sandbox.runner import Sandbox
 from bot.stories.develop import Developer
 
@@ -60,3 +64,20 @@ async def developer(
         project=project_name,
     )
     return developer, confinement_for(project)
+
+
+def means_from(default: str, environ: Mapping[str, str], sandbox: Sandbox) -> Means:
+    """The server's means: `default` unless the repository's config names an allowed model
+    (keys and addresses from the server's environment, as the runs' models)."""
+    prices, ledger = PriceTable.load(price_file(environ)), CostLedger()
+    clients: dict[str, Metered] = {}
+
+    def llm_for(model: str | None) -> Metered:
+        chosen = model or default
+        if chosen not in clients:
+            client = make_client(chosen, environ, chosen_by_repository=model is not None)
+            window = operator_window(chosen, environ)
+            clients[chosen] = Metered(client, prices, ledger, window=window)
+        return clients[chosen]
+
+    return Means(llm_for, sandbox)

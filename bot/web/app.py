@@ -46,7 +46,9 @@ from bot.web.keys import (
     JSON_PARSER,
     PLANNER,
     RUN_STEERING,
+    SANDBOX,
     SETTINGS,
+    SPRINTS,
     STEERING,
     UNVERIFIED,
 )
@@ -89,7 +91,9 @@ def create_app(
     app.cleanup_ctx.append(workspaces(settings))
     # Runs before intake: a delivery handled at start-up may start a run.
     app.cleanup_ctx.append(runs(settings, environ, github=_github_home(settings)))
-    app.cleanup_ctx.append(_intake(settings, router))
+    app.cleanup_ctx.append(
+        _intake(settings, router, dict(os.environ if environ is None else environ))
+    )
     app.router.add_post(settings.webhook_path, receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -127,7 +131,9 @@ def _github_home(settings: Settings) -> Callable[[web.Application], GitHubHome |
     return make
 
 
-def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
+def _commands(
+    app: web.Application, settings: Settings, environ: Mapping[str, str]
+) -> CommandRegistry:
     """The `/ao` commands: help and ping everywhere; start, status, plans and steering where
     runs can be (the planner is made here too, and told of every run's end)."""
     registry = default_registry()
@@ -148,14 +154,23 @@ def _commands(app: web.Application, settings: Settings) -> CommandRegistry:
         PlanCommands(planner).add_to(registry)
         app[RUN_STEERING] = run_steering = Steering(home, runner)
         run_steering.add_to(registry)
-        app[STEERING] = LabelSteering(BoardSync(home, settings.data_dir,
+        app[STEERING] = steering = LabelSteering(BoardSync(home, settings.data_dir,
             per_pass=settings.story_issues_per_pass,
             pass_every_s=settings.story_issues_pass_seconds))  # fmt: skip
+        sandbox = app.get(SANDBOX)
+        if sandbox is not None and settings.default_model:  # stories run in this process
+            # Imported here: the models' SDKs load only in a server that runs stories.
+            from bot.stories.compose import means_from
+            from bot.stories.sprints import Sprints
+
+            means = means_from(settings.default_model, environ, sandbox)
+            app[SPRINTS] = sprints = Sprints(steering.board, means)
+            run_steering.story_retry = sprints.retry
     return registry
 
 
 def _intake(
-    settings: Settings, router: EventRouter
+    settings: Settings, router: EventRouter, environ: Mapping[str, str]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def intake(app: web.Application) -> AsyncIterator[None]:
         journal = Journal(settings.journal_path)
@@ -170,10 +185,11 @@ def _intake(
             services=Services(
                 github=app.get(GITHUB),
                 app_id=int(settings.app_id) if settings.app_id else None,
-                commands=_commands(app, settings),
+                commands=_commands(app, settings, environ),
                 planner=app.get(PLANNER),
                 steering=app.get(STEERING),
                 run_steering=app.get(RUN_STEERING),
+                sprints=app.get(SPRINTS),
             ),
         )
         app[JOURNAL] = journal
@@ -201,6 +217,8 @@ def _intake(
             if board is not None and boards is not None:
                 boards.cancel()
                 await board.close()
+            if (sprints := app.get(SPRINTS)) is not None:
+                await sprints.close()
             await dispatcher.stop()
             await journal.close()
             log.info(

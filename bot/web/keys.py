@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import simdjson
 from aiohttp import web
 
@@ -18,6 +20,9 @@ from bot.sandbox.runner import Sandbox
 from bot.settings import Settings
 from bot.web.unverified import Unverified
 
+if TYPE_CHECKING:  # its import brings the models' SDKs, loaded only where stories run
+    from bot.stories.sprints import Sprints
+
 SETTINGS = web.AppKey("settings", Settings)
 JOURNAL = web.AppKey("journal", Journal)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
@@ -31,3 +36,4 @@ GITHUB_HOME = web.AppKey("github_home", GitHubHome)
 PLANNER = web.AppKey("planner", Planner)
 STEERING = web.AppKey("steering", LabelSteering)
 RUN_STEERING = web.AppKey("run_steering", Steering)
+SPRINTS: web.AppKey[Sprints] = web.AppKey("sprints")

@@ -38,6 +38,8 @@ class Stage:
     model: ScriptedModel
     data_dir: Path
     session: aiohttp.ClientSession
+    clients: GitHubClients | None = None
+    installation_id: int = 0
 
     async def close(self) -> None:
         await self.session.close()
@@ -100,4 +102,4 @@ async def make_stage(
         Identity.for_app(app.slug, app.bot.id),
     )
     means = Means(lambda _spec: llm, sandbox)
-    return Stage(sim, repository, place, means, model, data_dir, session)
+    return Stage(sim, repository, place, means, model, data_dir, session, clients, installation.id)
