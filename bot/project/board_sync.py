@@ -23,6 +23,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from bot.git.remote import GitFailed, git
+from bot.github.markers import marker
 from bot.project.board import Board, Event, epics_of
 from bot.project.location import sprint_status_path
 from bot.project.sprint_edit import Change, ChangeOutcome
@@ -34,6 +35,7 @@ from bot.project.status_publish import TROUBLE, Client, StatusIssues
 from bot.project.story_files import disagreements, read_story_statuses, story_folder
 from bot.project.story_issues import Wanted, wanted
 from bot.project.story_sync import StoryIssues
+from bot.runs.escalations import find_or_open
 from bot.runs.github_home import GitHubHome, Home
 from bot.templates import render
 
@@ -207,7 +209,21 @@ class BoardSync:
         except SprintStatusError as exc:
             log.warning("the sprint status cannot be read",
                         extra={"repository": home.repository, "error": str(exc)})  # fmt: skip
+            blob = (await git("rev-parse", f"{tip}:{repo.path}", cwd=remote.clone)).strip()
+            await self._unreadable(home, repo.path, exc, blob)
             return None, checkout
+
+    async def _unreadable(self, home: Home, path: str, error: SprintStatusError, blob: str) -> None:
+        """One escalation per version of a file that cannot be read (it is never written
+        meanwhile), quoting the parser's message with its line."""
+        gh = await self.github.clients.installation(home.installation_id)
+        line = f"#L{error.line}" if error.line else ""
+        url = f"{home.html_url}/blob/{home.default_branch}/{path}{line}"
+        shown = {"path": path, "error": error, "url": url, "blob": blob[:7]}
+        title = render("project/sprint_unreadable_title.txt.j2", **shown).strip()
+        body = render("project/sprint_unreadable_issue.md.j2", **shown)
+        await find_or_open(gh, home.repository, self.github.app_id, title=title, body=body,
+                           mark=marker("unreadable", blob), assignee="")  # fmt: skip
 
     async def person_sets(
         self, repo: _Repository, key: str, status: str, seen: str | None, login: str

@@ -132,6 +132,8 @@ async def find_or_open(
                 return dict(await gh.patch(issue["url"], data={"state": "open"}))
             return dict(issue)
     issue = dict(await gh.post(issues_url, data={"title": title, "body": body, "labels": [LABEL]}))
+    if not assignee:  # a question for whoever looks after the repository
+        return issue
     try:
         await gh.getitem(f"/repos/{repository}/assignees/{{assignee}}", {"assignee": assignee})
     except gidgethub.BadRequest:  # 404: they cannot be assigned here; the issue stays open

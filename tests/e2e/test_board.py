@@ -223,3 +223,21 @@ async def test_a_protected_default_branch_gets_the_change_as_one_state_pull_requ
     assert "2-1-profile-page: ready-for-dev" in on_branch
     assert "2-2-avatar: ready-for-dev" in on_branch
     assert await file_on_main(world) == SPRINT  # main itself is untouched
+
+
+async def test_a_sprint_status_that_cannot_be_read_is_never_written_and_escalated_once(world):
+    sim, repository = world.sim, world.repository
+    sim.install(world.app, [repository], by="octo-org")
+    broken = SPRINT.replace("  1-3-forgot-password: backlog\n", "  1-1-sign-in: review\n")
+    await sim.push(repository, by="maya", files={PATH: broken}, message="Sprint, twice a key")
+    escalations = lambda: [i for i in repository.issues.values()  # noqa: E731
+                           if i.via_app and "cannot be read" in i.title]  # fmt: skip
+    await world.until(lambda: bool(escalations()), timeout=40)
+    # Another push that touches the file but not its problem: still one issue.
+    await sim.push(repository, by="maya", files={"notes.md": "n\n"}, message="Notes")
+    await world.quiet()
+    [issue] = escalations()
+    assert "duplicate key '1-1-sign-in'" in (issue.body or "") and "(line 7)" in (issue.body or "")
+    assert f"{PATH}#L7" in (issue.body or "")
+    assert await file_on_main(world) == broken and await app_commits(world) == []
+    assert story_issues(world) == {}  # nothing made from a file that cannot be read
