@@ -129,7 +129,13 @@ class Remote:
         self.clone = clone
         self.clone_url = clone_url
         self._token = token
-        self._lock = asyncio.Lock()  # one network operation on a clone at a time
+        # One network operation or worktree change on a clone at a time: a fetch checks the
+        # objects every worktree's HEAD names, and a worktree half made fails it.
+        self._lock = asyncio.Lock()
+
+    def exclusive(self) -> asyncio.Lock:
+        """Hold while adding or pruning a worktree of the clone (never around `sync`)."""
+        return self._lock
 
     async def _network(self, *args: str, cwd: Path | None = None) -> str:
         token = await self._token()  # fresh for each operation
@@ -172,11 +178,12 @@ class Remote:
             return path
         remote_tip = f"refs/remotes/origin/{branch}"
         start = remote_tip if await self._has(remote_tip) else f"refs/remotes/origin/{base}"
-        await git("worktree", "prune", cwd=self.clone)
-        await git(
-            "worktree", "add", "--quiet", "--no-track", "-B", branch, str(path), start,
-            cwd=self.clone,
-        )  # fmt: skip
+        async with self._lock:
+            await git("worktree", "prune", cwd=self.clone)
+            await git(
+                "worktree", "add", "--quiet", "--no-track", "-B", branch, str(path), start,
+                cwd=self.clone,
+            )  # fmt: skip
         return path
 
     async def commit(self, worktree: Path, message: str, identity: Identity) -> str | None:

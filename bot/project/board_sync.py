@@ -193,9 +193,10 @@ class BoardSync:
                 await git("checkout", "--quiet", "--force", "--detach", tip, cwd=checkout)
                 await git("clean", "-fdxq", cwd=checkout)
             else:
-                await git("worktree", "prune", cwd=remote.clone)
-                await git("worktree", "add", "--quiet", "--detach", str(checkout), tip,
-                          cwd=remote.clone)  # fmt: skip
+                async with remote.exclusive():
+                    await git("worktree", "prune", cwd=remote.clone)
+                    await git("worktree", "add", "--quiet", "--detach", str(checkout), tip,
+                              cwd=remote.clone)  # fmt: skip
         except GitFailed as exc:
             if "invalid reference" in exc.stderr or "unknown revision" in exc.stderr:
                 return None, checkout  # an empty repository: no default branch yet

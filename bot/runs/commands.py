@@ -132,8 +132,9 @@ class Starter:
             await git("checkout", "--quiet", "--force", "--detach", tip, cwd=checkout)
             await git("clean", "-fdxq", cwd=checkout)
         else:
-            await git("worktree", "prune", cwd=remote.clone)
-            await git(
-                "worktree", "add", "--quiet", "--detach", str(checkout), tip, cwd=remote.clone
-            )
+            async with remote.exclusive():  # never beside a fetch of the same clone
+                await git("worktree", "prune", cwd=remote.clone)
+                await git(
+                    "worktree", "add", "--quiet", "--detach", str(checkout), tip, cwd=remote.clone
+                )
         return await asyncio.to_thread(load, checkout)

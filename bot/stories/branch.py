@@ -32,7 +32,10 @@ class StoryBranch:
         await remote.sync()
         ours = f"refs/remotes/origin/story/{key}"
         theirs = await _has(remote.clone, ours)
-        worktree = await worktrees.ensure(key, ours if theirs else f"refs/remotes/origin/{default}")
+        async with remote.exclusive():  # never beside another story's fetch
+            worktree = await worktrees.ensure(
+                key, ours if theirs else f"refs/remotes/origin/{default}"
+            )
         if theirs:
             # A person's or an earlier machine's commits on GitHub come first; diverged, the
             # push will say so, and nothing here is thrown away.

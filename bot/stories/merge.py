@@ -279,5 +279,6 @@ async def on_merged(
         if (await place.gh.getitem(url)).get("state") == "open":
             await place.gh.patch(url, data={"state": "closed", "state_reason": "completed"})
     if key not in place.worktrees.busy:
-        await place.worktrees.remove(key)
+        async with place.remote.exclusive():  # never beside a fetch of the same clone
+            await place.worktrees.remove(key)
     return Merged(key, sha, tuple(ready))
