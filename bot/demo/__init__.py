@@ -21,6 +21,7 @@ from typing import TextIO
 from bot.demo import flows
 from bot.demo.model import ModelUnusable, chosen, serving
 from bot.demo.people import DemoFailed
+from bot.demo.sprint import sprint
 from bot.demo.stage import MAINTAINER, Stage, find_manifest, free_port, staged
 from bot.demo.summary import read_summary
 from bot.logs import configure_logging
@@ -80,6 +81,11 @@ async def run_demo(
             await flows.forged(stage, say)
             plan = await flows.planning(stage, say)
             await flows.board(stage, say)
+            if stage.isolation is None or stage.model.scripted:
+                await sprint(stage, say)
+            else:  # a real model's code runs only isolated
+                say(f"   (the sprint stops here: {stage.isolation}, and a real model's code runs "
+                    "only in bubblewrap)")  # fmt: skip
             await flows.anonymous_clone(stage, say)
         except DemoFailed as exc:
             say(f"   ✗ {exc}; see {data_dir / 'orchestrator.log'}")

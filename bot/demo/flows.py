@@ -290,4 +290,4 @@ async def anonymous_clone(stage: Stage, say: Say) -> None:
     except GitError as exc:
         raise DemoFailed(f"an anonymous git ls-remote failed: {exc}") from exc
     refs = [line.split("\t")[1] for line in out.decode().splitlines() if "\t" in line]
-    say(f"9. anyone reads the public repository with git → {', '.join(refs)}")
+    say(f"13. anyone reads the public repository with git → {', '.join(refs)}")

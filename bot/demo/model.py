@@ -14,9 +14,13 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from aiohttp import web
+from typing_extensions import override
 
+from bot.demo.edits import scripts
 from bot.llm.factory import PROVIDERS
 from bot.localmodel.anthropic_wire import AnthropicServer
+from bot.localmodel.scripted import Asked, ScriptedReply, signed
+from bot.localmodel.stories import StoryScripts
 
 SCRIPTED = "anthropic:scripted-local-model"
 SIGNATURE = "_Written by the demo's scripted local model (rules, not a language model)._"
@@ -36,6 +40,22 @@ REQUIRED = {
     "openai": "OPENAI_API_KEY",
     "openai-compatible": "ORCHESTRATOR_OPENAI_COMPATIBLE_URL",
 }
+
+
+class DemoScriptedModel(AnthropicServer):
+    """The scripted local model with the demo's stories: the rules answer every request, but
+    a story's developer turns and reviews, which are scripted (`bot/demo/edits.py`)."""
+
+    def __init__(self, stories: StoryScripts) -> None:
+        super().__init__()
+        self.stories = stories
+
+    @override
+    def _model(self, asked: Asked) -> ScriptedReply:
+        answer = self.stories.answer(asked)
+        if answer is None:
+            return super()._model(asked)
+        return signed(answer, self.signature) if self.signature else answer
 
 
 class ModelUnusable(Exception):
@@ -76,7 +96,7 @@ async def serving(spec: str | None, data_dir: Path) -> AsyncIterator[DemoModel]:
         keys = {k: os.environ[k] for k in wanted if k in os.environ}
         yield DemoModel(spec, keys | limits, f"{spec} (a real model, on your key)")
         return
-    server = AnthropicServer()
+    server = DemoScriptedModel(scripts())
     server.signature = SIGNATURE
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()

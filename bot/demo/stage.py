@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot.demo.model import DemoModel
 from bot.demo.people import Person
 from bot.github.auth import AppCredentials
+from bot.sandbox.bwrap import DEFAULT_TOOLCHAIN, probe
 from bot.settings import Settings
 from bot.web.app import create_app
 from githubsim import GitHubSim
@@ -33,6 +35,8 @@ SEED = Path(__file__).resolve().parents[1] / "demo_seed"
 REPOSITORY = "demo-org/todo-app"
 MAINTAINER, READER = "mona", "riley"
 APP_ID = 1001
+#: The seed project's tests, as its `.github/orchestrator.yml` names them.
+TEST_COMMAND = "python3 -m unittest discover -s tests"
 #: Variables of the server's own environment that never reach the demo's run workers.
 _PRIVATE = ("GITHUB_", "ORCHESTRATOR_", "ANTHROPIC_", "OPENAI_", "AO_")
 
@@ -104,6 +108,8 @@ class Stage:
     checked: bool
     model: DemoModel
     people: dict[str, Person]
+    #: Why the stories' tests run unisolated (None: in bubblewrap, as in production).
+    isolation: str | None = None
 
     @property
     def clone_url(self) -> str:
@@ -138,6 +144,12 @@ async def staged(
     sim.grant(repository, MAINTAINER, "admin")
     sim.grant(repository, READER, "read")
     remote = await asyncio.to_thread(seed_remote, data_dir, REPOSITORY)  # git off the loop
+    isolation = await asyncio.to_thread(_isolation)
+    # The stories' tests run in bubblewrap where it can isolate; without it only the scripted
+    # model's code (the demo's own) runs, unisolated; a real model's code never does.
+    unsafe = isolation is not None and model.scripted
+    if model.scripted:  # the repository's own CI, as GitHub's runners would run it
+        sim.set_ci(repository, TEST_COMMAND)
     settings = Settings(
         webhook_secret=secret,
         github_api_url=sim.url,
@@ -147,6 +159,7 @@ async def staged(
         write_interval_seconds=0.0,
         retry_base_seconds=0.2,
         default_model=model.spec,
+        sandbox_mode="unsafe-host" if unsafe else "bubblewrap",
     )
     workers = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE)}
     workers |= dict(model.environ) | {
@@ -164,10 +177,18 @@ async def staged(
                 for login in (MAINTAINER, READER)
             }
             yield Stage(sim, app, repository, bot_url, data_dir, remote,
-                        rest is not None, model, people)  # fmt: skip
+                        rest is not None, model, people, isolation)  # fmt: skip
     finally:
         await runner.cleanup()
         await sim.stop()
+
+
+def _isolation() -> str | None:
+    """None where bubblewrap isolates repository code here, else why it cannot."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed"
+    return probe(bwrap, DEFAULT_TOOLCHAIN)
 
 
 def _descriptions() -> tuple[RestDescription, WebhookDescription, GraphQLDescription] | None:

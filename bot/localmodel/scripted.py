@@ -208,7 +208,17 @@ def signed(answer: ScriptedReply, signature: str) -> ScriptedReply:
     return answer
 
 
+#: Files signed with a comment in their own syntax (a signature must leave them valid).
+_HASH_COMMENTED = (".yaml", ".yml", ".py", ".sh", ".toml", ".cfg", ".ini", ".txt")
+_SLASH_COMMENTED = (".js", ".ts", ".jsx", ".tsx", ".go", ".rs", ".java", ".c", ".h", ".css")
+
+
 def _sign(path: str, text: str, signature: str) -> str:
-    if path.endswith((".yaml", ".yml")):
-        return f"{text.rstrip()}\n# {signature.strip('_')}\n"
-    return f"{text.rstrip()}\n\n{signature}\n"
+    plain = signature.strip("_")
+    if path.endswith(_HASH_COMMENTED):
+        return f"{text.rstrip()}\n# {plain}\n"
+    if path.endswith(_SLASH_COMMENTED):
+        return f"{text.rstrip()}\n// {plain}\n"
+    if path.endswith((".md", ".markdown", ".rst")) or "." not in path.rsplit("/", 1)[-1]:
+        return f"{text.rstrip()}\n\n{signature}\n"
+    return text  # a format with no comment it could write safely: left as it is

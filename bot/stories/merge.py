@@ -274,11 +274,11 @@ async def on_merged(
         changes = [Change(key, "done")]
         changes += [Change(k, "ready-for-dev", seen="backlog") for k in ready]
         await state.commit(changes)
+    if key not in place.worktrees.busy:  # before the issue closes: closed means finished
+        async with place.remote.exclusive():  # never beside a fetch of the same clone
+            await place.worktrees.remove(key)
     if issue is not None:
         url = f"/repos/{place.repository['full_name']}/issues/{issue}"
         if (await place.gh.getitem(url)).get("state") == "open":
             await place.gh.patch(url, data={"state": "closed", "state_reason": "completed"})
-    if key not in place.worktrees.busy:
-        async with place.remote.exclusive():  # never beside a fetch of the same clone
-            await place.worktrees.remove(key)
     return Merged(key, sha, tuple(ready))

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
 
 from aiohttp import web
 
 from bot.localmodel.anthropic_wire import AnthropicServer, _error
 from bot.localmodel.scripted import Asked, ScriptedReply, respond
+from bot.localmodel.stories import FAULT, Refused, StoryScripts, Turn
 
-#: A scripted step that makes the model refuse the request (as the API does, with a 400).
-FAULT = ("(fault)", {})
+__all__ = ["FAULT", "ScriptedModel", "Turn"]
 
 TEST_COMMAND = "python3 -m unittest discover -s tests"
 OPS = "def add(a, b):\n    return a + b\n"
@@ -74,49 +72,31 @@ def unittest_file(name: str, function: str, cases: Mapping[str, str], mark: str 
     )
 
 
-Turn = list[tuple[str, dict[str, Any]]]  # the tool calls of one turn, in order
-
-
 class ScriptedModel(AnthropicServer):
-    """Tool calls scripted per story and attempt; the rest (the tool-call probe) answered by
-    the rule-based model."""
+    """Tool calls scripted per story and attempt (`StoryScripts`); the rest (the tool-call
+    probe) answered by the rule-based model."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.scripts: dict[str, list[Turn]] = {}  # story key -> turns, one per attempt
+        self.scripted = StoryScripts()
+        self.scripts = self.scripted.turns  # story key -> turns, one per attempt
         #: story key -> the reviewer's structured answers, one per review, in order
-        self.reviews: dict[str, list[dict[str, Any]]] = {}
+        self.reviews = self.scripted.reviews
         self.delay = 0.0  # seconds before each answer
         #: run before the next answer, one per request (a person acting mid-run)
         self.meanwhile: list[Callable[[], Awaitable[object]]] = []
 
-    async def messages(self, request: web.Request) -> web.Response:
+    async def messages(self, request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(self.delay)
         if self.meanwhile:
             await self.meanwhile.pop(0)()
         try:
             return await super().messages(request)
-        except _Refuse:
+        except Refused:
             return _error(400, "invalid_request_error", "scripted: the request is refused")
 
     def _model(self, asked: Asked) -> ScriptedReply:
-        first = next((text for role, text in asked.messages if role == "user"), "")
-        key = re.search(r"story\s+(\d+-\d+-[\w-]+)", first, re.IGNORECASE)
-        if key is not None and asked.schema is not None and "findings" in str(asked.schema):
-            answers = self.reviews.get(key.group(1)) or [{"summary": "Fine.", "findings": []}]
-            return ScriptedReply(structured=answers.pop(0) if len(answers) > 1 else answers[0])
-        if key is None or key.group(1) not in self.scripts:
-            return respond(asked)
-        attempt = re.search(r"attempt (\d+) of", first)
-        turns = self.scripts[key.group(1)]
-        turn = turns[min(int(attempt.group(1)) if attempt else 1, len(turns)) - 1]
-        made = sum(1 for role, text in asked.messages if role == "assistant"
-                   and text.startswith("(called "))  # fmt: skip
-        if made < len(turn):
-            if turn[made] == FAULT:
-                raise _Refuse
-            return ScriptedReply(tool=turn[made])
-        return ScriptedReply(tool=("done", {"summary": "done"}))
+        return self.scripted.answer(asked) or respond(asked)
 
     def story_requests(self, key: str) -> list[str]:
         """The request bodies (as text) of one story's turns, in order."""
@@ -124,7 +104,3 @@ class ScriptedModel(AnthropicServer):
             text for r in self.requests
             if f"story {key}" in (text := json.dumps(r)) or f"Story {key}" in text
         ]  # fmt: skip
-
-
-class _Refuse(Exception):
-    """Raised by the script: the server answers 400 instead."""

@@ -1,0 +1,1 @@
+"""todo: one plain-text to-do list per directory."""

@@ -1,0 +1,1 @@
+"""The commands: `todo/commands/NAME.py` is `todo NAME`, with `run(items, args) -> int`."""
