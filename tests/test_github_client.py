@@ -171,6 +171,16 @@ async def test_writes_to_one_installation_are_paced_a_second_apart():
     assert gh.slept == [1.0, 2.0]  # slots at 100, 101, 102 reserved at clock 100
 
 
+def test_a_burst_of_writes_never_passes_the_minute_s_secondary_limit():
+    clock = [0.0]
+    pacing = WritePacing(interval=0.0, clock=lambda: clock[0], per_minute=3)
+    waits = [pacing.reserve(1) for _ in range(7)]  # all asked for at once
+    assert waits == [0.0, 0.0, 0.0, 60.0, 60.0, 60.0, 120.0]
+    assert pacing.reserve(2) == 0.0  # another installation has a minute of its own
+    clock[0] = 200.0  # long after: the window is free again
+    assert [pacing.reserve(1) for _ in range(3)] == [0.0, 0.0, 0.0]
+
+
 def test_serve_refuses_a_half_configured_app_identity(capsys, tmp_path):
     from bot import cli
 

@@ -239,7 +239,7 @@ async def board(stage: Stage, say: Say) -> None:
         status = [i for i in issues if i["title"] == STATUS_TITLE]
         return issues if len(stories) >= 4 and status else None
 
-    found = await until("the story issues and the status issue", made, ANSWER_LIMIT_S)
+    found = await until("the story issues and the status issue", made, RUN_LIMIT_S)
     issues = [  # the list holds pull requests and the run's question too
         i for i in found if ("pull_request" not in i and i["title"] == STATUS_TITLE) or _story(i)
     ]

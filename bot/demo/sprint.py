@@ -150,13 +150,14 @@ async def sprint(stage: Stage, say: Say) -> None:
     text = await until("every story done on main", all_done, MERGE_LIMIT_S)
     stories = [line.strip() for line in text.splitlines() if line.startswith("  ")]
     say(f"12. the sprint is done: {STATUS_PATH} on main says {', '.join(stories[:5])}")
-    status = next(
-        (i for i in await mona.all(mona.repo(f"/issues?state=all&creator={quote(bot)}"))
-         if i["title"] == STATUS_TITLE),
-        None,
-    )  # fmt: skip
-    if status is not None:
-        progress = next(
-            (line for line in (status.get("body") or "").splitlines() if "Progress" in line), ""
-        )
-        say(f"   → #{status['number']} {progress.replace('**', '')}")
+
+    async def current() -> str | None:  # the pinned issue catches up (its edits are debounced)
+        issues = await mona.all(mona.repo(f"/issues?state=all&creator={quote(bot)}"))
+        status = next((i for i in issues if i["title"] == STATUS_TITLE), None)
+        body = (status or {}).get("body") or ""
+        line = next((x for x in body.splitlines() if "Progress" in x), "")
+        count = 1 + len(FOLLOWING)
+        done = f"{count} of {count} stories done" in line
+        return f"#{status['number']} {line.replace('**', '')}" if status and done else None
+
+    say(f"   → {await until('the status issue current', current, MERGE_LIMIT_S)}")

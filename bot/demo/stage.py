@@ -156,7 +156,7 @@ async def staged(
         data_dir=data_dir / "orchestrator",
         port=port,
         app_id=str(APP_ID),
-        write_interval_seconds=0.0,
+        write_interval_seconds=0.0,  # bursts, within GitHub's limit of writes a minute
         retry_base_seconds=0.2,
         default_model=model.spec,
         sandbox_mode="unsafe-host" if unsafe else "bubblewrap",

@@ -4,12 +4,14 @@ One shared aiohttp session and one ETag cache serve every client (a 304 costs no
 gidgethub's hooks carry the policy: a secondary rate limit (403/429 with `retry-after`) or
 an exhausted quota that resets soon is waited out and retried; a 5xx is retried with
 backoff; and writes to one installation are paced at least a second apart, as GitHub asks
-of integrations that make many of them (labels across hundreds of repositories).
+of integrations that make many of them (labels across hundreds of repositories), and never
+more than its secondary limit allows in a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -51,17 +53,34 @@ def retry_delay(
 
 
 class WritePacing:
-    """Hands out write slots at least `interval` seconds apart, per installation."""
+    """Hands out write slots per installation: at least `interval` seconds apart, and never
+    more than `per_minute` in any minute (GitHub's secondary limit is about 80 content-creating
+    requests a minute; a burst past it is refused for a minute or more)."""
 
-    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    WINDOW_S = 60.0
+
+    def __init__(
+        self,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        per_minute: int = 75,
+    ):
         self._interval = interval
         self._clock = clock
+        self._per_minute = per_minute
         self._next: dict[object, float] = {}
+        self._slots: dict[object, collections.deque[float]] = {}
 
     def reserve(self, key: object) -> float:
         """Reserve the next slot for `key`; return how long to wait for it."""
         now = self._clock()
         slot = max(now, self._next.get(key, 0.0))
+        recent = self._slots.setdefault(key, collections.deque())
+        if len(recent) >= self._per_minute:  # the minute's writes are used: the oldest frees one
+            slot = max(slot, recent[-self._per_minute] + self.WINDOW_S)
+        recent.append(slot)
+        while recent[0] <= slot - self.WINDOW_S:
+            recent.popleft()
         self._next[key] = slot + self._interval
         return slot - now
 

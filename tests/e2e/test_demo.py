@@ -10,10 +10,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 
 import git
 import pytest
 
+from bot.demo.edits import scripts
+from bot.demo.model import DemoScriptedModel
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
@@ -57,10 +60,12 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
     assert re.search(r"git clone http://127\.0\.0\.1:\d+/demo-org/todo-app\.git", out)
     assert "refs/heads/ao/2-create-prd, refs/heads/ao/2-sprint-planning, refs/heads/main" in out
     files = git.Repo(remote).git.ls_tree("-r", "--name-only", "main").split()
-    assert {"README.md", "docs/brief.md", "src/todo.py"} <= set(files)
+    assert {"README.md", "docs/brief.md", "todo/cli.py", "todo/commands/add.py"} <= set(files)
     log = (tmp_path / "orchestrator.log").read_text()
     assert '"message":"labels created"' in log
     assert "run finished" in log or "HTTP Request" in log  # the workers log there, not stderr
+    # Its writes are paced to GitHub's secondary limit: never refused for a minute.
+    assert '"status":403' not in log
 
     # The plan, as @mona followed it: the requirements' run, step by step, to its pull request,
     # which waits for her approval; then the later phases, which merge themselves.
@@ -92,7 +97,36 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
         assert f"→ #{number} ao/2-{branch} merged by agent-orchestrator[bot]" in out
     assert "→ on main: docs/architecture.md, docs/brief.md, docs/epics.md, docs/prd.md" in out
     sprint = git.Repo(remote).git.show("main:docs/sprint/sprint-status.yaml")
-    assert "1-3-list-open-items: backlog" in sprint and "# Written by the demo's scripted" in sprint
+    assert "# Written by the demo's scripted" in sprint
+
+    # The sprint: @mona moves story 1.1 to ready-for-dev; its first attempt fails its tests, the
+    # second passes; the App reviews it, she approves, it merges; its dependants follow.
+    assert "10. @mona moves #9 1-1 Add an item to ready-for-dev" in out
+    assert '→ pull request #13 "story 1-1: Add an item" by agent-orchestrator[bot]' in out
+    assert "story 1-1: todo add appends the text" in out
+    assert "story 1-1: an added item is an open item" in out
+    assert "run by the orchestrator after attempt 2: passed" in out
+    assert out.count("checks on its head: ao/review success, ao/story success, ci success") == 3
+    assert "on todo/commands/done.py:16: **low**: An item marked done twice" in out
+    for pull, issue, title in ((13, 9, "1-1 Add an item"), (14, 10, "1-2 Mark an item done"),
+                               (15, 11, "1-3 List open items")):  # fmt: skip
+        assert f"@mona approves #{pull}" in out
+        assert (f"→ #{pull} merged by agent-orchestrator[bot]; #{issue} {title} closed "
+                "[story: done]") in out  # fmt: skip
+    assert "12. the sprint is done" in out and "Progress: 3 of 3 stories done (100%)" in out
+    sprint = git.Repo(remote).git.show("main:docs/sprint/sprint-status.yaml")
+    for key in ("1-1-add-an-item", "1-2-mark-an-item-done", "1-3-list-open-items"):
+        assert f"{key}: done" in sprint, sprint
+    # The merged default branch's tests pass, as anyone who clones it runs them.
+    checkout = tmp_path / "checkout"
+    git.Repo.clone_from(str(remote), checkout)
+    tests = subprocess.run(
+        [sys.executable, "-m", "unittest", "discover", "-s", "tests"],
+        cwd=checkout, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert tests.returncode == 0 and "Ran 6 tests" in tests.stderr, tests.stderr
+    worktrees = tmp_path / "orchestrator" / "worktrees" / "demo-org" / "todo-app"
+    assert not worktrees.exists() or not [p for p in worktrees.iterdir() if p.is_dir()]
 
     # The summary, read back from the local GitHub's API.
     found = json.loads(summary.read_text())
@@ -106,53 +140,75 @@ def test_the_demo_plays_every_flow_and_says_where_to_look(tmp_path):
     # one status label, and the pinned status issue; the demo waits for them and shows them.
     made = [i for i in found["issues"] if i["user"] != "mona"]
     assert all(i["user"] == "agent-orchestrator[bot]" for i in made)
-    assert [
-        (i["title"], i["labels"], i["pinned"]) for i in sorted(made, key=lambda i: i["number"])
-    ] == [
-        ("create-architecture (#2) asks: Where does the list live?", ["escalation"], False),
-        ("Epic 1", ["story: backlog"], False),
-        ("1-1 Add an item", ["story: backlog"], False),
-        ("1-2 Mark an item done", ["story: backlog"], False),
-        ("1-3 List open items", ["story: backlog"], False),
-        ("Agent Orchestrator status", [], True),
+    made = sorted(made, key=lambda i: i["number"])
+    assert [(i["title"], i["pinned"]) for i in made] == [
+        ("create-architecture (#2) asks: Where does the list live?", False),
+        ("Epic 1", False),
+        ("1-1 Add an item", False),
+        ("1-2 Mark an item done", False),
+        ("1-3 List open items", False),
+        ("Agent Orchestrator status", True),
     ]
+    assert [(i["labels"], i["state"]) for i in made[2:5]] == [(["story: done"], "closed")] * 3
+    assert len(made[1]["labels"]) == 1 and made[1]["labels"][0].startswith("story: ")
     assert "8. the sprint on the default branch becomes issues" in out
     assert "is pinned and kept current: Phase: implementation (sprint) · Progress: 0 of 3" in out
     question = next(i for i in made if i["labels"] == ["escalation"])
     assert question["state"] == "closed" and question["number"] == 4
+    stories = [p for p in found["pulls"] if p["head"].startswith("story/")]
+    assert [(p["number"], p["head"], p["merged"], p["merged_by"]) for p in stories] == [
+        (15, "story/1-3-list-open-items", True, "agent-orchestrator[bot]"),
+        (14, "story/1-2-mark-an-item-done", True, "agent-orchestrator[bot]"),
+        (13, "story/1-1-add-an-item", True, "agent-orchestrator[bot]"),
+    ]
     assert found["pulls"][-1] == {
         "number": 3, "title": "create-prd: docs/prd.md", "user": "agent-orchestrator[bot]",
         "head": "ao/2-create-prd", "base": "main", "state": "closed", "merged": True,
         "merged_by": "agent-orchestrator[bot]",
     }  # fmt: skip
-    assert [(p["head"], p["merged"]) for p in found["pulls"]] == [
+    assert [(p["head"], p["merged"]) for p in found["pulls"][3:]] == [
         (f"ao/2-{branch}", True) for branch in reversed(PHASES)
     ]
-    assert found["branches"] == [*(f"ao/2-{b}" for b in sorted(PHASES)), "main"]
+    assert found["branches"][:5] == [*(f"ao/2-{b}" for b in sorted(PHASES)), "main"]
     assert [(r["workflow"], r["state"], r["issue"]) for r in found["runs"]] == [
         (branch, "done", 2) for branch in PHASES
     ]
 
 
-async def test_the_demo_runs_the_same_story_with_the_model_llm_names(tmp_path, anthropic_server):
-    """`--llm anthropic:MODEL` with the provider's key: here the provider is the protocol-true
-    local server (on this test's event loop), standing where api.anthropic.com would be."""
-    env = clean_env() | {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": anthropic_server.url,
+@pytest.fixture
+async def story_model(aiohttp_server) -> AsyncIterator[DemoScriptedModel]:
+    """A protocol-true Anthropic server standing where api.anthropic.com would be, that writes
+    the demo's stories' code as a real model would (the edits scripted, `bot/demo/edits.py`)."""
+    server = DemoScriptedModel(scripts())
+    server.http = await aiohttp_server(server.app())  # type: ignore[attr-defined]
+    yield server
+    assert server.invalid == [], "a request the Anthropic API would refuse"
+
+
+async def test_the_demo_runs_the_same_story_with_the_model_llm_names(tmp_path, story_model):
+    """`--llm anthropic:MODEL` with the provider's key, all the way to the merged sprint."""
+    url = str(story_model.http.make_url(""))  # type: ignore[attr-defined]
+    env = clean_env() | {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": url,
                          "OPENAI_API_KEY": "never-passed-on"}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "demo", "--exit", "--data-dir", str(tmp_path),
         "--llm", "anthropic:claude-haiku-4-5",
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    async with asyncio.timeout(240):
+    async with asyncio.timeout(300):
         out = (await process.communicate())[0].decode()
     assert process.returncode == 0, out
     assert "claude-haiku-4-5 (a real model, on your key)" in out
     assert "status comment: create-prd · ✅ done · step 3 of 3" in out
-    models = {request["model"] for request in anthropic_server.requests}
+    assert "12. the sprint is done" in out
+    models = {request["model"] for request in story_model.requests}
     assert models == {"claude-haiku-4-5"}
-    prd = git.Repo(tmp_path / "git/demo-org/todo-app.git").git.show("ao/2-create-prd:docs/prd.md")
-    assert "scripted" not in prd  # only the demo's own scripted model signs its text
+    remote = git.Repo(tmp_path / "git/demo-org/todo-app.git")
+    assert "scripted" not in remote.git.show("ao/2-create-prd:docs/prd.md")
+    assert "scripted" not in remote.git.show("main:todo/commands/add.py")  # none signs code
+    # The failing test run of story 1.1's first attempt went back to the model.
+    asked = [json.dumps(r) for r in story_model.requests if "attempt 2 of" in json.dumps(r)]
+    assert asked and "FAIL: test_an_added_item_is_an_open_line_of_the_list" in asked[0]
 
 
 @pytest.mark.parametrize(
