@@ -33,14 +33,24 @@ def clean_env() -> dict[str, str]:
     }
 
 
+def orchestrator() -> list[str]:
+    """The command a user runs: the plain install's `orchestrator` where CI made one
+    (ORCHESTRATOR_INSTALLED, by .ci/run after scripts/smoke), else this checkout's."""
+    installed = os.environ.get("ORCHESTRATOR_INSTALLED")
+    if installed:
+        assert os.access(installed, os.X_OK), f"ORCHESTRATOR_INSTALLED={installed} is not there"
+        return [installed]
+    return [sys.executable, "-m", "bot"]
+
+
 def demo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--exit", *args],
+        [*orchestrator(), "demo", "--exit", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
     )
 
 
@@ -191,7 +201,7 @@ async def test_the_demo_runs_the_same_story_with_the_model_llm_names(tmp_path, s
     env = clean_env() | {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": url,
                          "OPENAI_API_KEY": "never-passed-on"}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "demo", "--exit", "--data-dir", str(tmp_path),
+        *orchestrator(), "demo", "--exit", "--data-dir", str(tmp_path),
         "--llm", "anthropic:claude-haiku-4-5",
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
