@@ -169,7 +169,7 @@ async def _develop(
     worktree, start = branch.worktree, await branch.head()
     config = load_config(worktree, {}, check_models=False)
     story = find(worktree, branch.key)
-    test = detect(worktree, config.test_command)
+    test = detect(worktree, config.test_command, config.setup_command)
     if test is None:
         return "no test command: set `sandbox.test` in .github/orchestrator.yml"
     if earlier:

@@ -90,7 +90,7 @@ async def resolve_conflict(place: Place, means: Means, key: str) -> Resolved | E
     try:
         config = load_config(worktree, {}, check_models=False)
         story = find(worktree, key)
-        test = detect(worktree, config.test_command)
+        test = detect(worktree, config.test_command, config.setup_command)
         if test is None:
             raise ConfigError("no test command: set `sandbox.test` in .github/orchestrator.yml")
         dev, confinement = await developer(

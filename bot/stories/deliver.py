@@ -148,7 +148,7 @@ async def _deliver(
         story = find(worktree, key, issue)
     except (ConfigError, FileNotFoundError) as exc:
         return await _not_started(place, branch, str(exc), started)
-    test = detect(worktree, config.test_command)
+    test = detect(worktree, config.test_command, config.setup_command)
     if test is None:
         reason = "no test command: set `sandbox.test` in .github/orchestrator.yml"
         return await _not_started(place, branch, reason, started)

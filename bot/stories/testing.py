@@ -1,14 +1,19 @@
 """The repository's test command: set in `.github/orchestrator.yml`, else detected from its
 files; run by the orchestrator in the sandbox, in the story's worktree, its output trimmed
-for a model (the end, where test runners put their failures and summary)."""
+for a model (the end, where test runners put their failures and summary). The config's
+`sandbox.setup` (installing dependencies) runs first, with network, once per worktree and
+version of its dependency files."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hashlib
 import json
 import re
 from pathlib import Path
 
+from bot.sandbox.policy import Limits
 from bot.sandbox.runner import Sandbox
 
 #: How much of a test run's output goes to a model and into a pull request: its last lines.
@@ -27,6 +32,7 @@ class TestCommand:
 
     command: str
     source: str  # "configured" or what it was detected from ("pyproject.toml", "go.mod", ...)
+    setup: str | None = None  # the config's `sandbox.setup`, run first (with network)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,8 +55,14 @@ class TestRun:
         return last[:200] or f"exit code {self.exit_code}"
 
 
-def detect(worktree: Path, configured: str | None) -> TestCommand | None:
-    """The command that runs the repository's tests, or None when none can be told."""
+def detect(worktree: Path, configured: str | None, setup: str | None = None) -> TestCommand | None:
+    """The command that runs the repository's tests (with `setup` before it), or None when
+    none can be told."""
+    found = _detect(worktree, configured)
+    return dataclasses.replace(found, setup=setup) if found and setup else found
+
+
+def _detect(worktree: Path, configured: str | None) -> TestCommand | None:
     if configured:
         return TestCommand(configured, "configured")
     if any((worktree / name).is_file() for name in _PYTEST_MARKERS) or _has_python_tests(worktree):
@@ -94,14 +106,62 @@ def trim(output: bytes, limit: int = MODEL_TAIL_CHARS) -> str:
     return f"[... {len(text) - len(kept)} characters before this left out ...]\n{kept.strip()}"
 
 
+#: The files whose change means the dependencies must be installed again.
+MANIFESTS = (
+    "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
+    "requirements.txt", "requirements-dev.txt", "pyproject.toml", "setup.py", "setup.cfg",
+    "Pipfile.lock", "poetry.lock", "uv.lock", "go.mod", "go.sum", "Cargo.toml", "Cargo.lock",
+    "Gemfile", "Gemfile.lock", "composer.json", "composer.lock",
+)  # fmt: skip
+#: (worktree, setup command, dependency files' digest) of the setups that succeeded here.
+_SET_UP: set[tuple[str, str, str]] = set()
+
+
+def _manifests_digest(worktree: Path) -> str:
+    digest = hashlib.sha256()
+    for name in MANIFESTS:
+        path = worktree / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+async def set_up(
+    sandbox: Sandbox, worktree: Path, test: TestCommand, limits: Limits
+) -> TestRun | None:
+    """Run the setup (network on, still no secrets) unless it already succeeded in this
+    worktree with these dependency files; a failed TestRun (the setup's own) when it fails."""
+    if not test.setup:
+        return None
+    key = (str(worktree), test.setup, await asyncio.to_thread(_manifests_digest, worktree))
+    if key in _SET_UP:
+        return None
+    result = await sandbox.run(worktree, test.setup, network=True, env=QUIET_ENV, limits=limits)
+    if not result.ok:
+        return TestRun(
+            command=f"{test.setup} (setup, before {test.command})",
+            passed=False,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            duration_s=result.duration_s,
+            tail=trim(result.output),
+        )
+    _SET_UP.add(key)
+    return None
+
+
 async def run_tests(
     sandbox: Sandbox, worktree: Path, test: TestCommand, *, time_s: float | None = None
 ) -> TestRun:
-    """Run the tests in the sandbox, without network: the orchestrator's verdict, not the
-    agent's. `time_s` shortens the sandbox's own time limit (never lengthens it)."""
+    """Run the tests in the sandbox, without network (after the setup, where there is one):
+    the orchestrator's verdict, not the agent's. `time_s` shortens the sandbox's own time
+    limit (never lengthens it)."""
     limits = sandbox.limits
     if time_s is not None and time_s < limits.time_s:
         limits = dataclasses.replace(limits, time_s=time_s)
+    failed = await set_up(sandbox, worktree, test, limits)
+    if failed is not None:
+        return failed
     result = await sandbox.run(worktree, test.command, env=QUIET_ENV, limits=limits)
     return TestRun(
         command=test.command,

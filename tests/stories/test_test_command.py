@@ -79,3 +79,24 @@ async def test_the_tests_run_in_the_sandbox_and_say_how_they_ended(sandbox, tmp_
     assert not any(root.rglob("*.pyc"))
     passed = await run_tests(sandbox, root, command)
     assert passed.passed and passed.summary == "OK"
+
+
+async def test_the_setup_runs_first_once_per_version_of_the_dependency_files(sandbox, tmp_path):
+    """`sandbox.setup` installs what the tests need: run before the first test run, again only
+    when a dependency file changed; a failing setup is the run's failure, with its output."""
+    root = write(tmp_path, {"requirements.txt": "one\n"})
+    setup = "cat requirements.txt >> .installed && echo setup ran"
+    command = detect(root, "grep -q one .installed", setup)
+    assert command == TestCommand("grep -q one .installed", "configured", setup)
+    assert (await run_tests(sandbox, root, command)).passed
+    assert (await run_tests(sandbox, root, command)).passed
+    assert (root / ".installed").read_text() == "one\n"  # once for the same files
+    (root / "requirements.txt").write_text("one\ntwo\n")
+    assert (await run_tests(sandbox, root, command)).passed
+    assert (root / ".installed").read_text() == "one\none\ntwo\n"  # again after a change
+
+    broken = TestCommand("true", "configured", "echo cannot reach the index >&2; exit 3")
+    failed = await run_tests(sandbox, root, broken)
+    assert not failed.passed and failed.exit_code == 3
+    assert failed.command == "echo cannot reach the index >&2; exit 3 (setup, before true)"
+    assert "cannot reach the index" in failed.tail
