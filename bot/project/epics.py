@@ -69,11 +69,13 @@ def finished(
 def retrospectives_due(
     epics: Sequence[EpicView], statuses: Mapping[str, str | None]
 ) -> list[EpicView]:
-    """The epics whose stories are all done and whose retrospective is still `optional`."""
+    """The epics whose stories are all done and whose retrospective is still `optional` (an
+    epic a person put in a status of their own, `cancelled`, has none)."""
     return [
         epic
         for epic in epics
         if epic.stories
+        and known(epic.status, "epic") is not None
         and epic.retrospective is not None
         and known(epic.retrospective_status, "retrospective") == "optional"
         and all(known(statuses.get(key)) == "done" for key in epic.stories)

@@ -93,17 +93,16 @@ class Sprints(Passes[_Sprint]):
         if key is None:
             return None
         data = dict(await gh.getitem(f"/repos/{request.repository}"))
-        pull = await latest_pull(gh, data, key)
-        if pull is not None and closed_unmerged(pull):
-            refused = await reopen(gh, pull)
-            if refused:
+        pull, reopened, resumed = await latest_pull(gh, data, key), None, False
+        if pull is not None and closed_unmerged(pull):  # held by it: reopened, then resumed
+            if refused := await reopen(gh, pull):
                 return render("stories/not_reopened.md.j2", user=request.user, key=key,
                               number=pull["number"], reason=refused)  # fmt: skip
-            await resume(gh, self.board.github.app_id, key, issue, pull)
-        unblocked = await unblock(gh, url)
+            reopened = int(pull["number"])
+            resumed = await resume(gh, self.board.github.app_id, key, issue, pull)
+        unblocked = await unblock(gh, url) or resumed
         self._repo(request.installation_id, data).blocked.discard(key)
         self.wake(request.installation_id, data)
-        reopened = pull["number"] if pull is not None and closed_unmerged(pull) else None
         return render("stories/retried.md.j2", user=request.user, key=key, unblocked=unblocked,
                       reopened=reopened)  # fmt: skip
 
