@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 from typing import Any
 
 from typing_extensions import override
@@ -44,7 +45,7 @@ from bot.stories.compose import Means
 from bot.stories.deliver import Blocked, Delivered, Place, deliver
 from bot.stories.merge import Conflicted, Merged, merge_story
 from bot.stories.order import DependencyCycle, schedule
-from bot.stories.passes import Passes, Repo
+from bot.stories.passes import FAILED, Passes, Repo
 from bot.stories.pull import ready, story_pulls
 from bot.stories.review import find_check, review_external, review_pull
 from bot.stories.sprint import SprintView, sprint_config, sprint_view
@@ -176,11 +177,7 @@ class Sprints(Passes[_Sprint]):
                 elif known(status) == "review" and (ready(pull) or pull.get("merged_at")):
                     follow = self._follow(sprint, key, int(pull["number"]), number, config)
                     self._work(sprint, key, follow)
-            if self.retrospectives is not None and await self.retrospectives.follow(
-                sprint.installation_id, sprint.data, state, view.tip, view.epics, view.statuses,
-                issues, start=config.retrospectives,
-            ):  # fmt: skip
-                self.board.wake(sprint.installation_id, sprint.data)
+            await self._retrospectives(sprint, state, view, config, issues)
             running = [k for k in sprint.work if known(statuses.get(k)) != "review"]
             plan = schedule(statuses, view.deps, running, config.max_concurrent_agents)
             if isinstance(plan, DependencyCycle):
@@ -195,6 +192,27 @@ class Sprints(Passes[_Sprint]):
                 number = int(issue["number"]) if issue else None
                 delivery = self._deliver(sprint, key, statuses[key], number, view)
                 self._work(sprint, key, delivery)
+
+    async def _retrospectives(
+        self, sprint: _Sprint, state: StateCommitter, view: SprintView, config: AgentsConfig,
+        issues: dict[str, dict[str, Any]],
+    ) -> None:  # fmt: skip
+        """Finished epics' retrospectives started and recorded; their trouble never holds the
+        stories up (the next pass tries again)."""
+        if self.retrospectives is None or view.tip is None:
+            return
+        try:
+            changed = await self.retrospectives.follow(
+                sprint.installation_id, sprint.data, state, view.tip, view.epics, view.statuses,
+                issues, start=config.retrospectives,
+            )  # fmt: skip
+        except (*FAILED, sqlite3.Error) as exc:
+            extra = {"repository": sprint.data["full_name"], "error": repr(exc)}
+            log.warning("an epic's retrospective was not followed", extra=extra)
+            self._again(sprint)
+            return
+        if changed:
+            self.board.wake(sprint.installation_id, sprint.data)  # the labels follow the file
 
     async def _deliver(
         self, sprint: _Sprint, key: str, status: str | None, issue: int | None, view: SprintView
