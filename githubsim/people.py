@@ -290,6 +290,16 @@ class ActingAsPeople:
         assert pull is not None, f"no pull request #{number}"
         self.pulls.ready_for_review(repository, pull, self.state.user(by))
 
+    def close(self, repository: Repository, number: int, *, by: str) -> None:
+        """`by` closes issue (or pull request) `number` without merging it."""
+        issue = repository.issues[number]
+        self.state.update_issue(repository, self.state.user(by), issue, {"state": "closed"})
+
+    def reopen(self, repository: Repository, number: int, *, by: str) -> None:
+        """`by` reopens issue (or pull request) `number` (as the page's button: no checks)."""
+        issue = repository.issues[number]
+        self.state.update_issue(repository, self.state.user(by), issue, {"state": "open"})
+
     def assign(self, repository: Repository, number: int, *, by: str, logins: list[str]) -> None:
         """`by` assigns issue (or pull request) `number` to these collaborators."""
         issue = repository.issues[number]

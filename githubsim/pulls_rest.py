@@ -204,6 +204,24 @@ class PullsRest:
                     }
                 ],
             )
+        reopening = body.get("state") == "open" and pull.issue.state == "closed"
+        if (
+            reopening
+            and await self.store.resolve(repository, f"refs/heads/{pull.head_ref}") is None
+        ):
+            raise Refusal(  # as GitHub: a branch someone deleted is restored before reopening
+                422,
+                "Validation Failed",
+                [
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "field": "state",
+                        "message": f"state cannot be changed. The {pull.head_ref} branch has "
+                        "been deleted.",
+                    }
+                ],
+            )
         fields = {k: v for k, v in body.items() if k in ("title", "body", "state")}
         self.pulls.state.update_issue(repository, actor, pull.issue, fields)
         return self.answer(call, pull)

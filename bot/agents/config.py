@@ -45,6 +45,10 @@ SCHEMA: dict[str, Any] = {
             "description": "merge a story's pull request once ao/review passed and CI is green",
         },
         "merge_method": {"enum": list(MERGE_METHODS)},
+        "retrospectives": {
+            "type": "boolean",
+            "description": "run the retrospective workflow once every story of an epic is done",
+        },
         "developer": {
             "type": "object",
             "description": "the developer loop's limits per story: agent turns, wall time, tokens",
@@ -104,6 +108,7 @@ class AgentsConfig:
     review_rounds: int = 2
     auto_merge: bool = False
     merge_method: str = "merge"
+    retrospectives: bool = False
     setup_command: str | None = None
     test_command: str | None = None
     story_limits: StoryLimits = StoryLimits()
@@ -153,6 +158,7 @@ def parse_config(
         review_rounds=int(data.get("review_rounds", 2)),
         auto_merge=bool(data.get("auto_merge", False)),
         merge_method=str(data.get("merge_method", "merge")),
+        retrospectives=bool(data.get("retrospectives", False)),
         setup_command=(data.get("sandbox") or {}).get("setup"),
         test_command=(data.get("sandbox") or {}).get("test"),
         story_limits=StoryLimits(**(data.get("developer") or {})),

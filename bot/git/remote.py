@@ -116,7 +116,15 @@ async def git_bytes(
         stderr=asyncio.subprocess.PIPE,
         env=environment(token, identity) | ({"GIT_INDEX_FILE": str(index)} if index else {}),
     )
-    out, err = await process.communicate(stdin)
+    talking = asyncio.ensure_future(process.communicate(stdin))
+    try:
+        out, err = await asyncio.shield(talking)
+    except asyncio.CancelledError:
+        # The caller was cancelled (a story whose pull request was closed, a shutdown): git
+        # finishes what it began, or it would leave locks and half-written refs behind for
+        # the next command on the clone, which the caller's lock no longer keeps out.
+        await asyncio.wait([talking])
+        raise
     if process.returncode:
         raise GitFailed(args, process.returncode, err.decode(errors="replace"))
     return out

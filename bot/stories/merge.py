@@ -7,8 +7,9 @@ behind its base that changes files the base changed since, or one GitHub finds c
 is first brought up to date with GitHub's update-branch (never a local merge, never a
 force-push), and its checks run again; what update-branch cannot merge is `Conflicted`.
 Where GitHub refuses the merge (405: required reviews, checks) the bot says so in one edited
-comment and waits. On merge: the story is `done` in the sprint state, its dependants whose
-dependencies are all done `ready-for-dev`, its worktree removed.
+comment and waits. On merge: the story is `done` in the sprint state (and its epic, in the
+same commit, when it was the epic's last), its dependants whose dependencies are all done
+`ready-for-dev`, its worktree removed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from gidgethub import BadRequest
 
+from bot.project.epics import finished
 from bot.project.sprint_edit import Change
 from bot.project.state_commit import StateCommitter
 from bot.stories import progress
@@ -265,13 +267,13 @@ async def on_merged(
     deps: Mapping[str, Collection[str]] | None,
     issue: int | None = None,
 ) -> Merged:
-    """The story done, its issue closed, its dependants ready when all theirs are, its
-    worktree gone."""
+    """The story done (its epic too when it was the last), its issue closed, its dependants
+    ready when all theirs are, its worktree gone."""
     ready: list[str] = []
     if state is not None:
         view = await sprint_view(state)
         ready = now_ready(view.statuses, view.deps if deps is None else deps, key)
-        changes = [Change(key, "done")]
+        changes = [Change(key, "done"), *finished(view.epics, view.statuses, key)]
         changes += [Change(k, "ready-for-dev", seen="backlog") for k in ready]
         await state.commit(changes)
     if key not in place.worktrees.busy:  # before the issue closes: closed means finished

@@ -30,6 +30,27 @@ def story_mark(key: str) -> str:
     return f"<!-- ao:story:{key} -->"
 
 
+def ready(pull: Mapping[str, Any]) -> bool:
+    """Open and out of draft: verified, for the reviewer and people."""
+    return pull.get("state") == "open" and not pull.get("draft")
+
+
+async def story_pulls(gh: GitHubAPI, repository: str) -> dict[str, dict[str, Any]]:
+    """Each story's pull request by its head branch `story/<key>`: the open one, else the
+    merged one, else the newest closed one."""
+    found: dict[str, dict[str, Any]] = {}
+    async for pull in gh.getiter(f"/repos/{repository}/pulls?state=all&per_page=100"):
+        ref = str(pull["head"]["ref"])
+        if not ref.startswith("story/"):
+            continue
+        key = ref.removeprefix("story/")
+        kept = found.get(key)
+        if kept is None or (kept.get("state") != "open" and (
+                pull.get("state") == "open" or pull.get("merged_at"))):  # fmt: skip
+            found[key] = dict(pull)
+    return found
+
+
 async def open_draft(
     gh: GitHubAPI, repository: Mapping[str, Any], *, head: str, title: str, body: str
 ) -> dict[str, Any]:

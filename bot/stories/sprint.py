@@ -1,14 +1,16 @@
 """The sprint as the default branch has it now, read from the App's clone (no checkout):
-each story's status and the stories it depends on; what `order.schedule` and the merges
-decide on."""
+each story's status, the stories it depends on, the epics with their stories and
+retrospectives; what `order.schedule`, the merges and the epics' statuses decide on."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
 
+from bot.agents.config import CONFIG_PATH, AgentsConfig, parse_config
 from bot.git.commit_file import read_file
 from bot.git.remote import GitFailed, git
+from bot.project.epics import EpicView, epic_views
 from bot.project.sprint_status import SprintStatusError, parse
 from bot.project.state_commit import StateCommitter
 from bot.project.statuses import kind_of
@@ -20,6 +22,7 @@ class SprintView:
     tip: str | None  # the default branch's commit read; None when it has none
     statuses: Mapping[str, str | None]  # story key -> status (stories only)
     deps: Mapping[str, tuple[str, ...]]  # story key -> the keys it depends on
+    epics: tuple[EpicView, ...] = ()
 
 
 async def sprint_view(state: StateCommitter) -> SprintView:
@@ -44,4 +47,13 @@ async def sprint_view(state: StateCommitter) -> SprintView:
         if is_planning_file(name, statuses):
             text = await read_file(remote.clone, tip, name)
             files[name] = text.decode("utf-8", errors="replace") if text else ""
-    return SprintView(tip, statuses, dependencies(files, statuses))
+    epics = epic_views(parsed) if parsed else ()
+    return SprintView(tip, statuses, dependencies(files, statuses), epics)
+
+
+async def sprint_config(state: StateCommitter, view: SprintView) -> AgentsConfig:
+    """`.github/orchestrator.yml` as the commit the view read has it (defaults without one)."""
+    assert view.tip is not None
+    raw = await read_file(state.remote.clone, view.tip, CONFIG_PATH)
+    text = raw.decode("utf-8", errors="replace") if raw else ""
+    return parse_config(text, {}, check_models=False)

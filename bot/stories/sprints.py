@@ -17,129 +17,102 @@ pass `again_s` later, so a lost webhook only delays.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine
+import sqlite3
 from typing import Any
 
-from gidgethub.abc import GitHubAPI
+from typing_extensions import override
 
-from bot.agents.config import AgentsConfig, ConfigError, parse_config
+from bot.agents.config import AgentsConfig
 from bot.commands.registry import CommandRequest
-from bot.git.commit_file import read_file
-from bot.git.remote import GitFailed
 from bot.git.worktrees import Worktrees, repository_dirs
 from bot.project.board_sync import BoardSync
+from bot.project.epics import started
 from bot.project.location import DEFAULT
+from bot.project.retrospectives import Retrospectives
 from bot.project.sprint_edit import Change
-from bot.project.sprint_status import SprintStatusError
-from bot.project.state_commit import StateCommitter, StateNotCommitted
+from bot.project.state_commit import StateCommitter
 from bot.project.state_pull import GitHubStatePulls
-from bot.project.status_publish import TROUBLE
 from bot.project.statuses import known
 from bot.project.story_issues import workable
 from bot.project.story_labels import story_key
+from bot.runs.jobs import Job, Outcome
 from bot.stories.address import Addressed, Escalated, address
 from bot.stories.blocked import cycle_escalation, escalate, unblock
+from bot.stories.closed import Closings, closed_unmerged, latest_pull, reopen, resume
 from bot.stories.compose import Means
 from bot.stories.deliver import Blocked, Delivered, Place, deliver
 from bot.stories.merge import Conflicted, Merged, merge_story
 from bot.stories.order import DependencyCycle, schedule
+from bot.stories.passes import FAILED, Passes, Repo
+from bot.stories.pull import ready, story_pulls
 from bot.stories.review import find_check, review_external, review_pull
-from bot.stories.sprint import SprintView, sprint_view
+from bot.stories.sprint import SprintView, sprint_config, sprint_view
 from bot.stories.story_check import branch_head, show_story_check
 from bot.templates import render
 
 log = logging.getLogger(__name__)
-CONFIG_PATH = ".github/orchestrator.yml"
 AGAIN_S = 30.0
-FAILED = (*TROUBLE, GitFailed, OSError, SprintStatusError, StateNotCommitted, ConfigError)
 
 
 @dataclasses.dataclass
-class _Sprint:
-    """One repository's passes: one at a time, a burst of asks is one pass."""
+class _Sprint(Repo):
+    """One repository's sprint: its passes, and what spares asking GitHub again."""
 
-    installation_id: int
-    data: dict[str, Any]
-    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
-    waiting: bool = False
-    again: asyncio.Task[None] | None = None
     worktrees: Worktrees | None = None
-    work: dict[str, asyncio.Task[None]] = dataclasses.field(default_factory=dict)  # story key
     blocked: set[str] = dataclasses.field(default_factory=set)
+    closings: Closings = dataclasses.field(default_factory=Closings)
 
 
-class Sprints:
+class Sprints(Passes[_Sprint]):
     """Every repository's sprint, for one server."""
 
-    def __init__(self, board: BoardSync, means: Means, *, again_s: float = AGAIN_S) -> None:
+    def __init__(
+        self, board: BoardSync, means: Means, *, again_s: float = AGAIN_S,
+        retrospectives: Retrospectives | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(again_s)
         self.board = board
         self.means = means
-        self.again_s = again_s
-        self._sprints: dict[str, _Sprint] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.retrospectives = retrospectives  # None: the server runs no runs
         board.after_pass.append(self.wake)
 
-    def _sprint(self, installation_id: int, data: dict[str, Any]) -> _Sprint:
-        name = str(data["full_name"])
-        sprint = self._sprints.get(name)
-        if sprint is None or sprint.installation_id != installation_id:
-            sprint = self._sprints[name] = _Sprint(installation_id, dict(data))
-        return sprint
-
-    def wake(self, installation_id: int, data: dict[str, Any]) -> None:
-        """A pass soon for the repository, off the webhook's path."""
-        sprint = self._sprint(installation_id, data)
-        if not sprint.waiting:
-            sprint.waiting = True
-            self._spawn(self._pass_logged(sprint))
+    @override
+    def _new(self, installation_id: int, data: dict[str, Any]) -> _Sprint:
+        return _Sprint(installation_id, data)
 
     async def retry(self, request: CommandRequest) -> str | None:
-        """`/ao retry` on a story's issue: unblocked, and delivered again from its branch;
-        None when the issue is no story's."""
+        """`/ao retry` on a story's issue: its closed pull request reopened, unblocked, and
+        delivered again from its branch; None when the issue is no story's."""
         if request.installation_id is None:
             return None
         gh = await self.board.github.clients.installation(request.installation_id)
         url = f"/repos/{request.repository}/issues/{request.issue_number}"
-        key = story_key(dict(await gh.getitem(url)), self.board.github.app_id)
+        issue = dict(await gh.getitem(url))
+        key = story_key(issue, self.board.github.app_id)
         if key is None:
             return None
-        unblocked = await unblock(gh, url)
         data = dict(await gh.getitem(f"/repos/{request.repository}"))
-        self._sprint(request.installation_id, data).blocked.discard(key)
+        pull, reopened, resumed = await latest_pull(gh, data, key), None, False
+        if pull is not None and closed_unmerged(pull):  # held by it: reopened, then resumed
+            if refused := await reopen(gh, pull):
+                return render("stories/not_reopened.md.j2", user=request.user, key=key,
+                              number=pull["number"], reason=refused)  # fmt: skip
+            reopened = int(pull["number"])
+            resumed = await resume(gh, self.board.github.app_id, key, issue, pull)
+        unblocked = await unblock(gh, url) or resumed
+        self._repo(request.installation_id, data).blocked.discard(key)
         self.wake(request.installation_id, data)
-        return render("stories/retried.md.j2", user=request.user, key=key, unblocked=unblocked)
+        return render("stories/retried.md.j2", user=request.user, key=key, unblocked=unblocked,
+                      reopened=reopened)  # fmt: skip
 
-    async def idle(self) -> None:
-        """Until no pass and no story's work is under way (for tests and shutdown)."""
-        while busy := [t for t in self._tasks if t is not asyncio.current_task()]:
-            await asyncio.gather(*busy, return_exceptions=True)
-
-    async def close(self) -> None:
-        for task in [*self._tasks, *(s.again for s in self._sprints.values() if s.again)]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _pass_logged(self, sprint: _Sprint, delay: float = 0.0) -> None:
-        await asyncio.sleep(delay)
-        try:
-            await self.reconcile(sprint)
-        except FAILED as exc:  # the next event, the next pass or the restart retries
-            extra = {"repository": sprint.data["full_name"], "error": repr(exc)}
-            log.warning("a sprint pass failed", extra=extra)
-            self._again(sprint)
-
-    def _again(self, sprint: _Sprint) -> None:
-        if sprint.again is None or sprint.again.done():
-            sprint.again = asyncio.create_task(self._pass_logged(sprint, self.again_s))
+    async def run_finished(self, job: Job, outcome: Outcome) -> None:
+        """The runner's word that a run ended: an epic's retrospective is recorded by the
+        repository's next pass (after a restart, the start-up pass records it)."""
+        sprint = self._repos.get(job.repository)
+        if job.key.startswith("retro:") and sprint is not None:
+            self.wake(sprint.installation_id, sprint.data)
 
     async def place(self, sprint: _Sprint) -> tuple[Place, StateCommitter]:
         name = str(sprint.data["full_name"])
@@ -158,6 +131,7 @@ class Sprints:
         state.protected = repo.protected
         return place, state
 
+    @override
     async def reconcile(self, sprint: _Sprint) -> None:
         """One pass: what the file asks for and GitHub lacks is started."""
         async with sprint.lock:
@@ -166,14 +140,26 @@ class Sprints:
             view = await sprint_view(state)
             if view.tip is None:
                 return
-            config = await _config(state, view)
+            config = await sprint_config(state, view)
             issues = await self.board.stories.existing(place.gh, str(sprint.data["full_name"]))
             pulls = await story_pulls(place.gh, str(sprint.data["full_name"]))
             statuses = dict(view.statuses)
+            app_id = self.board.github.app_id
             for key, status in view.statuses.items():
                 issue, pull = issues.get(key), pulls.get(key)
                 if known(status) == "done":
                     continue  # its issue is closed: that stops nothing now
+                if await sprint.closings.held(place.gh, app_id, key, status, issue, pull):
+                    if (work := sprint.work.get(key)) is not None:
+                        work.cancel()  # its pull request is closed: nothing more is done
+                    statuses[key] = None
+                    continue
+                if await sprint.closings.reopened(place.gh, app_id, key, issue, pull):
+                    sprint.blocked.discard(key)  # reopened: it goes on, label off, next pass
+                    self.board.wake(sprint.installation_id, sprint.data)
+                    self.wake(sprint.installation_id, sprint.data)
+                    statuses[key] = None
+                    continue
                 if issue is not None and not workable(issue):
                     sprint.blocked.discard(key)  # its label says so now, until a person's retry
                     statuses[key] = None  # blocked or closed: neither started nor done
@@ -181,50 +167,62 @@ class Sprints:
                 if key in sprint.blocked:  # its label is not seen yet, or it has no issue
                     statuses[key] = None
                     continue
-                if key in sprint.work or pull is None:
+                if key in sprint.work or pull is None or closed_unmerged(pull):
                     continue
                 number = int(issue["number"]) if issue else None
-                if known(status) in ("ready-for-dev", "in-progress") and _ready(pull):
+                if known(status) in ("ready-for-dev", "in-progress") and ready(pull):
                     await state.commit([Change(key, "review")])  # delivered before a restart
                     follow = self._follow(sprint, key, int(pull["number"]), number, config)
                     self._work(sprint, key, follow)
-                elif known(status) == "review" and (_ready(pull) or pull.get("merged_at")):
+                elif known(status) == "review" and (ready(pull) or pull.get("merged_at")):
                     follow = self._follow(sprint, key, int(pull["number"]), number, config)
                     self._work(sprint, key, follow)
+            await self._retrospectives(sprint, state, view, config, issues)
             running = [k for k in sprint.work if known(statuses.get(k)) != "review"]
             plan = schedule(statuses, view.deps, running, config.max_concurrent_agents)
             if isinstance(plan, DependencyCycle):
                 extra = {"repository": sprint.data["full_name"], "cycle": plan.text()}
                 log.warning("a dependency cycle keeps stories from starting", extra=extra)
-                await cycle_escalation(place, self.board.github.app_id, plan.keys)
+                await cycle_escalation(place, app_id, plan.keys)
                 return
             for key in plan.start:
                 if key in sprint.work:
                     continue
                 issue = issues.get(key)
                 number = int(issue["number"]) if issue else None
-                self._work(sprint, key, self._deliver(sprint, key, statuses[key], number))
+                delivery = self._deliver(sprint, key, statuses[key], number, view)
+                self._work(sprint, key, delivery)
 
-    def _work(self, sprint: _Sprint, key: str, work: Coroutine[Any, Any, None]) -> None:
-        async def logged() -> None:
-            try:
-                await work
-            except FAILED as exc:
-                log.warning("a story's step failed",
-                            extra={"repository": sprint.data["full_name"], "story": key,
-                                   "error": repr(exc)})  # fmt: skip
-                self._again(sprint)
-            finally:
-                sprint.work.pop(key, None)
-
-        sprint.work[key] = self._spawn(logged())
+    async def _retrospectives(
+        self, sprint: _Sprint, state: StateCommitter, view: SprintView, config: AgentsConfig,
+        issues: dict[str, dict[str, Any]],
+    ) -> None:  # fmt: skip
+        """Finished epics' retrospectives started and recorded; their trouble never holds the
+        stories up (the next pass tries again)."""
+        if self.retrospectives is None or view.tip is None:
+            return
+        try:
+            changed = await self.retrospectives.follow(
+                sprint.installation_id, sprint.data, state, view.tip, view.epics, view.statuses,
+                issues, start=config.retrospectives,
+            )  # fmt: skip
+        except (*FAILED, sqlite3.Error) as exc:
+            extra = {"repository": sprint.data["full_name"], "error": repr(exc)}
+            log.warning("an epic's retrospective was not followed", extra=extra)
+            self._again(sprint)
+            return
+        if changed:
+            self.board.wake(sprint.installation_id, sprint.data)  # the labels follow the file
 
     async def _deliver(
-        self, sprint: _Sprint, key: str, status: str | None, issue: int | None
+        self, sprint: _Sprint, key: str, status: str | None, issue: int | None, view: SprintView
     ) -> None:
         place, state = await self.place(sprint)
+        changes = started(view.epics, key)  # its epic backlog → in-progress, the same commit
         if known(status) == "ready-for-dev":
-            await state.commit([Change(key, "in-progress", seen="ready-for-dev")])
+            changes.insert(0, Change(key, "in-progress", seen="ready-for-dev"))
+        if changes:
+            await state.commit(changes)
         log.info("a story started", extra={"repository": sprint.data["full_name"], "story": key})
         if (head := await branch_head(place, f"story/{key}")) is not None:  # a retry
             await show_story_check(place, key, head, "started")
@@ -278,30 +276,3 @@ class Sprints:
             await escalate(place, self.board.github.app_id, key, issue, reason, f"story/{key}")
         else:
             self._again(sprint)  # CI or a person: the webhook wakes it, this if it is lost
-
-
-def _ready(pull: dict[str, Any]) -> bool:
-    return pull.get("state") == "open" and not pull.get("draft")
-
-
-async def story_pulls(gh: GitHubAPI, repository: str) -> dict[str, dict[str, Any]]:
-    """Each story's pull request by its head branch `story/<key>`: the open one, else the
-    merged one."""
-    found: dict[str, dict[str, Any]] = {}
-    async for pull in gh.getiter(f"/repos/{repository}/pulls?state=all&per_page=100"):
-        ref = str(pull["head"]["ref"])
-        if not ref.startswith("story/"):
-            continue
-        key = ref.removeprefix("story/")
-        kept = found.get(key)
-        if kept is None or (kept.get("state") != "open" and (
-                pull.get("state") == "open" or pull.get("merged_at"))):  # fmt: skip
-            found[key] = dict(pull)
-    return found
-
-
-async def _config(state: StateCommitter, view: SprintView) -> AgentsConfig:
-    assert view.tip is not None
-    raw = await read_file(state.remote.clone, view.tip, CONFIG_PATH)
-    text = raw.decode("utf-8", errors="replace") if raw else ""
-    return parse_config(text, {}, check_models=False)

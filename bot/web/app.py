@@ -29,6 +29,7 @@ from bot.intake.routing import EventRouter
 from bot.project.board_sync import BoardSync
 from bot.project.commands import PlanCommands
 from bot.project.plan import Planner
+from bot.project.retrospectives import Retrospectives
 from bot.project.story_labels import LabelSteering
 from bot.runs.commands import Starter
 from bot.runs.github_home import GitHubHome
@@ -164,8 +165,12 @@ def _commands(
             from bot.stories.sprints import Sprints
 
             means = means_from(settings.default_model, environ, sandbox)
-            app[SPRINTS] = sprints = Sprints(steering.board, means)
+            retros = Retrospectives(home, runner, starter.default_branch, settings.data_dir,
+                                    settings.default_model)  # fmt: skip
+            app[SPRINTS] = sprints = Sprints(steering.board, means, retrospectives=retros)
             run_steering.story_retry = sprints.retry
+            if running is not None:  # an epic's retrospective that ends is recorded
+                running.on_finished.append(sprints.run_finished)
     return registry
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.agents.config import ConfigError, load_config
+from bot.agents.config import AgentsConfig, ConfigError, load_config
 from bot.agents.tools import Workspace, run_tool
 
 ALLOWED = {"ORCHESTRATOR_ALLOWED_MODELS": "anthropic:claude-haiku-4-5,openai:gpt-4o-mini"}
@@ -38,11 +38,13 @@ phase_gates: {planning: approve}
 review_rounds: 1
 auto_merge: true
 merge_method: squash
+retrospectives: true
 """,
         ),
         ALLOWED,
     )
     assert config.auto_merge and config.merge_method == "squash" and config.review_rounds == 1
+    assert config.retrospectives and not AgentsConfig().retrospectives  # off by default
     assert config.model_for("pm", "John", None) == "anthropic:claude-haiku-4-5"
     assert config.model_for("dev", "Amelia", None) == "openai:gpt-4o-mini"
     assert config.llm_budget_usd == 12.5 and config.onboarding == ("docs/onboarding.md",)
@@ -59,12 +61,14 @@ phase_gates: {planning: maybe, shipping: auto}
 review_rounds: "two"
 auto_merge: yes please
 merge_method: octopus
+retrospectives: sometimes
 """,
     )
     with pytest.raises(ConfigError) as raised:
         load_config(tmp_path, ALLOWED)
     message = str(raised.value)
-    assert "has 9 problem(s)" in message
+    assert "has 10 problem(s)" in message
+    assert "retrospectives: 'sometimes' is not of type 'boolean'" in message
     assert (
         "max_concurent_agents: unknown key (known keys: agents, auto_merge, developer, escalation"
         in message

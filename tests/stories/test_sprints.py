@@ -66,6 +66,7 @@ async def test_a_sprint_runs_itself_from_ready_for_dev_to_done(stage):
             await stage.sim.review(stage.repository, pull["number"], by="mona", event="APPROVE")
             await until(lambda k=key: _merged(stage, k))
         await until(lambda: _all_done(stage))  # the merge recorded in the file
+        await until(lambda: _issues_closed(stage))  # ... and finished: worktrees gone first
         await sprints.close()
         await board.close()
         # A restart: a new reconciler's pass finds everything done and makes nothing.
@@ -100,6 +101,13 @@ def _checks(stage, sha: str) -> list[tuple[str, str | None]]:
 async def _all_done(stage) -> bool:
     text = await stage.on_github("main", SPRINT_PATH)
     return "1-1-subtract: done" in text and "1-2-multiply: done" in text
+
+
+async def _issues_closed(stage) -> bool:
+    url = f"/repos/{stage.repository.full_name}/issues?state=all"
+    stories = [i async for i in stage.place.gh.getiter(url)
+               if "pull_request" not in i and "ao:story:1-" in (i["body"] or "")]  # fmt: skip
+    return len(stories) == 2 and all(i["state"] == "closed" for i in stories)
 
 
 async def _merged(stage, key: str) -> bool:
