@@ -26,7 +26,7 @@ FINE = {"summary": "Reads well; nothing to change.", "findings": []}
 FAULT: tuple[str, dict[str, Any]] = ("(fault)", {})
 
 
-class Refused(Exception):
+class ScriptRefused(Exception):
     """Raised for a FAULT step: the server answers 400 instead."""
 
 
@@ -61,6 +61,6 @@ class StoryScripts:
         )  # fmt: skip
         if made < len(turn):
             if turn[made] == FAULT:
-                raise Refused
+                raise ScriptRefused
             return ScriptedReply(tool=turn[made])
         return ScriptedReply(tool=("done", {"summary": "done"}))

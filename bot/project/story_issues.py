@@ -76,19 +76,23 @@ def wanted(epics: Sequence[Epic], story_files: Mapping[str, str], sprint_url: st
             epic_key = None
         else:
             epic_key = epic.key
+            label = _label(epic_status, epic=True)
             body = render("project/story_issue.md.j2", key=epic.key, kind="epic",
-                          status=epic_status, file_url="", sprint_url=epic.url or sprint_url,
+                          status=None if label else epic_status, file_url="",
+                          sprint_url=epic.url or sprint_url,
                           stories=epic.stories, mark=story_mark(epic.key))  # fmt: skip
             found.append(Wanted(epic.key, "epic", title_of(epic.key), body, epic_status,
-                                _label(epic_status, epic=True)))  # fmt: skip
+                                label))  # fmt: skip
         for story in epic.stories:
             status = story.known or story.status
+            label = _label(story.known)
             body = render("project/story_issue.md.j2", key=story.key, kind="story",
-                          status=story.shown, file_url=story_files.get(story.key, ""),
+                          status=None if label else story.shown,
+                          file_url=story_files.get(story.key, ""),
                           sprint_url=story.url or sprint_url, stories=(),
                           mark=story_mark(story.key))  # fmt: skip
             found.append(Wanted(story.key, "story", title_of(story.key), body, status,
-                                _label(story.known), epic_key))  # fmt: skip
+                                label, epic_key))  # fmt: skip
     return found
 
 

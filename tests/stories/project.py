@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.localmodel.anthropic_wire import AnthropicServer, _error
 from bot.localmodel.scripted import Asked, ScriptedReply, respond
-from bot.localmodel.stories import FAULT, Refused, StoryScripts, Turn
+from bot.localmodel.stories import FAULT, ScriptRefused, StoryScripts, Turn
 
 __all__ = ["FAULT", "ScriptedModel", "Turn"]
 
@@ -92,7 +92,7 @@ class ScriptedModel(AnthropicServer):
             await self.meanwhile.pop(0)()
         try:
             return await super().messages(request)
-        except Refused:
+        except ScriptRefused:
             return _error(400, "invalid_request_error", "scripted: the request is refused")
 
     def _model(self, asked: Asked) -> ScriptedReply:
