@@ -39,6 +39,8 @@ async def test_a_runs_check_shows_its_steps_and_approve_merges_it(world):
 
     [pull] = sim.pulls.of(repository)
     head = await sim.git.resolve(repository, pull.head_ref)
+    # (the head's check is shown just after the pull request is opened)
+    await world.until(lambda: any(c.status == "completed" for c in checks_of(world, head)), 30)
     [last] = checks_of(world, head)
     assert last.status == "completed" and last.conclusion == "success"
     assert [a["identifier"] for a in last.actions] == ["approve"]
