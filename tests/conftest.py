@@ -28,6 +28,21 @@ from tests.support import APP_ID, MANIFEST, SECRET
 
 pytest_plugins = ["tests.sim_support", "tests.llm_servers"]
 
+#: The longest tests, started first: with several workers (pytest-xdist hands out tests in
+#: their order, one at a time with scripts/test's --maxschedchunk=1) none of them is left to
+#: run alone at the end.
+LONGEST_FIRST = ("tests/e2e/test_demo.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        if item.nodeid.startswith(LONGEST_FIRST):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)  # stable: each group keeps its files' order
+
+
 ClientFactory = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
 
 
