@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,6 @@ class Follower:
         self.view = RunView(home.run_id, job.workflow, "running", home.issue, home.started_by)
         self.summary: dict[str, Any] = {}
         self._checked = ""  # the commit whose check run shows the run now
-        self._checked_at = -1e9  # when it was shown (monotonic)
 
     async def start(self) -> dict[str, str]:
         """Prepare the checkout (GitHubHome.prepare); the worker's extra environment (who
@@ -75,10 +73,7 @@ class Follower:
         try:
             if event == "committed":
                 await self.github.push(self.home, self.checkout, self.branch)
-                # The check follows the branch as often as the status comment does: a check
-                # run per step would be two writes a step against GitHub's limit a minute.
-                if time.monotonic() - self._checked_at >= self.github.status_every_s:
-                    await self._check(str(record.get("sha") or ""))
+                await self._check(str(record.get("sha") or ""))
             await self._show()
         except GITHUB_TROUBLE as exc:  # the next push carries this step too
             log.warning("following a run on GitHub failed", extra=self._extra(exc))
@@ -141,7 +136,7 @@ class Follower:
         if self._checked and self._checked != sha:
             await show_check(gh, self.home.repository, self._checked, self.view, later=sha)
         await show_check(gh, self.home.repository, sha, self.view)
-        self._checked, self._checked_at = sha, time.monotonic()
+        self._checked = sha
 
     async def _open_pull(self) -> str:
         title, body = pull_request(
