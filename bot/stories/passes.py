@@ -4,6 +4,7 @@ story's delivery, its pull request followed) runs as tasks that a shutdown cance
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import dataclasses
 import logging
@@ -36,7 +37,7 @@ class Repo:
 R = TypeVar("R", bound=Repo)
 
 
-class Passes(Generic[R]):
+class Passes(abc.ABC, Generic[R]):
     """Every repository's passes, for one server; `reconcile` is the pass itself."""
 
     def __init__(self, again_s: float) -> None:
@@ -44,11 +45,13 @@ class Passes(Generic[R]):
         self._repos: dict[str, R] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @abc.abstractmethod
     def _new(self, installation_id: int, data: dict[str, Any]) -> R:
-        raise NotImplementedError
+        """The state kept for a repository, made when it is first woken."""
 
+    @abc.abstractmethod
     async def reconcile(self, repo: R) -> None:
-        raise NotImplementedError
+        """One pass over the repository."""
 
     def _repo(self, installation_id: int, data: dict[str, Any]) -> R:
         name = str(data["full_name"])

@@ -2,7 +2,7 @@
 files; run by the orchestrator in the sandbox, in the story's worktree, its output trimmed
 for a model (the end, where test runners put their failures and summary). The config's
 `sandbox.setup` (installing dependencies) runs first, with network, once per worktree and
-version of its dependency files."""
+version of its dependency files (marked in the worktree's git folder, gone with it)."""
 
 from __future__ import annotations
 
@@ -113,17 +113,49 @@ MANIFESTS = (
     "Pipfile.lock", "poetry.lock", "uv.lock", "go.mod", "go.sum", "Cargo.toml", "Cargo.lock",
     "Gemfile", "Gemfile.lock", "composer.json", "composer.lock",
 )  # fmt: skip
-#: (worktree, setup command, dependency files' digest) of the setups that succeeded here.
-_SET_UP: set[tuple[str, str, str]] = set()
+#: Where a worktree has no git folder of its own (not a story's): the setups done in it.
+_SET_UP: set[tuple[str, str]] = set()
+_MARKER = "ao-setup-done"
 
 
-def _manifests_digest(worktree: Path) -> str:
-    digest = hashlib.sha256()
+def _setup_key(worktree: Path, setup: str) -> str:
+    """The setup command with the dependency files' digest: what a done setup was done for."""
+    digest = hashlib.sha256(setup.encode() + b"\0")
     for name in MANIFESTS:
         path = worktree / name
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _admin_dir(worktree: Path) -> Path | None:
+    """The worktree's own git folder (`.git/worktrees/<name>` in its clone): outside what the
+    agent and the repository's code can write, and gone with the worktree."""
+    dot_git = worktree / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    if dot_git.is_file():
+        line = dot_git.read_text(errors="replace").strip()
+        if line.startswith("gitdir:"):
+            found = (worktree / line.removeprefix("gitdir:").strip()).resolve()
+            return found if found.is_dir() else None
+    return None
+
+
+def _was_set_up(worktree: Path, key: str) -> bool:
+    admin = _admin_dir(worktree)
+    if admin is None:
+        return (str(worktree), key) in _SET_UP
+    marker = admin / _MARKER
+    return marker.is_file() and marker.read_text() == key
+
+
+def _mark_set_up(worktree: Path, key: str) -> None:
+    admin = _admin_dir(worktree)
+    if admin is None:
+        _SET_UP.add((str(worktree), key))
+    else:
+        (admin / _MARKER).write_text(key)
 
 
 async def set_up(
@@ -133,8 +165,8 @@ async def set_up(
     worktree with these dependency files; a failed TestRun (the setup's own) when it fails."""
     if not test.setup:
         return None
-    key = (str(worktree), test.setup, await asyncio.to_thread(_manifests_digest, worktree))
-    if key in _SET_UP:
+    key = await asyncio.to_thread(_setup_key, worktree, test.setup)
+    if await asyncio.to_thread(_was_set_up, worktree, key):
         return None
     result = await sandbox.run(worktree, test.setup, network=True, env=QUIET_ENV, limits=limits)
     if not result.ok:
@@ -146,7 +178,7 @@ async def set_up(
             duration_s=result.duration_s,
             tail=trim(result.output),
         )
-    _SET_UP.add(key)
+    await asyncio.to_thread(_mark_set_up, worktree, key)
     return None
 
 

@@ -4,6 +4,8 @@ output trimmed to the end a model needs."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,26 @@ async def test_the_setup_runs_first_once_per_version_of_the_dependency_files(san
     assert not failed.passed and failed.exit_code == 3
     assert failed.command == "echo cannot reach the index >&2; exit 3 (setup, before true)"
     assert "cannot reach the index" in failed.tail
+
+
+async def test_a_worktree_made_again_at_the_same_place_is_set_up_again(sandbox, tmp_path):
+    """The mark of a done setup lives in the worktree's own git folder: a story's worktree
+    removed and made again (a retry) installs its dependencies again."""
+    clone = write(tmp_path / "clone", {"requirements.txt": "one\n", ".gitignore": ".installed\n"})
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}  # fmt: skip
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=clone, env=env, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "deps")
+    worktree = tmp_path / "worktrees" / "1-1-x"
+    command = detect(worktree, "grep -q one .installed", "cat requirements.txt >> .installed")
+    for _ in range(2):
+        git("worktree", "add", "-q", "-B", "story/1-1-x", str(worktree), "main")
+        assert (await run_tests(sandbox, worktree, command)).passed
+        assert (await run_tests(sandbox, worktree, command)).passed
+        assert (worktree / ".installed").read_text() == "one\n"  # once in each worktree
+        git("worktree", "remove", "--force", str(worktree))
