@@ -32,6 +32,9 @@ class Settings:
     log_level: str = "INFO"
     # GitHub asks integrations to leave a second between writes (its "best practices").
     write_interval_seconds: float = 1.0
+    # GitHub's secondary limit is about 80 content-creating requests a minute; the App stays
+    # under it (a burst past it is refused for a minute or more).
+    writes_per_minute: int = 75
     # The App's identity; without it the server journals and dispatches but cannot act.
     app_id: str | None = None
     private_key: str | None = dataclasses.field(default=None, repr=False)
@@ -189,6 +192,7 @@ class Settings:
             runner_jobs=number("runner_jobs", int),
             runner_jobs_per_repository=number("runner_jobs_per_repository", int),
             job_lease_seconds=number("job_lease_seconds", float),
+            writes_per_minute=number("writes_per_minute", int),
             story_issues_per_pass=number("story_issues_per_pass", int),
             story_issues_pass_seconds=number("story_issues_pass_seconds", float),
             default_model=environ.get("ORCHESTRATOR_DEFAULT_MODEL", "").strip() or None,

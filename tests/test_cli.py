@@ -119,17 +119,22 @@ def test_settings_defaults_and_environment():
     assert defaults.github_api_url == "https://api.github.com"
     assert str(defaults.data_dir) == ".orchestrator" and defaults.webhook_path == "/webhooks"
     assert defaults.max_attempts == 5
+    assert defaults.writes_per_minute == 75  # under GitHub's secondary limit of about 80
     custom = Settings.from_env(
         {
             "GITHUB_WEBHOOK_SECRET": "s3cret-value",
             "GITHUB_API_URL": "https://ghe.example/api/v3/",
             "ORCHESTRATOR_PORT": "9000",
+            "ORCHESTRATOR_WRITES_PER_MINUTE": "600",
         }
     )
     assert custom.github_api_url == "https://ghe.example/api/v3" and custom.port == 9000
+    assert custom.writes_per_minute == 600
     assert "s3cret-value" not in repr(custom)
     with pytest.raises(SettingsError):
         Settings.from_env({"ORCHESTRATOR_WEBHOOK_PATH": "webhooks"})
+    with pytest.raises(SettingsError, match="ORCHESTRATOR_WRITES_PER_MINUTE"):
+        Settings.from_env({"ORCHESTRATOR_WRITES_PER_MINUTE": "0"})
 
 
 def test_dev_secret_is_created_once_owner_only_and_reused(tmp_path):

@@ -229,6 +229,12 @@ class Sprints(Passes[_Sprint]):
         result = await deliver(place, self.means, key, issue)
         head = await branch_head(place, result.branch)
         if isinstance(result, Delivered):
+            t = result.timings
+            log.info("a story delivered", extra={
+                "repository": sprint.data["full_name"], "story": key,
+                "total_s": round(t.total_s, 3), "model_s": round(t.model_s, 3),
+                "tests_s": round(t.tests_s, 3),
+            })  # fmt: skip
             if head is not None:
                 await show_story_check(place, key, head, "verified", command=result.run.command)
             await state.commit([Change(key, "review", seen="in-progress")])

@@ -112,7 +112,9 @@ def _github(
                 session,
                 api_url=settings.github_api_url,
                 credentials=credentials,
-                pacing=WritePacing(settings.write_interval_seconds),
+                pacing=WritePacing(
+                    settings.write_interval_seconds, per_minute=settings.writes_per_minute
+                ),
             )
             yield
 
