@@ -32,6 +32,7 @@ import asyncio
 import collections
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -260,7 +261,7 @@ def _delivered(log: Path, key: str) -> dict[str, float] | None:
     return None
 
 
-async def run(count: int, kills: int, github_limit: bool) -> None:
+async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None) -> None:
     limit = 80 if github_limit else 100_000
     sim = GitHubSim(graphql=GraphQLDescription(graphql_schema_path()), content_per_minute=limit)
     await sim.start()
@@ -313,6 +314,8 @@ async def run(count: int, kills: int, github_limit: bool) -> None:
             merged = bench.merged(keys[1:])
             problems = await bench.converged(keys, data) if kills else []
             parts = _delivered(server.log, keys[0])
+            if keep_log is not None:
+                shutil.copyfile(server.log, keep_log)
         finally:
             sampler.cancel()
             server.stop()
@@ -352,8 +355,9 @@ def main() -> None:
     parser.add_argument("--stories", type=int, default=20)
     parser.add_argument("--kills", type=int, default=0)
     parser.add_argument("--github-limit", action="store_true")
+    parser.add_argument("--log", type=Path, help="keep the server's log here")
     args = parser.parse_args()
-    asyncio.run(run(args.stories, args.kills, args.github_limit))
+    asyncio.run(run(args.stories, args.kills, args.github_limit, args.log))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ the file as it is now (never forced, never dropping their commit; a story they c
 meanwhile keeps their status, README "Precedence"). A protected default branch refuses the
 App's push: the changes go to one `ao/state` pull request instead, kept current with each new
 batch.
+
+One committer serves a repository's stories together: changes asked for while a commit is
+under way wait and then go as one commit (a group commit), so twenty stories moving at once
+make a few commits, not twenty pushes racing each other for the branch.
 """
 
 from __future__ import annotations
@@ -77,12 +81,39 @@ class StateCommitter:
         self.pulls = pulls
         self.protected = False  # learnt from a refused push; the pull request is used then
         self._lock = asyncio.Lock()  # one batch at a time: the next applies to its result
+        #: changes waiting for the commit under way to end, each with its caller's future
+        self._waiting: list[tuple[list[Change], asyncio.Future[Committed]]] = []
 
     async def commit(self, changes: Sequence[Change]) -> Committed:
-        """Commit `changes` as one commit; what became of each (`Committed.outcomes`).
-        SprintStatusError when the file on the branch may not be written."""
+        """Commit `changes`, with whatever other callers asked for meanwhile, as one commit;
+        what became of each of `changes` (`Committed.outcomes`). SprintStatusError when the
+        file on the branch may not be written."""
+        mine: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        self._waiting.append((list(changes), mine))
+        try:
+            return await self._lead(mine)
+        except asyncio.CancelledError:  # a caller that stopped waiting: its changes are not made
+            self._waiting = [(batch, f) for batch, f in self._waiting if f is not mine]
+            raise
+
+    async def _lead(self, mine: asyncio.Future[Committed]) -> Committed:
         async with self._lock:
-            return await self._commit(changes)
+            if mine.done():  # the commit before took ours along
+                return mine.result()
+            group, self._waiting = self._waiting, []
+            try:
+                done = await self._commit([c for batch, _ in group for c in batch])
+            except BaseException:
+                # Not the others' failure: they commit theirs when they hold the lock.
+                self._waiting[:0] = [(batch, f) for batch, f in group if f is not mine]
+                raise
+            at = 0
+            for batch, future in group:
+                share = dataclasses.replace(done, outcomes=done.outcomes[at : at + len(batch)])
+                at += len(batch)
+                if not future.done():
+                    future.set_result(share)
+            return mine.result()
 
     async def _commit(self, changes: Sequence[Change]) -> Committed:
         if not (self.remote.clone / "HEAD").is_file():

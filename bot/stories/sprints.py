@@ -61,6 +61,7 @@ class _Sprint(Repo):
     """One repository's sprint: its passes, and what spares asking GitHub again."""
 
     worktrees: Worktrees | None = None
+    state: StateCommitter | None = None  # one for all its stories: their changes group
     blocked: set[str] = dataclasses.field(default_factory=set)
     closings: Closings = dataclasses.field(default_factory=Closings)
 
@@ -125,10 +126,12 @@ class Sprints(Passes[_Sprint]):
             sprint.worktrees = Worktrees(clone, root)
         identity = await self.board.stories.identity(gh, github, name)
         place = Place(gh, sprint.data, remote, sprint.worktrees, identity)
-        path = repo.path or DEFAULT
-        state = StateCommitter(remote, identity, path, repo.home.default_branch,
-                               GitHubStatePulls(gh, repo.data))  # fmt: skip
-        state.protected = repo.protected
+        path, pulls = repo.path or DEFAULT, GitHubStatePulls(gh, repo.data)
+        state = sprint.state
+        if state is None or (state.path, state.default_branch) != (path, repo.home.default_branch):
+            state = sprint.state = StateCommitter(remote, identity, path, repo.home.default_branch)
+        state.remote, state.identity, state.pulls = remote, identity, pulls
+        state.protected = repo.protected or state.protected
         return place, state
 
     @override

@@ -5,6 +5,7 @@ pull request, and a file that may not be written never committed."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
@@ -134,6 +135,35 @@ async def test_the_branch_is_fetched_before_the_change_is_applied(world):
     done = await committer.commit([Change("3-2b-search-by-tag", "in-progress")])
     assert done.attempts == 1 and done.sha is None  # backwards from hers: not written
     assert await on_main(sim, repository) == moved
+
+
+async def test_changes_asked_for_at_once_go_as_few_commits_each_told_its_own(world):
+    """Stories moving together share the commit under way's successor (a group commit), not a
+    push each racing the others; a caller that stops waiting has its change left out."""
+    sim, repository, committer, _ = world
+    before = int(await sim.git.git(repository, "rev-list", "--count", "main"))
+    asked = [
+        [Change("3-2b-search-by-tag", "in-progress")],
+        [Change("5h-1-harvest-plan", "ready-for-dev")],
+        [Change("5-cp11-checkpoint-eleven", "in-progress"), Change("3-3-export", "backlog",
+                                                                     by="person", login="mona")],
+        [Change("1-1-login", "done")],  # already `Done`: told so, nothing written for it
+    ]  # fmt: skip
+    tasks = [asyncio.create_task(committer.commit(changes)) for changes in asked]
+    gone = asyncio.create_task(committer.commit([Change("epic-5h", "in-progress")]))
+    await asyncio.sleep(0)  # the first is committing; the others wait for it
+    gone.cancel()
+    done = await asyncio.gather(*tasks)
+    for changes, result in zip(asked, done, strict=True):
+        assert [o.change for o in result.outcomes] == changes
+    assert [o.written for o in done[2].outcomes] == [True, True] and done[3].sha is not None
+    assert not done[3].outcomes[0].written
+    commits = int(await sim.git.git(repository, "rev-list", "--count", "main")) - before
+    assert commits == 2, commits  # the first alone; the rest together, after it
+    text = await on_main(sim, repository)
+    assert "3-2b-search-by-tag: in-progress" in text and "5h-1-harvest-plan: ready-for-dev" in text
+    assert "5-cp11-checkpoint-eleven: in-progress" in text and "3-3-export: backlog" in text
+    assert "epic-5h: backlog" in text  # its caller stopped waiting: not made
 
 
 async def test_a_refused_push_is_fetched_and_tried_again(world):
