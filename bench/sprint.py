@@ -316,6 +316,11 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
             parts = _delivered(server.log, keys[0])
             if keep_log is not None:
                 shutil.copyfile(server.log, keep_log)
+                history = await sim.git.git(
+                    repository, "log", "-p", "--format=%h %an %ad|%s", "--date=iso-strict",
+                    "main", "--", DEFAULT,
+                )  # fmt: skip
+                keep_log.with_suffix(".status.txt").write_text(history)
         finally:
             sampler.cancel()
             server.stop()

@@ -32,6 +32,10 @@ class Repo:
     waiting: bool = False
     again: asyncio.Task[None] | None = None
     work: dict[str, asyncio.Task[None]] = dataclasses.field(default_factory=dict)  # story key
+    #: stories whose work ended since the pass under way began: what it read of them is old
+    #: (a delivery that ended meanwhile has moved its story on), so it leaves them to the pass
+    #: their end asked for
+    ended: set[str] = dataclasses.field(default_factory=set)
 
 
 R = TypeVar("R", bound=Repo)
@@ -111,6 +115,7 @@ class Passes(abc.ABC, Generic[R]):
         def forget(task: asyncio.Task[None]) -> None:  # also when cancelled before it began
             if repo.work.get(key) is task:
                 del repo.work[key]
+                repo.ended.add(key)
 
         task = self._spawn(logged())
         task.add_done_callback(forget)

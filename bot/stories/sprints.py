@@ -139,6 +139,7 @@ class Sprints(Passes[_Sprint]):
         """One pass: what the file asks for and GitHub lacks is started."""
         async with sprint.lock:
             sprint.waiting = False
+            sprint.ended.clear()  # from here on, a story whose work ends is the next pass's
             place, state = await self.place(sprint)
             view = await sprint_view(state)
             if view.tip is None:
@@ -170,7 +171,9 @@ class Sprints(Passes[_Sprint]):
                 if key in sprint.blocked:  # its label is not seen yet, or it has no issue
                     statuses[key] = None
                     continue
-                if key in sprint.work or pull is None or closed_unmerged(pull):
+                if key in sprint.work or key in sprint.ended:
+                    continue
+                if pull is None or closed_unmerged(pull):
                     continue
                 number = int(issue["number"]) if issue else None
                 if known(status) in ("ready-for-dev", "in-progress") and ready(pull):
@@ -182,14 +185,15 @@ class Sprints(Passes[_Sprint]):
                     self._work(sprint, key, follow)
             await self._retrospectives(sprint, state, view, config, issues)
             running = [k for k in sprint.work if known(statuses.get(k)) != "review"]
-            plan = schedule(statuses, view.deps, running, config.max_concurrent_agents)
+            ended = [k for k in sprint.ended if k not in sprint.work]  # read before they ended
+            plan = schedule(statuses, view.deps, running + ended, config.max_concurrent_agents)
             if isinstance(plan, DependencyCycle):
                 extra = {"repository": sprint.data["full_name"], "cycle": plan.text()}
                 log.warning("a dependency cycle keeps stories from starting", extra=extra)
                 await cycle_escalation(place, app_id, plan.keys)
                 return
             for key in plan.start:
-                if key in sprint.work:
+                if key in sprint.work or key in sprint.ended:
                     continue
                 issue = issues.get(key)
                 number = int(issue["number"]) if issue else None
