@@ -295,6 +295,7 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
             "ORCHESTRATOR_STORY_ISSUES_PER_PASS": str(count + 2),
             "ORCHESTRATOR_STORY_ISSUES_PASS_SECONDS": "0.3",
             "ORCHESTRATOR_SANDBOX": "bubblewrap",
+            "ORCHESTRATOR_LOG_LEVEL": os.environ.get("ORCHESTRATOR_LOG_LEVEL", "INFO"),
             "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}", "ANTHROPIC_API_KEY": "bench-key",
             "ORCHESTRATOR_DEFAULT_MODEL": MODEL, "ORCHESTRATOR_ALLOWED_MODELS": MODEL,
         }  # fmt: skip

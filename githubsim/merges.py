@@ -4,14 +4,20 @@
 merge and squash commits (`commit-tree` writes them); a rebase merge replays the head's
 commits with `git rebase` in a temporary worktree (git 2.39 has no `git replay`). The base
 branch then moves like any push, and the pull request closes, merged.
+
+A merge goes onto the base branch as it is when the merge begins (merges of one repository
+one at a time, as GitHub's); a push that moves the base meanwhile makes GitHub's 405 "Base
+branch was modified. Review and try the merge again.".
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from githubsim.git_store import GitError, GitStore, identity_env, run_git
+from githubsim.http import Refusal
 from githubsim.model import GitHubState, Repository, User
 from githubsim.pushes import noreply_email
 
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
 #: Moves a ref and announces the push: (repository, actor, ref, new sha, expected sha).
 MoveRef = Callable[[Repository, User, str, str, str], Awaitable[None]]
 MERGE_METHODS = ("merge", "squash", "rebase")
+BASE_MODIFIED = "Base branch was modified. Review and try the merge again."
 
 
 class NotMergeable(Exception):
@@ -97,8 +104,21 @@ class Merging:
         blocked = self.blocked(repository, pull)
         if blocked is not None:
             raise NotMergeable(blocked)
+        locks: dict[int, asyncio.Lock] = self.__dict__.setdefault("_merge_locks", {})
+        async with locks.setdefault(repository.id, asyncio.Lock()):
+            if pull.state != "open" or pull.merged_at is not None:
+                raise NotMergeable("Pull Request is not mergeable")
+            return await self._merge(repository, pull, sender, method, title, message)
+
+    async def _merge(
+        self, repository: Repository, pull: PullRequest, sender: User, method: str,
+        title: str | None, message: str | None,
+    ) -> str:  # fmt: skip
         who = {"name": sender.login, "email": noreply_email(sender)}
-        base = pull.base_sha
+        base = await self.store.resolve(repository, f"refs/heads/{pull.base_ref}")
+        if base is None:
+            raise NotMergeable("Pull Request is not mergeable")
+        pull.base_sha = base
         if method == "rebase":
             new = await self._rebase(repository, pull, who)
         else:
@@ -123,7 +143,12 @@ class Merging:
                     env=identity_env(who),
                 )
             ).strip()
-        await self.move(repository, sender, f"refs/heads/{pull.base_ref}", new, base)
+        try:
+            await self.move(repository, sender, f"refs/heads/{pull.base_ref}", new, base)
+        except Refusal as exc:
+            if exc.status == 409:  # pushed to meanwhile: the merge's base is not the branch's
+                raise NotMergeable(BASE_MODIFIED) from exc
+            raise
         now = self.state.clock()
         pull.merged_at, pull.merged_by, pull.merge_commit_sha = now, sender, new
         issue = pull.issue

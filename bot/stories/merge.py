@@ -7,9 +7,10 @@ behind its base that changes files the base changed since, or one GitHub finds c
 is first brought up to date with GitHub's update-branch (never a local merge, never a
 force-push), and its checks run again; what update-branch cannot merge is `Conflicted`.
 Where GitHub refuses the merge (405: required reviews, checks) the bot says so in one edited
-comment and waits. On merge: the story is `done` in the sprint state (and its epic, in the
-same commit, when it was the epic's last), its dependants whose dependencies are all done
-`ready-for-dev`, its worktree removed.
+comment and waits; "Base branch was modified" (another merge or a push landed meanwhile) is
+looked at again at once, a few times, before it is said. On merge: the story is `done` in
+the sprint state (and its epic, in the same commit, when it was the epic's last), its
+dependants whose dependencies are all done `ready-for-dev`, its worktree removed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from bot.templates import render
 
 GREEN = ("success", "neutral", "skipped")
 MERGEABLE_PAUSES_S = (0.1, 0.5, 1.0, 2.0)
+#: GitHub's 405 when the base moved while it merged: the merge is decided again after these
+BASE_MODIFIED = "Base branch was modified"
+BASE_MODIFIED_PAUSES_S = (0.2, 0.5, 1.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -197,6 +201,23 @@ async def merge_story(
     issue: int | None = None,
 ) -> MergeResult:
     """Merge story `key`'s pull request if it may be merged now, else say why it waits."""
+    for pause in BASE_MODIFIED_PAUSES_S:
+        result = await _merge_once(place, key, pull_number, auto_merge, method, state, deps,
+                                   issue, say_refused=False)  # fmt: skip
+        if result is not None:
+            return result
+        await asyncio.sleep(pause)  # another merge landed meanwhile: decided again
+    result = await _merge_once(place, key, pull_number, auto_merge, method, state, deps, issue)
+    assert result is not None
+    return result
+
+
+async def _merge_once(
+    place: Place, key: str, pull_number: int, auto_merge: bool, method: str,
+    state: StateCommitter | None, deps: Mapping[str, Collection[str]] | None,
+    issue: int | None, *, say_refused: bool = True,
+) -> MergeResult | None:  # fmt: skip
+    """`merge_story` once; None where GitHub said the base moved and `say_refused` is off."""
     pull = await read_pull(place, pull_number)
     if pull.get("merged"):
         return await on_merged(place, key, str(pull["merge_commit_sha"]), state, deps, issue)
@@ -223,6 +244,8 @@ async def merge_story(
         if exc.status_code not in (405, 409):
             raise
         said = str(exc.args[0]) if exc.args else exc.status_code.phrase
+        if BASE_MODIFIED in said and not say_refused:
+            return None
         body = render("stories/merge_refused.md.j2", key=key, reason=said, mark=mark, merged=False)
         await progress.show(place, pull, mark, body)
         return Wait(f"GitHub refuses the merge: {said}")

@@ -288,4 +288,6 @@ class Sprints(Passes[_Sprint]):
             reason = f"the branch conflicts with its base in {', '.join(merged.files)}"
             await escalate(place, self.board.github.app_id, key, issue, reason, f"story/{key}")
         else:
+            extra = {"repository": sprint.data["full_name"], "story": key, "reason": merged.reason}
+            log.debug("a story waits to merge", extra=extra)
             self._again(sprint)  # CI or a person: the webhook wakes it, this if it is lost

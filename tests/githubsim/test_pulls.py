@@ -133,6 +133,39 @@ async def test_merges_are_done_by_git(world, method):
     await call(session, "PUT", f"pulls/{pull.number}/merge", {}, 405)
 
 
+async def test_merges_at_once_go_onto_each_other_and_a_push_meanwhile_is_refused(world):
+    """GitHub merges onto the base as it is: two merges at once both land; a base pushed to
+    while a merge is made answers 405 "Base branch was modified" (the merge may be tried
+    again), never a merge onto the old base."""
+    sim, repository, session = world
+    for name in ("one", "two", "three"):
+        await sim.push(repository, by="mona", files={f"{name}.md": "x\n"}, branch=name)
+    one, two, three = [
+        await sim.open_pull_request(repository, by="mona", head=n, title=n)
+        for n in ("one", "two", "three")
+    ]
+    await asyncio.gather(*(
+        call(session, "PUT", f"pulls/{p.number}/merge", {"sha": p.head_sha}) for p in (one, two)
+    ))  # fmt: skip
+    tree = await sim.git.git(repository, "ls-tree", "--name-only", "main")
+    assert tree.split() == ["README.md", "one.md", "two.md"]
+    real = sim.pulls.move
+
+    async def pushed_meanwhile(*args):
+        """A push lands while the merge is made (before it moves main)."""
+        await sim.push(repository, by="mona", files={"four.md": "x\n"})
+        await real(*args)
+
+    sim.pulls.move = pushed_meanwhile
+    url = f"pulls/{three.number}/merge"
+    refused = await call(session, "PUT", url, {"sha": three.head_sha}, 405)
+    assert refused["message"] == "Base branch was modified. Review and try the merge again."
+    sim.pulls.move = real
+    await call(session, "PUT", url, {"sha": three.head_sha})  # tried again: it merges
+    tree = await sim.git.git(repository, "ls-tree", "--name-only", "main")
+    assert tree.split() == ["README.md", "four.md", "one.md", "three.md", "two.md"]
+
+
 async def test_a_conflict_is_not_mergeable(world):
     sim, repository, session = world
     await sim.push(repository, by="mona", files={"README.md": "one\nTWO\nthree\n"}, branch="x")

@@ -109,6 +109,36 @@ async def test_a_refused_merge_is_said_once_and_waits(stage):
     assert "is merged" in comment.body
 
 
+async def test_a_base_modified_meanwhile_is_merged_again_at_once_and_said_only_if_it_lasts(stage):
+    """GitHub's 405 "Base branch was modified" (another story's merge landed while this one
+    merged) is decided again at once: merged, no comment; said (once) only if it lasts."""
+    pull = await delivered_multiply(stage)
+    await stage.sim.settle()
+    await stage.sim.review(stage.repository, pull.pull_number, by="mona", event="APPROVE")
+    real, pushes = stage.sim.pulls.move, []
+
+    async def pushed_meanwhile(*args):
+        """Mona pushes to main while GitHub makes the merge (before it moves main)."""
+        if len(pushes) < pushes_wanted[0]:
+            pushes.append(len(pushes))
+            await stage.sim.push(stage.repository, by="mona", files={f"n{len(pushes)}.md": "n\n"})
+        await real(*args)
+
+    stage.sim.pulls.move = pushed_meanwhile
+    pushes_wanted = [9]  # more often than it looks again: said, and it waits
+    waiting = await merge_story(stage.place, KEY, pull.pull_number)
+    assert isinstance(waiting, Wait) and "Base branch was modified" in waiting.reason
+    [comment] = app_comments(stage.repository, pull.pull_number)
+    assert "Base branch was modified" in comment.body
+    assert len(pushes) == 4  # looked at again three times before it was said
+    pushes.clear()
+    pushes_wanted[0] = 1  # once: merged on the next look, and the comment says it is merged
+    assert isinstance(await merge_story(stage.place, KEY, pull.pull_number), Merged)
+    [comment] = app_comments(stage.repository, pull.pull_number)
+    assert "is merged" in comment.body
+    assert "n1.md" in await stage.sim.git.git(stage.repository, "ls-tree", "--name-only", "main")
+
+
 async def test_auto_merge_brings_a_branch_up_to_date_and_hands_back_a_conflict(stage):
     pull = await delivered_multiply(stage)
     # A second story, from the same main, adds its function where multiply's goes.
