@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from bot.agents.config import CONFIG_PATH, AgentsConfig, parse_config
-from bot.git.commit_file import read_file
+from bot.git.commit_file import read_file, read_files
 from bot.git.remote import GitFailed, git
 from bot.project.epics import EpicView, epic_views
 from bot.project.sprint_status import SprintStatusError, parse
@@ -42,11 +42,9 @@ async def sprint_view(state: StateCommitter) -> SprintView:
         names = (await git("ls-tree", "-r", "--name-only", tip, cwd=remote.clone)).splitlines()
     except GitFailed:
         names = []
-    files: dict[str, str] = {}
-    for name in names:
-        if is_planning_file(name, statuses):
-            text = await read_file(remote.clone, tip, name)
-            files[name] = text.decode("utf-8", errors="replace") if text else ""
+    planning = [name for name in names if is_planning_file(name, statuses)]
+    read = await read_files(remote.clone, tip, planning)
+    files = {name: (text or b"").decode("utf-8", errors="replace") for name, text in read.items()}
     epics = epic_views(parsed) if parsed else ()
     return SprintView(tip, statuses, dependencies(files, statuses), epics)
 
