@@ -299,11 +299,27 @@ async def on_merged(
         changes = [Change(key, "done"), *finished(view.epics, view.statuses, key)]
         changes += [Change(k, "ready-for-dev", seen="backlog") for k in ready]
         await state.commit(changes)
-    if key not in place.worktrees.busy:  # before the issue closes: closed means finished
-        async with place.remote.exclusive():  # never beside a fetch of the same clone
-            await place.worktrees.remove(key)
     if issue is not None:
         url = f"/repos/{place.repository['full_name']}/issues/{issue}"
-        if (await place.gh.getitem(url)).get("state") == "open":
-            await place.gh.patch(url, data={"state": "closed", "state_reason": "completed"})
+        await finish(place, key, dict(await place.gh.getitem(url)), seen=False)
+    else:
+        await finish(place, key, None, seen=False)
     return Merged(key, sha, tuple(ready))
+
+
+async def finish(
+    place: Place, key: str, issue: Mapping[str, Any] | None, *, seen: bool = True
+) -> None:
+    """A done story's ends tied up: its worktree (and local branch) removed, then its issue
+    closed (closed means finished). Where `seen`, what is done already is skipped (no
+    worktree on disk, the issue closed) or a person's (the issue reopened), so a pass after a
+    restart that cut `on_merged` short does what it left, and nothing more."""
+    there = not seen or place.worktrees.path_for(key).exists()
+    if key not in place.worktrees.busy and there:
+        async with place.remote.exclusive():  # never beside a fetch of the same clone
+            await place.worktrees.remove(key)
+    if issue is not None and issue.get("state") == "open":
+        if seen and issue.get("state_reason") == "reopened":
+            return  # a person reopened the done story's issue: theirs to close
+        url = f"/repos/{place.repository['full_name']}/issues/{issue['number']}"
+        await place.gh.patch(url, data={"state": "closed", "state_reason": "completed"})

@@ -43,7 +43,7 @@ from bot.stories.blocked import cycle_escalation, escalate, unblock
 from bot.stories.closed import Closings, closed_unmerged, latest_pull, reopen, resume
 from bot.stories.compose import Means
 from bot.stories.deliver import Blocked, Delivered, Place, deliver
-from bot.stories.merge import Conflicted, Merged, merge_story
+from bot.stories.merge import Conflicted, Merged, finish, merge_story
 from bot.stories.order import DependencyCycle, schedule
 from bot.stories.passes import FAILED, Passes, Repo
 from bot.stories.pull import ready, story_pulls
@@ -152,6 +152,8 @@ class Sprints(Passes[_Sprint]):
             for key, status in view.statuses.items():
                 issue, pull = issues.get(key), pulls.get(key)
                 if known(status) == "done":
+                    if key not in sprint.work and key not in sprint.ended:
+                        await finish(place, key, issue)  # what a restart cut short, if any
                     continue  # its issue is closed: that stops nothing now
                 if await sprint.closings.held(place.gh, app_id, key, status, issue, pull):
                     if (work := sprint.work.get(key)) is not None:
@@ -197,7 +199,7 @@ class Sprints(Passes[_Sprint]):
                     continue
                 issue = issues.get(key)
                 number = int(issue["number"]) if issue else None
-                delivery = self._deliver(sprint, key, statuses[key], number, view)
+                delivery = self._deliver(sprint, key, statuses[key], number, view, config)
                 self._work(sprint, key, delivery)
 
     async def _retrospectives(
@@ -222,8 +224,11 @@ class Sprints(Passes[_Sprint]):
             self.board.wake(sprint.installation_id, sprint.data)  # the labels follow the file
 
     async def _deliver(
-        self, sprint: _Sprint, key: str, status: str | None, issue: int | None, view: SprintView
-    ) -> None:
+        self, sprint: _Sprint, key: str, status: str | None, issue: int | None,
+        view: SprintView, config: AgentsConfig,
+    ) -> None:  # fmt: skip
+        """Story `key` developed to a ready pull request, then followed at once (reviewed,
+        merged) in the same task: no pass between them to wait for."""
         place, state = await self.place(sprint)
         changes = started(view.epics, key)  # its epic backlog → in-progress, the same commit
         if known(status) == "ready-for-dev":
@@ -245,7 +250,11 @@ class Sprints(Passes[_Sprint]):
             if head is not None:
                 await show_story_check(place, key, head, "verified", command=result.run.command)
             await state.commit([Change(key, "review", seen="in-progress")])
-        elif isinstance(result, Blocked):
+            self.board.wake(sprint.installation_id, sprint.data)  # the labels follow the file
+            self.wake(sprint.installation_id, sprint.data)  # its place goes to the next story
+            await self._follow(sprint, key, result.pull_number, issue, config)
+            return
+        if isinstance(result, Blocked):
             if head is not None:
                 await show_story_check(place, key, head, "blocked", reason=result.reason)
             sprint.blocked.add(key)  # until a person retries (its issue's label says so too)

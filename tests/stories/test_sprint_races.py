@@ -79,3 +79,41 @@ async def _reviewed(stage: Any) -> bool:
 async def _settled(sprints: Sprints, name: str, held: list[asyncio.Task[None]]) -> bool:
     """The held pass has gone on and decided (the lock is free again)."""
     return bool(held) and not sprints._repos[name].lock.locked()
+
+
+async def test_a_merge_a_restart_cut_short_is_finished_by_the_next_pass(stage):
+    """The server died between a merged story's `done` commit and its worktree's removal and
+    its issue's closing: the next reconciler's pass does both. A done story's issue a person
+    reopened stays open (theirs to close)."""
+    files = {SPRINT_PATH: f"development_status:\n  {KEY}: done\n  1-2-multiply: done\n",
+             ".github/orchestrator.yml": CONFIG}  # fmt: skip
+    await stage.sim.push(stage.repository, by="mona", message="The sprint", files=files)
+    home = GitHubHome(stage.clients, stage.data_dir, APP_ID)
+    board = BoardSync(home, stage.data_dir)
+    data = dict(await stage.place.gh.getitem(f"/repos/{stage.repository.full_name}"))
+    await board.sync(board.repository(stage.installation_id, data))  # the story issues
+    issues = {key: await _story_issue(stage, key) for key in (KEY, "1-2-multiply")}
+    assert all(i["state"] == "open" for i in issues.values())
+    number = issues["1-2-multiply"]["number"]
+    stage.sim.close(stage.repository, number, by="mona")
+    stage.sim.reopen(stage.repository, number, by="mona")
+    await stage.place.remote.sync()
+    worktree = await stage.place.worktrees.ensure(KEY, "refs/remotes/origin/main")
+    sprints = Sprints(board, stage.means, again_s=0.3)
+    try:
+        sprints.wake(stage.installation_id, data)
+        await sprints.idle()
+    finally:
+        await sprints.close()
+        await board.close()
+    assert not worktree.exists() and stage.place.worktrees.stories() == []
+    assert (await _story_issue(stage, KEY))["state"] == "closed"
+    assert (await _story_issue(stage, "1-2-multiply"))["state"] == "open"
+
+
+async def _story_issue(stage: Any, key: str) -> dict[str, Any]:
+    url = f"/repos/{stage.repository.full_name}/issues?state=all"
+    async for issue in stage.place.gh.getiter(url):
+        if "pull_request" not in issue and f"ao:story:{key} " in (issue["body"] or ""):
+            return dict(issue)
+    raise AssertionError(f"no issue for {key}")
