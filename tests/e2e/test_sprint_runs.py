@@ -8,7 +8,8 @@ Three SIGKILLs of the server, each where something a person sees says the work i
 way: 1-1's draft PR open, just after the person's first approval, 1-2's draft PR open. The
 same end every time: all four merged and `done` on the default branch, every story issue
 closed, no worktree left, the project's tests passing on the merged default branch, and
-nothing made twice (PR, App review, App comment, issue, the App's commits)."""
+nothing made twice (PR, App review, App comment, issue, the App's commits). GitHub's secondary
+write limit is lifted here (`UNLIMITED`)."""
 
 from __future__ import annotations
 
