@@ -88,8 +88,16 @@ class World:
     async def until_idle(self, session: aiohttp.ClientSession) -> None:
         async with asyncio.timeout(20):
             while True:
-                async with session.get(f"{self.bot_url}/readyz") as response:
-                    body = await response.json()
+                try:
+                    async with session.get(f"{self.bot_url}/readyz") as response:
+                        body = await response.json()
+                except aiohttp.ClientConnectionError:
+                    # Not listening yet, though `_up` connected: seen once just after a kill
+                    # (a connect from the port to itself, or another listener there briefly).
+                    if self.process.returncode is not None:
+                        pytest.fail(f"the server exited:\n{self.log()}")
+                    await asyncio.sleep(0.02)
+                    continue
                 if body["queue_depth"] == 0 and body["in_flight"] == 0:
                     return
                 await asyncio.sleep(0.02)
