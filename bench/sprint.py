@@ -19,10 +19,13 @@ stand-in and in the server's pacing (`ORCHESTRATOR_WRITES_PER_MINUTE`), unless
 `--github-limit`: a story makes about 15 writes, so under GitHub's limit 20 stories take at
 least four minutes whatever the orchestrator does; the bench measures the orchestrator.
 
-`--kills K` SIGKILLs the server K times at random moments while the N stories run (each
-restart after 0.3-2.5 s of work), then checks that the sprint converged to the same end as
-without kills: every story merged and `done`, issues closed, no worktree left, and nothing made
-twice (pull request, review, comment, issue, commit). Its makespan is not the target's.
+`--kills K` SIGKILLs the server K times while the N stories run, each at a moment drawn at
+random (seeded): the instant a draft pull request opens, one is readied, the App posts a
+review or a pull request is merged (as seen on the local GitHub; at most 15 s), or after
+0.3-3 s. Then it
+checks that the sprint converged to the same end as without kills: every story merged and
+`done`, issues closed, no worktree left, and nothing made twice (pull request, review,
+comment, issue, commit). Its makespan is not the target's.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import logging
 import os
 import random
 import shutil
@@ -159,6 +163,18 @@ async def _sample_rss(server: Server, peak: list[int]) -> None:
         await asyncio.sleep(0.05)
 
 
+MOMENT_WAIT_S = 15.0
+#: When a kill lands: the moment one of these counts moves (at most MOMENT_WAIT_S), or a
+#: while.
+MOMENTS: dict[str, Callable[[Bench, list[str]], int]] = {
+    "after a while": lambda bench, keys: 0,
+    "a draft pull request opened": lambda bench, keys: bench.opened(keys),
+    "a pull request readied": lambda bench, keys: bench.readied(keys),
+    "the App reviewed": lambda bench, keys: bench.reviewed(keys),
+    "a pull request merged": lambda bench, keys: bench.merged(keys),
+}
+
+
 class Bench:
     def __init__(self, sim: GitHubSim, app: App, repository: Repository, server: Server) -> None:
         self.sim, self.app, self.repository, self.server = sim, app, repository, server
@@ -166,6 +182,16 @@ class Bench:
     def pulls(self, key: str) -> list[object]:
         return [i.pull for i in self.repository.issues.values()
                 if i.pull is not None and i.pull.head_ref == f"story/{key}"]  # fmt: skip
+
+    def opened(self, keys: list[str]) -> int:
+        return sum(len(self.pulls(k)) for k in keys)
+
+    def readied(self, keys: list[str]) -> int:
+        return sum(1 for k in keys for p in self.pulls(k) if not p.draft)  # type: ignore[attr-defined]
+
+    def reviewed(self, keys: list[str]) -> int:
+        return sum(1 for k in keys for p in self.pulls(k)
+                   for r in p.reviews if r.user.login == BOT)  # type: ignore[attr-defined]  # fmt: skip
 
     def merged(self, keys: list[str]) -> int:
         return sum(1 for k in keys if any(p.merged_at for p in self.pulls(k)))  # type: ignore[attr-defined]
@@ -177,12 +203,24 @@ class Bench:
                 return issue
         return None
 
-    async def until(self, done: Callable[[], bool], within: float, what: str) -> None:
+    async def until(
+        self, done: Callable[[], bool], within: float, what: str, poll: float = 0.05
+    ) -> None:
+        """Until `done`; past `within` seconds an exit saying `what` (none: just return)."""
         started = time.monotonic()
         while not done():
             if time.monotonic() - started > within:
+                if not what:
+                    return
                 raise SystemExit(f"{what}: not within {within:.0f} s; see {self.server.log}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(poll)
+
+    async def moves(
+        self, counted: Callable[[Bench, list[str]], int], keys: list[str], within: float
+    ) -> None:
+        """Until the count moves, at most `within` seconds."""
+        before = counted(self, keys)
+        await self.until(lambda: counted(self, keys) != before, within, "", poll=0.02)
 
     async def ready(self, keys: list[str]) -> None:
         """A person marks `keys` ready for development in the sprint file on main."""
@@ -197,9 +235,14 @@ class Bench:
         await self.ready(keys)
         rng = random.Random(21)  # kill moments, not secrets
         for n in range(kills):
-            await asyncio.sleep(rng.uniform(0.3, 2.5))
+            moment = rng.choice(list(MOMENTS))
+            if self.merged(keys) == len(keys):
+                moment = "after a while"  # nothing moves any more: the end is restarted
+            counted = MOMENTS[moment]
+            wait = rng.uniform(0.3, 3.0) if moment == "after a while" else MOMENT_WAIT_S
+            await self.moves(counted, keys, wait)
             self.server.kill()
-            print(f"  kill {n + 1}/{kills} at {time.monotonic() - started:.1f} s "
+            print(f"  kill {n + 1}/{kills} at {time.monotonic() - started:.1f} s, {moment} "
                   f"({self.merged(keys)}/{len(keys)} merged)", flush=True)  # fmt: skip
             await self.server.start()
         await self.until(lambda: self.merged(keys) == len(keys), within, "merged")
@@ -268,6 +311,8 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
     key = new_private_key()
     model = ScriptedModel()
     model.delay = DELAY_S
+    # A kill cuts the server's model requests off mid-body: aiohttp logs each one, as noise.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     runner = web.AppRunner(model.app(), access_log=None)
     await runner.setup()
     port = free_port()

@@ -159,8 +159,8 @@ class GitHttp:
                 "GIT_CONFIG_VALUE_0": "true",
             }
         )
-        if "Content-Encoding" in request.headers:
-            env["HTTP_CONTENT_ENCODING"] = request.headers["Content-Encoding"]
+        # No HTTP_CONTENT_ENCODING: aiohttp inflates a gzipped request body as it reads it,
+        # so http-backend gets it plain (told it was gzipped, it inflated it again and failed).
         if "Git-Protocol" in request.headers:
             env["GIT_PROTOCOL"] = request.headers["Git-Protocol"]
         return env

@@ -211,3 +211,25 @@ async def test_clone_url_is_where_git_is_served(world, tmp_path):
         data = await answer.json()
     assert data["clone_url"] == f"{sim.url}/{repository.full_name}.git"
     assert (await run("ls-remote", data["clone_url"])).returncode == 0
+
+
+async def test_a_fetch_whose_negotiation_git_gzips_is_answered(world, tmp_path):
+    """git gzips a request body over 1 KiB (a fetch from a clone with many commits of its
+    own sends that many `have` lines): the stand-in's server inflates it before git's
+    http-backend reads it, so the backend must not be told it is gzipped (it answered
+    nothing, and every later fetch of that clone failed with "expected 'acknowledgments'")."""
+    sim, _app, repository, installation, _receiver = world
+    url = installation_url(sim, repository, installation)
+    work = tmp_path / "work"
+    cloned = await run("clone", "--quiet", url, str(work))
+    assert cloned.returncode == 0, cloned.stderr
+    git("checkout", "-qb", "local", cwd=work)
+    for n in range(150):  # commits GitHub has not seen: each one a `have` line
+        (work / f"note-{n}.md").write_text(f"{n}\n")
+        git("add", ".", cwd=work)
+        git("-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-qm", f"{n}",
+            cwd=work)  # fmt: skip
+    await sim.push(repository, by="mona", files={"later.md": "later\n"}, message="Later")
+    fetched = await run("-c", "protocol.version=2", "fetch", "--quiet", "origin", "main", cwd=work)
+    assert fetched.returncode == 0, fetched.stderr
+    assert git("show", "FETCH_HEAD:later.md", cwd=work).stdout == "later\n"
