@@ -73,6 +73,11 @@ class Settings:
         return self.data_dir / "jobs.sqlite3"
 
     @property
+    def pacing_path(self) -> Path:
+        """The write slots of the last minute per installation, so a restart keeps the pace."""
+        return self.data_dir / "pacing.sqlite3"
+
+    @property
     def has_app_identity(self) -> bool:
         return bool(self.app_id or self.private_key or self.private_key_path)
 

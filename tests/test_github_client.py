@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import sqlite3
 from collections.abc import Mapping
 
 import jwt
@@ -181,6 +182,109 @@ def test_a_burst_of_writes_never_passes_the_minute_s_secondary_limit():
     assert [pacing.reserve(1) for _ in range(3)] == [0.0, 0.0, 0.0]
 
 
+class Clocks:
+    """One fake time for both of a pacer's clocks (its pacing clock and the wall clock)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def pacer(self, path, **kwargs) -> WritePacing:
+        kwargs.setdefault("interval", 1.0)
+        return WritePacing(clock=lambda: self.now, wall_clock=lambda: self.now, journal=path,
+                           **kwargs)  # fmt: skip
+
+
+def test_a_restarted_pacer_keeps_the_interval_and_the_minute_of_the_one_before(tmp_path):
+    path = tmp_path / "pacing.sqlite3"
+    t = Clocks(1000.0)
+    before = t.pacer(path, per_minute=5)
+    assert [before.reserve(1) for _ in range(3)] == [0.0, 1.0, 2.0]  # slots 1000, 1001, 1002
+    t.now = 1010.0
+    assert before.reserve(1) == 0.0  # slot 1010
+    before.reserve("app")
+    t.now = 1010.25  # killed (nothing closed), started again on the same file
+    after = t.pacer(path, per_minute=5)
+    # a second after the last slot, and the fifth write of the minute that began at 1000
+    assert after.reserve(1) == 0.75
+    assert after.reserve(1) == 1060.0 - 1010.25  # the sixth waits for the oldest to age out
+    assert after.reserve(2) == 0.0  # another installation has a minute of its own
+    assert after.reserve("app") == 0.75
+
+
+def test_slots_older_than_the_minute_do_not_count_after_a_restart(tmp_path):
+    path = tmp_path / "pacing.sqlite3"
+    t = Clocks(1000.0)
+    before = t.pacer(path, interval=0.0, per_minute=5)
+    assert [before.reserve(1) for _ in range(3)] == [0.0] * 3
+    t.now = 1030.0
+    assert [before.reserve(1) for _ in range(2)] == [0.0] * 2
+    t.now = 1070.0
+    after = t.pacer(path, interval=0.0, per_minute=5)
+    # the slots at 1000 are over a minute old; the two at 1030 still count
+    assert [after.reserve(1) for _ in range(4)] == [0.0, 0.0, 0.0, 20.0]
+    # rows older than the minute are deleted, not kept for ever
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM slots WHERE at < 1010").fetchone() == (0,)
+
+
+def test_slots_a_killed_pacer_had_not_reached_do_not_hold_the_restart_back(tmp_path):
+    path = tmp_path / "pacing.sqlite3"
+    t = Clocks(1000.0)
+    before = t.pacer(path, per_minute=4)
+    assert [before.reserve(1) for _ in range(4)] == [0.0, 1.0, 2.0, 3.0]  # slots 1000 … 1003
+    t.now = 1001.5  # killed while writers waited for 1002 and 1003: those writes were not made
+    after = t.pacer(path, per_minute=4)
+    # a second after 1001, then the fourth write of the minute; the fifth waits for 1000 + 60
+    assert [after.reserve(1) for _ in range(3)] == [0.5, 1.5, 58.5]
+
+
+def test_the_journal_is_pruned_as_it_goes(tmp_path):
+    path = tmp_path / "pacing.sqlite3"
+    t = Clocks(1000.0)
+    pacer = t.pacer(path, interval=0.0, per_minute=1000)
+    for _ in range(2000):
+        pacer.reserve(1)
+        t.now += 1.0
+    pacer.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM slots").fetchone()[0] <= 60 + 256
+
+
+def test_a_corrupt_pacing_journal_leaves_pacing_in_memory(tmp_path, caplog):
+    path = tmp_path / "pacing.sqlite3"
+    path.write_bytes(b"not a database, " * 512)
+    t = Clocks(1000.0)
+    pacer = t.pacer(path, per_minute=2)
+    assert [pacer.reserve(1) for _ in range(3)] == [0.0, 1.0, 60.0]
+    assert "pacing in memory only" in caplog.text
+    assert path.read_bytes() == b"not a database, " * 512
+
+
+def test_an_unwritable_pacing_journal_leaves_pacing_in_memory(tmp_path, caplog):
+    (tmp_path / "a-file").write_text("")
+    t = Clocks(1000.0)
+    pacer = t.pacer(tmp_path / "a-file" / "pacing.sqlite3", per_minute=2)
+    assert [pacer.reserve(1) for _ in range(3)] == [0.0, 1.0, 60.0]
+    assert "pacing in memory only" in caplog.text
+
+
+def test_a_journal_failing_mid_run_warns_once_and_pacing_goes_on(tmp_path, caplog):
+    path = tmp_path / "pacing.sqlite3"
+    t = Clocks(1000.0)
+    pacer = t.pacer(path, per_minute=3)
+    assert pacer.reserve(1) == 0.0
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # the file locked by someone else: every write fails
+    try:
+        assert [pacer.reserve(1) for _ in range(3)] == [1.0, 2.0, 60.0]
+        assert [pacer.reserve(2) for _ in range(2)] == [0.0, 1.0]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    warnings = [r for r in caplog.records if "pacing in memory only" in r.getMessage()]
+    assert len(warnings) == 1
+
+
 def test_serve_refuses_a_half_configured_app_identity(capsys, tmp_path):
     from bot import cli
 
@@ -204,6 +308,7 @@ async def test_the_app_holds_github_clients_for_its_lifetime(aiohttp_client, tmp
     app_client = github.app()
     assert app_client.base_url == "http://127.0.0.1:9"  # GITHUB_API_URL honoured
     assert app_client.app_id == "42"
+    assert (tmp_path / "pacing.sqlite3").exists()  # the write pacing's window survives a restart
 
 
 async def test_an_exhausted_quota_is_waited_out_before_the_next_request(monkeypatch):

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
+import os
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -55,34 +59,125 @@ def retry_delay(
 class WritePacing:
     """Hands out write slots per installation: at least `interval` seconds apart, and never
     more than `per_minute` in any minute (GitHub's secondary limit is about 80 content-creating
-    requests a minute; a burst past it is refused for a minute or more)."""
+    requests a minute; a burst past it is refused for a minute or more).
+
+    With a `journal` (an SQLite file) the window survives a restart: each slot is recorded at
+    its wall-clock time, and the first reservation for a key after a start loads that key's
+    slots of the last minute, so a server restarted a few times within a minute (a crash loop,
+    a deploy) still keeps to the limit. Slots still ahead when the last process ended were
+    never used (its writers died waiting for them) and are dropped. The journal is a help,
+    never a cause of failure: on an SQLite error it logs one warning and pacing goes on in
+    memory."""
 
     WINDOW_S = 60.0
+    _PRUNE_EVERY = 256  # reservations between deletions of rows older than the window
 
     def __init__(
         self,
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         per_minute: int = 75,
+        *,
+        journal: str | os.PathLike[str] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ):
         self._interval = interval
         self._clock = clock
         self._per_minute = per_minute
         self._next: dict[object, float] = {}
         self._slots: dict[object, collections.deque[float]] = {}
+        self._wall = wall_clock
+        self._journal_path = journal
+        self._db: sqlite3.Connection | None = None
+        self._since_prune = 0
+        if journal is not None:
+            try:
+                self._db = self._open(Path(journal))
+            except (sqlite3.Error, OSError) as exc:
+                self._give_up(exc)
 
     def reserve(self, key: object) -> float:
         """Reserve the next slot for `key`; return how long to wait for it."""
         now = self._clock()
+        if key not in self._slots:
+            self._slots[key] = self._load(key, now)
+            if self._slots[key]:
+                self._next[key] = self._slots[key][-1] + self._interval
         slot = max(now, self._next.get(key, 0.0))
-        recent = self._slots.setdefault(key, collections.deque())
+        recent = self._slots[key]
         if len(recent) >= self._per_minute:  # the minute's writes are used: the oldest frees one
             slot = max(slot, recent[-self._per_minute] + self.WINDOW_S)
         recent.append(slot)
         while recent[0] <= slot - self.WINDOW_S:
             recent.popleft()
         self._next[key] = slot + self._interval
+        self._record(key, slot - now)
         return slot - now
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A short busy timeout: only this process writes the file, and a reservation runs on
+        # the event loop; a lock held elsewhere is an error (pacing goes on in memory).
+        conn = sqlite3.connect(path, timeout=0.2, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # A committed row is in the OS's page cache, safe from a killed process; only a
+            # power cut may lose the last ones, which costs at most a minute's pacing.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS slots (key TEXT NOT NULL, at REAL NOT NULL)")
+            conn.execute("CREATE INDEX IF NOT EXISTS slots_by_key ON slots (key, at)")
+            conn.execute("DELETE FROM slots WHERE at <= ?", (self._wall() - self.WINDOW_S,))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _load(self, key: object, now: float) -> collections.deque[float]:
+        """`key`'s slots of the last minute from the journal, on this process's clock."""
+        if self._db is None:
+            return collections.deque()
+        wall = self._wall()
+        try:
+            # Slots still ahead were reserved by a process that has ended: never used.
+            self._db.execute("DELETE FROM slots WHERE key = ? AND at > ?", (str(key), wall))
+            rows = self._db.execute(
+                "SELECT at FROM slots WHERE key = ? AND at > ? ORDER BY at",
+                (str(key), wall - self.WINDOW_S),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            self._give_up(exc)
+            return collections.deque()
+        return collections.deque(now + (at - wall) for (at,) in rows)
+
+    def _record(self, key: object, wait: float) -> None:
+        if self._db is None:
+            return
+        try:
+            wall = self._wall()
+            self._db.execute("INSERT INTO slots (key, at) VALUES (?, ?)", (str(key), wall + wait))
+            self._since_prune += 1
+            if self._since_prune >= self._PRUNE_EVERY:
+                self._since_prune = 0
+                self._db.execute("DELETE FROM slots WHERE at <= ?", (wall - self.WINDOW_S,))
+        except sqlite3.Error as exc:
+            self._give_up(exc)
+
+    def _give_up(self, exc: BaseException) -> None:
+        log.warning(
+            "write pacing journal %s unusable (%s): pacing in memory only, a restart will not"
+            " know this process's writes",
+            self._journal_path,
+            exc,
+        )
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
 
 
 class QuotaTracker:

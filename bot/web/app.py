@@ -107,16 +107,22 @@ def _github(
     """One aiohttp session for every GitHub call, closed on shutdown."""
 
     async def github(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as session:
-            app[GITHUB] = GitHubClients(
-                session,
-                api_url=settings.github_api_url,
-                credentials=credentials,
-                pacing=WritePacing(
-                    settings.write_interval_seconds, per_minute=settings.writes_per_minute
-                ),
-            )
-            yield
+        pacing = WritePacing(
+            settings.write_interval_seconds,
+            per_minute=settings.writes_per_minute,
+            journal=settings.pacing_path,  # the minute's writes survive a restart
+        )
+        try:
+            async with aiohttp.ClientSession() as session:
+                app[GITHUB] = GitHubClients(
+                    session,
+                    api_url=settings.github_api_url,
+                    credentials=credentials,
+                    pacing=pacing,
+                )
+                yield
+        finally:
+            pacing.close()
 
     return github
 
