@@ -169,10 +169,9 @@ class WritePacing:
 
     def _give_up(self, exc: BaseException) -> None:
         log.warning(
-            "write pacing journal %s unusable (%s): pacing in memory only, a restart will not"
-            " know this process's writes",
-            self._journal_path,
-            exc,
+            "the write pacing journal is unusable: pacing in memory only (a restart will not"
+            " know this process's writes)",
+            extra={"path": str(self._journal_path), "error": repr(exc)},
         )
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
