@@ -33,10 +33,12 @@ from bot.stories.sprint import sprint_view
 from bot.templates import render
 
 GREEN = ("success", "neutral", "skipped")
-MERGEABLE_PAUSES_S = (0.1, 0.5, 1.0, 2.0)
+MERGEABLE_PAUSES_S = (0.1, 0.3)
 #: GitHub's 405 when the base moved while it merged: the merge is decided again after these
 BASE_MODIFIED = "Base branch was modified"
 BASE_MODIFIED_PAUSES_S = (0.2, 0.5, 1.0)
+#: GitHub's 405 where the merge itself finds a conflict.
+NOT_MERGEABLE = "Pull Request is not mergeable"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,8 +111,11 @@ def decide(facts: PullFacts, *, auto_merge: bool, method: str) -> Decision:
         return UpdateFirst()
     if facts.failing:
         return Wait(f"the repository's checks fail: {', '.join(facts.failing)}")
-    if facts.pending or facts.mergeable is None:
-        return Wait(f"the repository's checks run: {', '.join(facts.pending) or 'mergeability'}")
+    if facts.pending:
+        return Wait(f"the repository's checks run: {', '.join(facts.pending)}")
+    # Mergeability not computed yet (GitHub answers null after every push to the base, so
+    # with many stories merging it is often unknown) holds nothing up: GitHub decides at the
+    # merge itself, and a conflict it finds there is waited out until it says `false`.
     return MergeNow(method)
 
 
@@ -246,6 +251,8 @@ async def _merge_once(
         said = str(exc.args[0]) if exc.args else exc.status_code.phrase
         if BASE_MODIFIED in said and not say_refused:
             return None
+        if pull.get("mergeable") is None and NOT_MERGEABLE in said:  # a conflict, seen first
+            return Wait("GitHub found the branch not mergeable: its mergeability decides next")
         body = render("stories/merge_refused.md.j2", key=key, reason=said, mark=mark, merged=False)
         await progress.show(place, pull, mark, body)
         return Wait(f"GitHub refuses the merge: {said}")

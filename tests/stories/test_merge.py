@@ -44,6 +44,8 @@ def test_the_decision():
     )
     assert said(approved_by=("mona",), behind_on_shared_files=True) == UpdateFirst()
     assert said(mergeable=False) == UpdateFirst()  # GitHub says whether it conflicts
+    # Not computed yet: the merge itself is where GitHub decides.
+    assert said(approved_by=("mona",), mergeable=None) == MergeNow("m")
     assert said(draft=True).reason.startswith("the pull request is a draft")
     assert decide(FACTS, auto_merge=True, method="rebase") == MergeNow("rebase")
     unreviewed = dataclasses.replace(FACTS, review_passed=False)
@@ -204,3 +206,42 @@ async def test_auto_merge_brings_a_branch_up_to_date_and_hands_back_a_conflict(s
     merged = await merge_story(stage.place, "1-1-subtract", subtract.pull_number, **options)
     assert isinstance(merged, Merged), merged
     assert await stage.on_github("main", "calc/ops.py") == both
+
+
+async def test_a_conflict_the_merge_itself_finds_is_waited_out_quietly(stage):
+    """Mergeability not computed yet holds nothing up (GitHub answers null after each push to
+    the base); where the merge itself finds a conflict (a push to the base just before it:
+    GitHub's 405), the story waits without a word on the pull request, and the next look
+    hands the conflict back."""
+    pull = await delivered_multiply(stage)
+    await stage.sim.settle()
+    await stage.sim.review(stage.repository, pull.pull_number, by="mona", event="APPROVE")
+    ops = await stage.on_github("main", "calc/ops.py")
+    pulls = stage.sim.pulls
+    real_merge, real_compute = pulls.merge, pulls.compute_mergeable
+
+    async def not_yet(repository, pr):  # GitHub still computing
+        pr.mergeable = None
+        return None
+
+    async def pushed_first(*args, **kwargs):
+        """Mona's change where multiply goes lands on main just before the merge."""
+        await stage.sim.push(
+            stage.repository, by="mona", message="Power where multiply goes",
+            files={"calc/ops.py": ops + "\n\ndef power(a, b):\n    return a ** b\n"},
+        )  # fmt: skip
+        pulls.get(stage.repository, pull.pull_number).mergeable = None
+        return await real_merge(*args, **kwargs)
+
+    pulls.compute_mergeable, pulls.merge = not_yet, pushed_first
+    pulls.get(stage.repository, pull.pull_number).mergeable = None
+    try:
+        waiting = await merge_story(stage.place, KEY, pull.pull_number)
+    finally:
+        pulls.compute_mergeable, pulls.merge = real_compute, real_merge
+    assert waiting == Wait("GitHub found the branch not mergeable: its mergeability decides next")
+    assert app_comments(stage.repository, pull.pull_number) == []
+    assert pulls.get(stage.repository, pull.pull_number).merged_at is None
+    await stage.sim.settle()
+    conflicted = await merge_story(stage.place, KEY, pull.pull_number)
+    assert conflicted == Conflicted(KEY, ("calc/ops.py",))
