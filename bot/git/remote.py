@@ -140,6 +140,8 @@ class Remote:
         # One network operation or worktree change on a clone at a time: a fetch checks the
         # objects every worktree's HEAD names, and a worktree half made fails it.
         self._lock = asyncio.Lock()
+        self._fetches_started = 0  # by `sync`; those that ask while one runs share the next
+        self._fetches_done = 0  # the number of the last one that ended well
 
     def exclusive(self) -> asyncio.Lock:
         """Hold while adding or pruning a worktree of the clone (never around `sync`)."""
@@ -150,11 +152,19 @@ class Remote:
         return await git(*args, cwd=cwd or self.clone, token=token)
 
     async def sync(self) -> None:
-        """Clone on first use, else fetch: the clone mirrors GitHub's branches as origin/*."""
+        """Clone on first use, else fetch: the clone mirrors GitHub's branches as origin/*.
+        Callers that ask while a fetch runs share one fetch begun after they asked (twenty
+        stories starting at once fetched twenty times, one after another)."""
+        wanted = self._fetches_started + 1  # the first fetch to begin from now on
         async with self._lock:
+            if self._fetches_done >= wanted:
+                return  # a fetch begun after this call asked has ended well
+            self._fetches_started += 1
+            number = self._fetches_started
             if not (self.clone / "HEAD").is_file():
                 await self._clone()
             await self._network("fetch", "--quiet", "--prune", "origin")
+            self._fetches_done = number
 
     async def _clone(self) -> None:
         """Clone beside the clone's place, then move it there: a clone cut short (a crash, a

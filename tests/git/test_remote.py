@@ -162,3 +162,38 @@ async def test_a_clone_cut_short_is_redone_not_taken_for_one(world):
     await remote.sync()
     assert "main" in await remote.branches()
     assert not remote.clone.with_name(remote.clone.name + ".partial").exists()
+
+
+async def test_syncs_asked_while_a_fetch_runs_share_the_next_one(world, monkeypatch):
+    """Twenty stories starting at once each ask for a fetch: those that ask while one runs
+    share one fetch begun after they asked, and each sees what GitHub had when it asked."""
+    import asyncio
+
+    sim, repository, remote, _issued = world
+    await remote.sync()
+    fetches: list[str] = []
+    real = remote._network
+    pushed = asyncio.Event()
+
+    async def network(*args: str, cwd: Path | None = None) -> str:
+        if args[0] == "fetch":
+            fetches.append(args[0])
+            if len(fetches) == 1:  # a push lands on GitHub while this first fetch runs
+                out = await real(*args, cwd=cwd)
+                await sim.push(repository, by="mona", files={"b.md": "b\n"}, message="B")
+                pushed.set()
+                return out
+        return await real(*args, cwd=cwd)
+
+    monkeypatch.setattr(remote, "_network", network)
+    first = asyncio.create_task(remote.sync())
+    await pushed.wait()  # the first fetch ran before the push: these ask after it
+    await asyncio.gather(*(remote.sync() for _ in range(10)))
+    await first
+    # The first of the ten fetches at once; the nine that ask while it runs share the next.
+    assert len(fetches) == 3
+    tip = (await sim.git.git(repository, "rev-parse", "main")).strip()
+    seen = await git("rev-parse", "refs/remotes/origin/main", cwd=remote.clone)
+    assert seen.strip() == tip  # the push made before they asked is seen
+    await remote.sync()  # asked with no fetch running: a fetch of its own
+    assert len(fetches) == 4
