@@ -12,6 +12,7 @@ on: here the environment is exactly what git needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -19,6 +20,8 @@ import re
 import shutil
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+
+from bot.git.shared_lock import SharedLock
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +140,15 @@ class Remote:
         self.clone = clone
         self.clone_url = clone_url
         self._token = token
-        # One network operation or worktree change on a clone at a time: a fetch checks the
-        # objects every worktree's HEAD names, and a worktree half made fails it.
-        self._lock = asyncio.Lock()
+        # A fetch or a worktree change alone on the clone (a fetch checks the objects every
+        # worktree's HEAD names, and a worktree half made fails it); pushes side by side.
+        self._lock = SharedLock()
         self._fetches_started = 0  # by `sync`; those that ask while one runs share the next
         self._fetches_done = 0  # the number of the last one that ended well
 
-    def exclusive(self) -> asyncio.Lock:
+    def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold while adding or pruning a worktree of the clone (never around `sync`)."""
-        return self._lock
+        return self._lock.exclusive()
 
     async def _network(self, *args: str, cwd: Path | None = None) -> str:
         token = await self._token()  # fresh for each operation
@@ -156,7 +159,7 @@ class Remote:
         Callers that ask while a fetch runs share one fetch begun after they asked (twenty
         stories starting at once fetched twenty times, one after another)."""
         wanted = self._fetches_started + 1  # the first fetch to begin from now on
-        async with self._lock:
+        async with self._lock.exclusive():
             if self._fetches_done >= wanted:
                 return  # a fetch begun after this call asked has ended well
             self._fetches_started += 1
@@ -196,7 +199,7 @@ class Remote:
             return path
         remote_tip = f"refs/remotes/origin/{branch}"
         start = remote_tip if await self._has(remote_tip) else f"refs/remotes/origin/{base}"
-        async with self._lock:
+        async with self._lock.exclusive():
             await git("worktree", "prune", cwd=self.clone)
             await git(
                 "worktree", "add", "--quiet", "--no-track", "-B", branch, str(path), start,
@@ -215,7 +218,7 @@ class Remote:
         return (await git("rev-parse", "HEAD", cwd=worktree)).strip()
 
     async def push(self, worktree: Path, branch: str) -> None:
-        async with self._lock:
+        async with self._lock.shared():
             await self._network(
                 "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=worktree
             )
@@ -224,14 +227,14 @@ class Remote:
         """Push a commit made in the clone (no worktree) to `branch`. `replace` lets it
         replace what is there (only for a branch the App alone writes, never a default
         branch); the tracking ref follows."""
-        async with self._lock:
+        async with self._lock.shared():
             spec = f"{'+' if replace else ''}{sha}:refs/heads/{branch}"
             await self._network("push", "--quiet", "origin", spec)
         await git("update-ref", f"refs/remotes/origin/{branch}", sha, cwd=self.clone)
 
     async def fetch(self, branch: str) -> str | None:
         """Fetch one branch now; its tip, or None when GitHub has no such branch."""
-        async with self._lock:
+        async with self._lock.exclusive():
             spec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
             try:
                 await self._network("fetch", "--quiet", "origin", spec)
