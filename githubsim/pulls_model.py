@@ -183,8 +183,10 @@ class Pulls(Merging):
         issue = Issue(self.state.next_id(), number, title, body, sender, now, now, via_app=via_app)
         pull = PullRequest(self.state.next_id(), issue, head, head_sha, base, base_sha, draft)
         issue.pull = pull
-        await self.refresh_stats(repository, pull)
+        # Its number is taken before anything is awaited: another pull request or issue
+        # opened meanwhile took the same one, and the later replaced the earlier.
         repository.issues[number] = issue
+        await self.refresh_stats(repository, pull)
         self.announce("opened", repository, pull, sender)
         for hook in self.on_open:
             hook(repository, pull)

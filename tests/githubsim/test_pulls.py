@@ -209,3 +209,22 @@ async def test_a_protected_base_needs_an_approval_to_merge(world):
     answer = await call(session, "PUT", f"pulls/{pull.number}/merge", {}, 405)
     assert answer["message"].startswith("At least 1 approving review is required")
     assert await sim.git.resolve(repository, "main") != sha
+
+
+async def test_pull_requests_opened_at_once_each_get_their_own_number(world):
+    """Twenty stories open their pull requests together: each its own number, none lost (the
+    number was taken before an await and registered after it, so two opened at once shared
+    one and the later replaced the earlier)."""
+    sim, repository, session = world
+    names = [f"story-{n}" for n in range(8)]
+    for name in names:
+        await sim.push(repository, by="mona", files={f"{name}.md": "x\n"}, branch=name)
+    opened = await asyncio.gather(*(
+        call(session, "POST", "pulls", {"title": n, "head": n, "base": "main"}, 201)
+        for n in names
+    ))  # fmt: skip
+    numbers = [p["number"] for p in opened]
+    assert len(set(numbers)) == len(names), numbers
+    for pull in opened:
+        again = await call(session, "GET", f"pulls/{pull['number']}")
+        assert again["head"]["ref"] == pull["head"]["ref"]
