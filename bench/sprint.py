@@ -128,6 +128,19 @@ class Server:
                 self.kill()
 
 
+def _cpu(server: Server) -> tuple[float, float, float, float]:
+    """CPU seconds so far: the server itself, the processes it ran and waited for (git, the
+    sandbox), this process (the local GitHub and the model), and the processes this one ran
+    (the local GitHub's git)."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(f) / tick for f in fields[11:15])
+    mine = os.times()
+    return (utime + stime, cutime + cstime, mine.user + mine.system,
+            mine.children_user + mine.children_system)  # fmt: skip
+
+
 def _tree_rss(root: int) -> int:
     """Bytes resident in `root` and every process below it."""
     parents: dict[int, int] = {}
@@ -356,7 +369,11 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
             asked = len(model.requests)
             one_s = await bench.sprint(keys[:1], 120)
             one_model_s = (len(model.requests) - asked) * DELAY_S
+            cpu_before = _cpu(server)
             many_s = await bench.sprint(keys[1:], 120 + 20 * count, kills)
+            cpu = [after - before for after, before in zip(_cpu(server), cpu_before, strict=True)]
+            if kills:
+                cpu = []  # another server process each restart: its CPU is not this one's
             merged = bench.merged(keys[1:])
             problems = await bench.converged(keys, data) if kills else []
             parts = _delivered(server.log, keys[0])
@@ -387,6 +404,12 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
         f"one story, push to merge, apart from the model's {one_model_s:.0f} s and the tests: "
         f"{whole * 1000:.0f} ms (webhooks, git, GitHub, status commits, review, merge)"
     )
+    if cpu:
+        print(
+            f"CPU seconds while the {count} stories ran ({many_s:.1f} s, {os.cpu_count()} cores): "
+            f"server {cpu[0]:.1f}, its git and sandboxes {cpu[1]:.1f}; the local GitHub and the "
+            f"model {cpu[2]:.1f}, its git {cpu[3]:.1f}"
+        )
     print(
         f"peak RSS of the product's processes together: {peak[0] / 2**20:.0f} MiB "
         "(target <= 400 MB)"
