@@ -115,3 +115,31 @@ async def test_branches_commits_and_compare(world):
     # a protected branch cannot be moved by the API either
     content = base64.b64encode(b"x").decode()
     await call(session, "PUT", "contents/x", {"message": "x", "content": content}, 409)
+
+
+async def test_reads_of_fixed_objects_are_answered_from_memory_and_refs_never(world, monkeypatch):
+    """The stand-in asks git once for what only the objects decide (a commit shown by its
+    id, a diff of two ids); what a ref names is asked every time (it moves)."""
+    import githubsim.git_store as git_store
+
+    sim, repository = world[0], world[1]
+    await sim.push(repository, by="mona", files={"a.md": "a\n"}, message="A")
+    first = (await sim.git.git(repository, "rev-parse", "main")).strip()
+    await sim.push(repository, by="mona", files={"a.md": "b\n"}, message="B")
+    second = (await sim.git.git(repository, "rev-parse", "main")).strip()
+    real, asked = git_store.run_git, []
+
+    async def run_git(*args, **kwargs):
+        asked.append(args)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(git_store, "run_git", run_git)
+    diffs = [await sim.git.git(repository, "diff", first, second) for _ in range(3)]
+    assert len(set(diffs)) == 1 and "+b" in diffs[0] and len(asked) == 1
+    shown = await sim.git.git(repository, "show", "-s", "--format=%s", second)
+    assert shown.strip() == "B" and len(asked) == 2
+    for _ in range(2):
+        await sim.git.git(repository, "show", "-s", "--format=%s", "main")
+    assert len(asked) == 4  # a ref: asked each time
+    await sim.push(repository, by="mona", files={"a.md": "c\n"}, message="C")
+    assert (await sim.git.git(repository, "show", "-s", "--format=%s", "main")).strip() == "C"
