@@ -97,7 +97,8 @@ async def test_pause_resume_cancel_and_retry(world, tmp_path):
     assert done[-len(before) :] == before
     for n in range(1, STEPS + 1):
         assert sum(f"step {n} " in s for s in done) == 1
-    assert "✅ done" in status()
+    # The status comment follows at its own pace (edits are spaced): done soon after the PR.
+    await world.until(lambda: "✅ done" in status(), timeout=60)
     assert len(sim.pulls.of(repository)) == 1
 
     # A retry of a done run is explained and changes nothing.
