@@ -22,10 +22,9 @@ least four minutes whatever the orchestrator does; the bench measures the orches
 `--kills K` SIGKILLs the server K times while the N stories run, each at a moment drawn at
 random (seeded): the instant a draft pull request opens, one is readied, the App posts a
 review or a pull request is merged (as seen on the local GitHub; at most 15 s), or after
-0.3-3 s. Then it
-checks that the sprint converged to the same end as without kills: every story merged and
-`done`, issues closed, no worktree left, and nothing made twice (pull request, review,
-comment, issue, commit). Its makespan is not the target's.
+0.3-3 s. Then it checks that the sprint converged to the same end as without kills: every
+story merged and `done`, issues closed, no worktree left, and nothing made twice (pull
+request, review, comment, issue, commit). Its makespan is not the target's.
 """
 
 from __future__ import annotations
@@ -371,9 +370,8 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
             one_model_s = (len(model.requests) - asked) * DELAY_S
             cpu_before = _cpu(server)
             many_s = await bench.sprint(keys[1:], 120 + 20 * count, kills)
-            cpu = [after - before for after, before in zip(_cpu(server), cpu_before, strict=True)]
-            if kills:
-                cpu = []  # another server process each restart: its CPU is not this one's
+            # With kills the server is another process after each restart: no figure.
+            cpu = [] if kills else [a - b for a, b in zip(_cpu(server), cpu_before, strict=True)]
             merged = bench.merged(keys[1:])
             problems = await bench.converged(keys, data) if kills else []
             parts = _delivered(server.log, keys[0])

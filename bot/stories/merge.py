@@ -306,11 +306,9 @@ async def on_merged(
         changes = [Change(key, "done"), *finished(view.epics, view.statuses, key)]
         changes += [Change(k, "ready-for-dev", seen="backlog") for k in ready]
         await state.commit(changes)
-    if issue is not None:
-        url = f"/repos/{place.repository['full_name']}/issues/{issue}"
-        await finish(place, key, dict(await place.gh.getitem(url)), seen=False)
-    else:
-        await finish(place, key, None, seen=False)
+    url = f"/repos/{place.repository['full_name']}/issues/{issue}"
+    found = dict(await place.gh.getitem(url)) if issue is not None else None
+    await finish(place, key, found, seen=False)
     return Merged(key, sha, tuple(ready))
 
 

@@ -250,11 +250,7 @@ class Sprints(Passes[_Sprint]):
             if head is not None:
                 await show_story_check(place, key, head, "verified", command=result.run.command)
             await state.commit([Change(key, "review", seen="in-progress")])
-            self.board.wake(sprint.installation_id, sprint.data)  # the labels follow the file
-            self.wake(sprint.installation_id, sprint.data)  # its place goes to the next story
-            await self._follow(sprint, key, result.pull_number, issue, config)
-            return
-        if isinstance(result, Blocked):
+        elif isinstance(result, Blocked):
             if head is not None:
                 await show_story_check(place, key, head, "blocked", reason=result.reason)
             sprint.blocked.add(key)  # until a person retries (its issue's label says so too)
@@ -262,7 +258,9 @@ class Sprints(Passes[_Sprint]):
                 place, self.board.github.app_id, key, issue, result.text(), result.branch
             )
         self.board.wake(sprint.installation_id, sprint.data)  # the labels follow the file
-        self.wake(sprint.installation_id, sprint.data)
+        self.wake(sprint.installation_id, sprint.data)  # its place goes to the next story
+        if isinstance(result, Delivered):
+            await self._follow(sprint, key, result.pull_number, issue, config)
 
     async def _follow(
         self, sprint: _Sprint, key: str, number: int, issue: int | None, config: AgentsConfig
