@@ -10,7 +10,6 @@ GitHub's `GH006` message. After a push, the refs it changed are announced (`push
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import dataclasses
@@ -19,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from githubsim.auth import Authenticator, AuthError, Caller, allows
-from githubsim.git_store import GitStore, base_env
+from githubsim.git_store import GitStore, base_env, run_process
 from githubsim.model import ROLES, GitHubState, Repository, User
 from githubsim.protection import Protection
 
@@ -170,15 +169,7 @@ class GitHttp:
         announced before the pusher hears back, as the tests and the bot expect)."""
         body = await request.read()
         env["CONTENT_LENGTH"] = str(len(body))
-        process = await asyncio.create_subprocess_exec(
-            "git",
-            "http-backend",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=env,
-        )
-        out, _ = await process.communicate(body)
+        _, out, _ = await run_process(["git", "http-backend"], None, env, body)
         head, _, payload = out.partition(b"\r\n\r\n")
         if not payload and b"\n\n" in head:
             head, _, payload = out.partition(b"\n\n")
