@@ -9,6 +9,7 @@ call is made again with twice the room, twice at most and within the window, the
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,10 @@ class Metered:
     retry: ModelRetries = dataclasses.field(default_factory=ModelRetries)
     overhead_s: float = 0.0  # our own time per call, SDK and HTTP excluded (for the bench)
     window: int | None = None  # the operator's setting; else asked of the server once
+    tools_proven_at: float | None = None  # monotonic: the model last made a tool call asked for
+    probing: asyncio.Lock = dataclasses.field(
+        default_factory=asyncio.Lock, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.price = self.prices.price(self.client.spec)  # an unknown model is refused here

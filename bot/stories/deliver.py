@@ -152,16 +152,17 @@ async def _deliver(
     if test is None:
         reason = "no test command: set `sandbox.test` in .github/orchestrator.yml"
         return await _not_started(place, branch, reason, started)
-    probe_started = time.monotonic()
+    probe_s = 0.0  # the model's time only: the developer's making is the orchestrator's
     try:  # a model the operator does not allow is refused here, as one that makes no tool calls
         dev, confinement = await developer(
             worktree, config, means, str(place.repository["full_name"])
         )
+        probe_started = time.monotonic()
         await require_tool_calls(dev.llm)
+        probe_s = time.monotonic() - probe_started
     except LLMError as exc:
         reason = f"the model cannot work through tools: {exc}"
         return await _not_started(place, branch, reason, started, "model")
-    probe_s = time.monotonic() - probe_started
 
     published = _Published(place, branch, story)
     try:
