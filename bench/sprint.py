@@ -1,9 +1,10 @@
 """A sprint of N stories at once through the real path: the server as a subprocess
 (`python -m bot serve`), the local GitHub (webhooks, REST, git over HTTP), git worktrees, the
 bubblewrap sandbox. Each story is one model round that writes its own file (the model answers
-after 2 s), a trivial test command, `auto_merge` on, `max_concurrent_agents` N. First one
-story alone, then N together, in the same run; a person marks them ready by pushing the sprint
-file, as on GitHub.
+after 2 s), a trivial test command, `auto_merge` on, `max_concurrent_agents` N. First a story
+that warms the server up (its SDK is imported and the model is asked once whether it makes
+tool calls, as after every start), then one story alone, then N together, in the same run;
+a person marks them ready by pushing the sprint file, as on GitHub.
 
     .venv/bin/python -m bench.sprint [--stories N] [--kills K] [--github-limit]
 
@@ -52,6 +53,7 @@ from bot.project.location import DEFAULT
 from githubsim import GitHubSim
 from githubsim.graphql_api import GraphQLDescription
 from githubsim.model import App, Repository
+from githubsim.people_git import PushRefused
 from tests.sim_support import graphql_schema_path
 from tests.stories.project import FILES, ScriptedModel, story
 from tests.support import APP_ID, MANIFEST, ROOT
@@ -68,13 +70,13 @@ def _key(n: int) -> str:
 
 
 def _files(count: int) -> dict[str, str | bytes | None]:
-    """Story 1 (alone), then 2..count+1 (together), all in the backlog."""
+    """Story 1 (the warm-up), 2 (alone), then 3..count+2 (together), all in the backlog."""
     files = dict(FILES)
     files[".github/orchestrator.yml"] = (
         f"sandbox:\n  test: {TEST}\nauto_merge: true\nmax_concurrent_agents: {max(count, 1)}\n"
     )
     lines = ["development_status:", "  epic-2: in-progress"]
-    for n in range(1, count + 2):
+    for n in range(1, count + 3):
         files[f"docs/stories/{_key(n)}.md"] = story(f"2.{n}", f"Function {n}", [f"fn{n}"])
         lines.append(f"  {_key(n)}: backlog")
     files[DEFAULT] = "\n".join(lines) + "\n"
@@ -235,11 +237,20 @@ class Bench:
         await self.until(lambda: counted(self, keys) != before, within, "", poll=0.02)
 
     async def ready(self, keys: list[str]) -> None:
-        """A person marks `keys` ready for development in the sprint file on main."""
-        text = await self.sim.git.git(self.repository, "show", f"main:{DEFAULT}")
-        for key in keys:
-            text = text.replace(f"  {key}: backlog", f"  {key}: ready-for-dev")
-        await self.sim.push(self.repository, by="mona", files={DEFAULT: text}, message="Ready")
+        """A person marks `keys` ready for development in the sprint file on main; when the
+        bot pushed to main in between (a status commit), they read it again and push again."""
+        for _ in range(10):
+            text = await self.sim.git.git(self.repository, "show", f"main:{DEFAULT}")
+            for key in keys:
+                text = text.replace(f"  {key}: backlog", f"  {key}: ready-for-dev")
+            try:
+                await self.sim.push(
+                    self.repository, by="mona", files={DEFAULT: text}, message="Ready"
+                )
+                return
+            except PushRefused:
+                await asyncio.sleep(0.2)
+        raise SystemExit("the person's push to main was refused ten times")
 
     async def sprint(self, keys: list[str], within: float, kills: int = 0) -> float:
         """Seconds from the person's push until every story of `keys` is merged."""
@@ -329,8 +340,8 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    keys = [_key(n) for n in range(1, count + 2)]
-    for n in range(1, count + 2):
+    keys = [_key(n) for n in range(1, count + 3)]
+    for n in range(1, count + 3):
         model.scripts[_key(n)] = _script(n)
     with tempfile.TemporaryDirectory() as tmp:
         server_port = free_port()
@@ -349,7 +360,7 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
             "ORCHESTRATOR_WRITE_INTERVAL_SECONDS": "1" if github_limit else "0",
             "ORCHESTRATOR_WRITES_PER_MINUTE": "75" if github_limit else "100000",
             "ORCHESTRATOR_RETRY_BASE_SECONDS": "0.2",
-            "ORCHESTRATOR_STORY_ISSUES_PER_PASS": str(count + 2),
+            "ORCHESTRATOR_STORY_ISSUES_PER_PASS": str(count + 3),
             "ORCHESTRATOR_STORY_ISSUES_PASS_SECONDS": "0.3",
             "ORCHESTRATOR_SANDBOX": "bubblewrap",
             "ORCHESTRATOR_LOG_LEVEL": os.environ.get("ORCHESTRATOR_LOG_LEVEL", "INFO"),
@@ -365,16 +376,17 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
             sim.install(app, [repository], by="bench-org")
             await sim.push(repository, by="mona", files=_files(count), message="A calculator")
             await bench.until(lambda: all(bench.story_issue(k) for k in keys), 120, "issues")
+            await bench.sprint(keys[:1], 120)  # the warm-up
             asked = len(model.requests)
-            one_s = await bench.sprint(keys[:1], 120)
+            one_s = await bench.sprint(keys[1:2], 120)
             one_model_s = (len(model.requests) - asked) * DELAY_S
             cpu_before = _cpu(server)
-            many_s = await bench.sprint(keys[1:], 120 + 20 * count, kills)
+            many_s = await bench.sprint(keys[2:], 120 + 20 * count, kills)
             # With kills the server is another process after each restart: no figure.
             cpu = [] if kills else [a - b for a, b in zip(_cpu(server), cpu_before, strict=True)]
-            merged = bench.merged(keys[1:])
+            merged = bench.merged(keys[2:])
             problems = await bench.converged(keys, data) if kills else []
-            parts = _delivered(server.log, keys[0])
+            parts = _delivered(server.log, keys[1])
             if keep_log is not None:
                 shutil.copyfile(server.log, keep_log)
                 history = await sim.git.git(
