@@ -143,30 +143,26 @@ def _cpu(server: Server) -> tuple[float, float, float, float]:
 
 
 def _tree_rss(root: int) -> int:
-    """Bytes resident in `root` and every process below it."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree, frontier = {root}, [root]
+    """Bytes resident in `root` and every process below it (each thread's children, read
+    from /proc: scanning every process of the machine took a tenth of a core at 20 Hz)."""
+    total, frontier, seen = 0, [root], {root}
+    page = os.sysconf("SC_PAGE_SIZE")
     while frontier:
         pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    total = 0
-    for pid in tree:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except (OSError, IndexError, ValueError):
             continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in seen:
+                    seen.add(child)
+                    frontier.append(child)
     return total
 
 

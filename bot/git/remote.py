@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
+from bot.git.refs import resolve
 from bot.git.shared_lock import SharedLock
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class Remote:
         await git(
             "commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, identity=identity
         )
-        return (await git("rev-parse", "HEAD", cwd=worktree)).strip()
+        return resolve(worktree, "HEAD") or (await git("rev-parse", "HEAD", cwd=worktree)).strip()
 
     async def push(self, worktree: Path, branch: str) -> None:
         async with self._lock.shared():
@@ -254,14 +255,12 @@ class Remote:
                 if "couldn't find remote ref" in exc.stderr:
                     return None
                 raise
-        return (await git("rev-parse", f"refs/remotes/origin/{branch}", cwd=self.clone)).strip()
+        tracking = f"refs/remotes/origin/{branch}"
+        found = resolve(self.clone, tracking)
+        return found or (await git("rev-parse", tracking, cwd=self.clone)).strip()
 
     async def _has(self, ref: str) -> bool:
-        try:
-            await git("rev-parse", "--verify", "--quiet", ref, cwd=self.clone)
-        except GitFailed:
-            return False
-        return True
+        return resolve(self.clone, ref) is not None
 
 
 def run_branch(issue: int, workflow: str, taken: Iterable[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import shutil
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 import git
 
 from bot.git.locks import clear_stale_locks
+from bot.git.refs import resolve
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,8 @@ class Worktrees:
 
     def _repair(self, path: Path) -> None:
         """Undo what a crash can leave: a half-made worktree, a lost checkout or admin dir."""
-        self.repo.git.worktree("prune")  # registered, but the directory is gone
+        if self._prunable():
+            self.repo.git.worktree("prune")  # registered, but the directory is gone
         admin = self._admin_dir(path)
         locked = admin / "locked" if admin else None
         if locked is not None and locked.is_file() and locked.read_text().strip() == _INITIALIZING:
@@ -161,27 +164,38 @@ class Worktrees:
         return found
 
     def _registered(self) -> set[Path]:
-        listing = self.repo.git.worktree("list", "--porcelain")
-        return {
-            Path(line.removeprefix("worktree "))
-            for line in listing.splitlines()
-            if line.startswith("worktree ")
-        }
+        """The clone's worktrees, read as `git worktree list` reads them: each admin dir's
+        `gitdir` file names the worktree's `.git` (no process: every `ensure` asked twice)."""
+        return {target.parent for _, target in self._admin_dirs() if target is not None}
+
+    def _prunable(self) -> bool:
+        """Whether `git worktree prune` has anything to do: an admin dir whose worktree is
+        gone, or that names none."""
+        return any(target is None or not target.exists() for _, target in self._admin_dirs())
+
+    def _admin_dirs(self) -> list[tuple[Path, Path | None]]:
+        """(admin dir, the worktree's `.git` it names, or None when it names none)."""
+        found: list[tuple[Path, Path | None]] = []
+        admins = self.git_dir / "worktrees"
+        for admin in sorted(admins.iterdir()) if admins.is_dir() else []:
+            try:
+                named = (admin / "gitdir").read_text().strip()
+            except OSError:
+                found.append((admin, None))
+                continue
+            target = Path(named) if Path(named).is_absolute() else admin / named
+            found.append((admin, Path(os.path.normpath(target)) if named else None))
+        return found
 
     def _admin_dir(self, path: Path) -> Path | None:
         """`.git/worktrees/<name>` of the worktree at `path` (the name may differ from the key)."""
-        for gitdir in self.git_dir.glob("worktrees/*/gitdir"):
-            with contextlib.suppress(OSError):
-                if Path(gitdir.read_text().strip()) == path / ".git":
-                    return gitdir.parent
+        for admin, target in self._admin_dirs():
+            if target == path / ".git":
+                return admin
         return None
 
     def _has_branch(self, branch: str) -> bool:
-        try:
-            self.repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{branch}")
-        except git.GitCommandError:
-            return False
-        return True
+        return resolve(self.clone, f"refs/heads/{branch}") is not None
 
     def _mark_used(self, path: Path) -> None:
         admin = self._admin_dir(path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from bot.git.refs import resolve
 from bot.git.remote import GitFailed, Identity, Remote, git
 from bot.git.worktrees import Worktrees
 
@@ -22,6 +23,7 @@ class StoryBranch:
         self.base = base  # the default branch's commit the story starts from
         self.identity = identity
         self.pushed: str | None = None  # what GitHub has of it, as far as this object knows
+        self._files: tuple[str, list[str]] | None = None  # (HEAD, the files changed at it)
 
     @classmethod
     async def prepare(
@@ -31,7 +33,7 @@ class StoryBranch:
         second attempt goes on from it, its commits kept), else a new one from `default`."""
         await remote.sync()
         ours = f"refs/remotes/origin/story/{key}"
-        theirs = await _has(remote.clone, ours)
+        theirs = resolve(remote.clone, ours) is not None
         async with remote.exclusive():  # never beside another story's fetch
             worktree = await worktrees.ensure(
                 key, ours if theirs else f"refs/remotes/origin/{default}"
@@ -86,15 +88,21 @@ class StoryBranch:
             raise
 
     async def head(self) -> str:
-        return (await git("rev-parse", "HEAD", cwd=self.worktree)).strip()
+        """The worktree's HEAD, read from its files (git is asked only when they say nothing,
+        for its error)."""
+        found = resolve(self.worktree, "HEAD")
+        return found or (await git("rev-parse", "HEAD", cwd=self.worktree)).strip()
 
     async def changed(self) -> bool:
         return bool(await self.files())
 
     async def files(self) -> list[str]:
-        """The files the branch changes against its base."""
-        out = await git("diff", "--name-only", self.base, "HEAD", cwd=self.worktree)
-        return [line for line in out.splitlines() if line]
+        """The files the branch changes against its base (asked of git once per HEAD)."""
+        head = await self.head()
+        if self._files is None or self._files[0] != head:
+            out = await git("diff", "--name-only", self.base, head, cwd=self.worktree)
+            self._files = (head, [line for line in out.splitlines() if line])
+        return list(self._files[1])
 
     async def commits(self) -> list[str]:
         """The branch's commit subjects since its base, oldest first."""
@@ -116,11 +124,3 @@ class StoryBranch:
 
 #: What git says when the branch on GitHub has commits the push does not.
 _BEHIND = ("fetch first", "non-fast-forward", "[rejected]")
-
-
-async def _has(clone: Path, ref: str) -> bool:
-    try:
-        await git("rev-parse", "--verify", "--quiet", ref, cwd=clone)
-    except GitFailed:
-        return False
-    return True

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from types import MappingProxyType
+
+from cachetools import LRUCache
 
 from bot.agents.config import CONFIG_PATH, AgentsConfig, parse_config
 from bot.git.commit_file import read_file, read_files
@@ -25,12 +28,27 @@ class SprintView:
     epics: tuple[EpicView, ...] = ()
 
 
+#: What a commit decides, read once: most passes of a sprint find the default branch where
+#: the last one left it (four git processes a pass, a few hundred in a twenty-story sprint).
+_VIEWS: LRUCache[tuple[str, str, str], SprintView] = LRUCache(maxsize=64)
+_CONFIGS: LRUCache[tuple[str, str], AgentsConfig] = LRUCache(maxsize=64)
+
+
 async def sprint_view(state: StateCommitter) -> SprintView:
     """The default branch's sprint state and dependencies (fetched now)."""
     remote = state.remote
     tip = await remote.fetch(state.default_branch)
     if tip is None:
         return SprintView(None, {}, {})
+    key = (str(remote.clone), tip, state.path)
+    if (known := _VIEWS.get(key)) is not None:
+        return known
+    _VIEWS[key] = view = await _read(state, tip)
+    return view
+
+
+async def _read(state: StateCommitter, tip: str) -> SprintView:
+    remote = state.remote
     raw = await read_file(remote.clone, tip, state.path)
     try:
         parsed = parse(raw.decode("utf-8", errors="replace"), state.path) if raw else None
@@ -46,12 +64,17 @@ async def sprint_view(state: StateCommitter) -> SprintView:
     read = await read_files(remote.clone, tip, planning)
     files = {name: (text or b"").decode("utf-8", errors="replace") for name, text in read.items()}
     epics = epic_views(parsed) if parsed else ()
-    return SprintView(tip, statuses, dependencies(files, statuses), epics)
+    deps = dependencies(files, statuses)
+    return SprintView(tip, MappingProxyType(statuses), MappingProxyType(dict(deps)), epics)
 
 
 async def sprint_config(state: StateCommitter, view: SprintView) -> AgentsConfig:
     """`.github/orchestrator.yml` as the commit the view read has it (defaults without one)."""
     assert view.tip is not None
+    key = (str(state.remote.clone), view.tip)
+    if (known := _CONFIGS.get(key)) is not None:
+        return known
     raw = await read_file(state.remote.clone, view.tip, CONFIG_PATH)
     text = raw.decode("utf-8", errors="replace") if raw else ""
-    return parse_config(text, {}, check_models=False)
+    _CONFIGS[key] = config = parse_config(text, {}, check_models=False)
+    return config

@@ -1,0 +1,45 @@
+"""Refs read from the repository's files, checked against `git rev-parse` on a real clone
+and worktree: loose and packed refs, a worktree's own HEAD (on a branch, detached), refs
+that name nothing, a path that is no repository."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from bot.git.refs import resolve
+from bot.git.worktrees import Worktrees
+from tests.git.conftest import git
+
+
+def _agrees(path: Path, ref: str) -> None:
+    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], cwd=path,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert resolve(path, ref) == (done.stdout.strip() or None), ref
+
+
+async def test_refs_read_from_files_agree_with_git(worktrees: Worktrees, tmp_path: Path):
+    clone = worktrees.clone
+    path = await worktrees.ensure("1-1-login", "origin/main")
+    git(path, "commit", "-q", "--allow-empty", "-m", "story work")
+    names = ["HEAD", "refs/heads/story/1-1-login", "refs/remotes/origin/main",
+             "refs/heads/story/none", "refs/remotes/origin/none"]  # fmt: skip
+    for ref in names:
+        _agrees(clone, ref)
+        _agrees(path, ref)  # HEAD is the worktree's own, the rest the clone's
+    assert resolve(path, "HEAD") != resolve(clone, "HEAD")
+
+    git(clone, "pack-refs", "--all")  # every ref now in packed-refs, no loose file
+    assert not (worktrees.git_dir / "refs/remotes/origin/main").exists()
+    for ref in names:
+        _agrees(clone, ref)
+        _agrees(path, ref)
+
+    git(path, "checkout", "-q", "--detach", "HEAD~1")
+    _agrees(path, "HEAD")
+    assert resolve(path, "HEAD") == resolve(clone, "refs/remotes/origin/main")
+
+
+def test_a_path_that_is_no_repository_names_nothing(tmp_path: Path):
+    assert resolve(tmp_path, "HEAD") is None
+    assert resolve(tmp_path / "gone", "HEAD") is None
