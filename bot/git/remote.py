@@ -146,6 +146,13 @@ def _run(
     return done.returncode, done.stdout, done.stderr
 
 
+@dataclasses.dataclass
+class _BranchFetches:
+    started: int = 0  # fetches of the branch begun
+    done: int = 0  # the number of the last one that ended (well, or finding no branch)
+    tip: str | None = None  # what it found
+
+
 class Remote:
     """One repository's clone in the data dir and what the App does with GitHub's copy."""
 
@@ -158,6 +165,7 @@ class Remote:
         self._lock = SharedLock()
         self._fetches_started = 0  # by `sync`; those that ask while one runs share the next
         self._fetches_done = 0  # the number of the last one that ended well
+        self._branches: dict[str, _BranchFetches] = {}  # `fetch`'s, shared the same way
 
     def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold while adding or pruning a worktree of the clone (never around `sync`)."""
@@ -246,18 +254,31 @@ class Remote:
         await git("update-ref", f"refs/remotes/origin/{branch}", sha, cwd=self.clone)
 
     async def fetch(self, branch: str) -> str | None:
-        """Fetch one branch now; its tip, or None when GitHub has no such branch."""
-        async with self._lock.exclusive():
-            spec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
-            try:
-                await self._network("fetch", "--quiet", "origin", spec)
-            except GitFailed as exc:
-                if "couldn't find remote ref" in exc.stderr:
-                    return None
-                raise
+        """Fetch one branch now; its tip, or None when GitHub has no such branch. Callers that
+        ask while a fetch of it runs share one begun after they asked, as a `sync` begun
+        after they asked (a sprint's passes, status commits and merges each fetched the
+        default branch, often at once)."""
         tracking = f"refs/remotes/origin/{branch}"
-        found = resolve(self.clone, tracking)
-        return found or (await git("rev-parse", tracking, cwd=self.clone)).strip()
+        shared = self._branches.setdefault(branch, _BranchFetches())
+        wanted, wanted_sync = shared.started + 1, self._fetches_started + 1
+        async with self._lock.exclusive():
+            if self._fetches_done >= wanted_sync:
+                return resolve(self.clone, tracking)  # a whole fetch after the ask, pruned
+            if shared.done < wanted:
+                shared.started += 1
+                number = shared.started
+                spec = f"+refs/heads/{branch}:{tracking}"
+                try:
+                    await self._network("fetch", "--quiet", "origin", spec)
+                except GitFailed as exc:
+                    if "couldn't find remote ref" not in exc.stderr:
+                        raise
+                    shared.done, shared.tip = number, None
+                    return None
+                found = resolve(self.clone, tracking)
+                shared.done = number
+                shared.tip = found or (await git("rev-parse", tracking, cwd=self.clone)).strip()
+            return shared.tip
 
     async def _has(self, ref: str) -> bool:
         return resolve(self.clone, ref) is not None

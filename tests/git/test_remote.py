@@ -197,3 +197,46 @@ async def test_syncs_asked_while_a_fetch_runs_share_the_next_one(world, monkeypa
     assert seen.strip() == tip  # the push made before they asked is seen
     await remote.sync()  # asked with no fetch running: a fetch of its own
     assert len(fetches) == 4
+
+
+async def test_fetches_of_a_branch_asked_at_once_share_the_next_one(world, monkeypatch):
+    """A sprint's passes, status commits and merges each fetch the default branch, often at
+    once: those that ask while one runs share one begun after they asked, and each gets the
+    tip GitHub had when it asked; a branch GitHub lacks is None for all who shared."""
+    import asyncio
+
+    sim, repository, remote, _issued = world
+    await remote.sync()
+    fetches: list[tuple[str, ...]] = []
+    real = remote._network
+    pushed = asyncio.Event()
+
+    async def network(*args: str, cwd: Path | None = None) -> str:
+        if args[0] == "fetch":
+            fetches.append(args)
+            if len(fetches) == 1:  # a push lands on GitHub while this first fetch runs
+                out = await real(*args, cwd=cwd)
+                await sim.push(repository, by="mona", files={"b.md": "b\n"}, message="B")
+                pushed.set()
+                return out
+        return await real(*args, cwd=cwd)
+
+    monkeypatch.setattr(remote, "_network", network)
+    first = asyncio.create_task(remote.fetch("main"))
+    await pushed.wait()
+    tips = await asyncio.gather(*(remote.fetch("main") for _ in range(10)))
+    before = await first
+    tip = (await sim.git.git(repository, "rev-parse", "main")).strip()
+    assert len(fetches) == 3 and before != tip  # the first; the first of the ten; the rest
+    assert set(tips) == {tip}  # the push made before they asked is seen by every one
+    assert await asyncio.gather(*(remote.fetch("gone") for _ in range(3))) == [None] * 3
+    assert len(fetches) == 5  # the first alone, the two at once after it together
+    # A whole-clone fetch begun after the ask serves it too: one runs, then a sync and a
+    # fetch of main ask; the sync goes first and the fetch of main takes its answer.
+    del fetches[:]
+    running = asyncio.create_task(remote.fetch("other"))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(remote.sync()), asyncio.create_task(remote.fetch("main"))]
+    await running
+    assert (await asyncio.gather(*waiting))[1] == tip
+    assert [a[-1] for a in fetches] == ["+refs/heads/other:refs/remotes/origin/other", "origin"]
