@@ -16,10 +16,12 @@ async def read_file(clone: Path, commit: str, path: str) -> bytes | None:
     return (await read_files(clone, commit, [path]))[path]
 
 
-async def read_files(clone: Path, commit: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+async def read_files(
+    clone: Path, commit: str, paths: Sequence[str], *, strict: bool = False
+) -> dict[str, bytes | None]:
     """The files at `paths` in `commit` (None for one that is not there, or not a file), read
     by one `git cat-file --batch`: a sprint's pass reads every story file, a process each
-    was most of its time."""
+    was most of its time. `strict`: git failing raises GitFailed (else all are None)."""
     found: dict[str, bytes | None] = dict.fromkeys(paths)
     asked = [p for p in found if "\n" not in p and p]
     if not asked:
@@ -28,6 +30,8 @@ async def read_files(clone: Path, commit: str, paths: Sequence[str]) -> dict[str
         out = await git_bytes("cat-file", "--batch", cwd=clone,
                               stdin="".join(f"{commit}:{p}\n" for p in asked).encode())  # fmt: skip
     except GitFailed:
+        if strict:
+            raise
         return found
     at = 0
     for path in asked:

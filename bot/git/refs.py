@@ -13,8 +13,9 @@ from git.refs.symbolic import SymbolicReference
 
 def resolve(path: Path, ref: str) -> str | None:
     """The object id `ref` (a full ref name, or HEAD) names in the repository or worktree at
-    `path`; None when it names nothing there (or `path` is no repository)."""
+    `path`; None when it names nothing there, or `path` is no repository, or the ref is
+    broken (an empty file a crash left: `git rev-parse --verify` names nothing for it too)."""
     try:
         return SymbolicReference.dereference_recursive(git.Repo(path), ref)
-    except (ValueError, OSError, git.GitError):
+    except (ValueError, OSError, git.GitError, AssertionError, IndexError):
         return None

@@ -110,19 +110,21 @@ async def git_bytes(
 ) -> bytes:
     """`git`, with its stdout exactly as git wrote it (a file's content, byte for byte)."""
     config = ["-c", "core.hooksPath=/dev/null", "-c", "credential.helper="]
-    if token is not None:
-        config += ["-c", f"credential.helper={HELPER}"]
+    if token is not None:  # GitHub's: a transfer stalled for a minute fails, never hangs
+        config += ["-c", f"credential.helper={HELPER}", *_STALLED]
     env = environment(token, identity) | ({"GIT_INDEX_FILE": str(index)} if index else {})
-    ran = asyncio.get_running_loop().run_in_executor(
-        _THREADS, _run, ["git", *config, *args], cwd, env, stdin
-    )
+    pool = _NETWORK if token is not None else _LOCAL
+    queued = pool.submit(_run, ["git", *config, *args], cwd, env, stdin)
+    ran = asyncio.wrap_future(queued)
     try:
         status, out, err = await asyncio.shield(ran)
     except asyncio.CancelledError:
         # The caller was cancelled (a story whose pull request was closed, a shutdown): git
-        # finishes what it began, or it would leave locks and half-written refs behind for
-        # the next command on the clone, which the caller's lock no longer keeps out.
-        await asyncio.wait([ran])
+        # not yet begun never runs; git begun finishes, or it would leave locks and
+        # half-written refs behind for the next command, which the caller's lock no longer
+        # keeps out.
+        if not queued.cancel():
+            await asyncio.wait([ran])
         raise
     if status:
         raise GitFailed(args, status, err.decode(errors="replace"))
@@ -131,9 +133,14 @@ async def git_bytes(
 
 #: Git runs from these threads, not from the event loop: starting a process blocks the
 #: thread that starts it until the child has exec'd, and on a busy machine that is 10-25 ms
-#: of a frozen loop per git command (hundreds of them in a sprint). A thread waiting on git
-#: holds no lock and no CPU, so there are many.
-_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="git")
+#: of a frozen loop per git command (hundreds of them in a sprint). GitHub's fetches and
+#: pushes have threads of their own, so a slow one never holds the clone's quick local
+#: commands up; eight of each keep twenty stories' git processes (and their memory) in bounds.
+_LOCAL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="git")
+_NETWORK = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="git-net")
+#: Below 1 KB/s for 60 s, a fetch or push from GitHub fails (GitFailed) rather than hold a
+#: thread for ever.
+_STALLED = ("-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=60")
 
 
 def _run(
@@ -262,8 +269,8 @@ class Remote:
         shared = self._branches.setdefault(branch, _BranchFetches())
         wanted, wanted_sync = shared.started + 1, self._fetches_started + 1
         async with self._lock.exclusive():
-            if self._fetches_done >= wanted_sync:
-                return resolve(self.clone, tracking)  # a whole fetch after the ask, pruned
+            if self._fetches_done >= wanted_sync:  # a whole fetch after the ask (pruned)
+                return resolve(self.clone, tracking)  # None: GitHub has no such branch
             if shared.done < wanted:
                 shared.started += 1
                 number = shared.started
@@ -275,12 +282,16 @@ class Remote:
                         raise
                     shared.done, shared.tip = number, None
                     return None
-                found = resolve(self.clone, tracking)
-                shared.done = number
-                shared.tip = found or (await git("rev-parse", tracking, cwd=self.clone)).strip()
+                shared.done, shared.tip = number, await self._tracking(tracking)
             return shared.tip
 
+    async def _tracking(self, ref: str) -> str:
+        """What a tracking ref names: read from its file, else asked of git (for its error)."""
+        found = resolve(self.clone, ref)
+        return found or (await git("rev-parse", "--verify", ref, cwd=self.clone)).strip()
+
     async def _has(self, ref: str) -> bool:
+        """Whether `ref` names an object (a broken ref names none, as git says)."""
         return resolve(self.clone, ref) is not None
 
 

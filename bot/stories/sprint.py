@@ -11,7 +11,7 @@ from types import MappingProxyType
 from cachetools import LRUCache
 
 from bot.agents.config import CONFIG_PATH, AgentsConfig, parse_config
-from bot.git.commit_file import read_file, read_files
+from bot.git.commit_file import read_files
 from bot.git.remote import GitFailed, git
 from bot.project.epics import EpicView, epic_views
 from bot.project.sprint_status import SprintStatusError, parse
@@ -43,13 +43,19 @@ async def sprint_view(state: StateCommitter) -> SprintView:
     key = (str(remote.clone), tip, state.path)
     if (known := _VIEWS.get(key)) is not None:
         return known
-    _VIEWS[key] = view = await _read(state, tip)
+    view, whole = await _read(state, tip)
+    if whole:  # what git failed to read is read again by the next pass
+        _VIEWS[key] = view
     return view
 
 
-async def _read(state: StateCommitter, tip: str) -> SprintView:
-    remote = state.remote
-    raw = await read_file(remote.clone, tip, state.path)
+async def _read(state: StateCommitter, tip: str) -> tuple[SprintView, bool]:
+    """The view at `tip`, and whether git read all of it."""
+    remote, whole = state.remote, True
+    try:
+        raw = (await read_files(remote.clone, tip, [state.path], strict=True))[state.path]
+    except GitFailed:
+        raw, whole = None, False
     try:
         parsed = parse(raw.decode("utf-8", errors="replace"), state.path) if raw else None
     except SprintStatusError:
@@ -59,13 +65,17 @@ async def _read(state: StateCommitter, tip: str) -> SprintView:
     try:
         names = (await git("ls-tree", "-r", "--name-only", tip, cwd=remote.clone)).splitlines()
     except GitFailed:
-        names = []
+        names, whole = [], False
     planning = [name for name in names if is_planning_file(name, statuses)]
-    read = await read_files(remote.clone, tip, planning)
+    try:
+        read = await read_files(remote.clone, tip, planning, strict=True)
+    except GitFailed:
+        read, whole = dict.fromkeys(planning), False
     files = {name: (text or b"").decode("utf-8", errors="replace") for name, text in read.items()}
     epics = epic_views(parsed) if parsed else ()
     deps = dependencies(files, statuses)
-    return SprintView(tip, MappingProxyType(statuses), MappingProxyType(dict(deps)), epics)
+    view = SprintView(tip, MappingProxyType(statuses), MappingProxyType(dict(deps)), epics)
+    return view, whole
 
 
 async def sprint_config(state: StateCommitter, view: SprintView) -> AgentsConfig:
@@ -74,7 +84,11 @@ async def sprint_config(state: StateCommitter, view: SprintView) -> AgentsConfig
     key = (str(state.remote.clone), view.tip)
     if (known := _CONFIGS.get(key)) is not None:
         return known
-    raw = await read_file(state.remote.clone, view.tip, CONFIG_PATH)
+    try:
+        found = await read_files(state.remote.clone, view.tip, [CONFIG_PATH], strict=True)
+    except GitFailed:  # the defaults this once; the next pass reads it again
+        return parse_config("", {}, check_models=False)
+    raw = found[CONFIG_PATH]
     text = raw.decode("utf-8", errors="replace") if raw else ""
     _CONFIGS[key] = config = parse_config(text, {}, check_models=False)
     return config

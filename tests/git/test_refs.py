@@ -43,3 +43,11 @@ async def test_refs_read_from_files_agree_with_git(worktrees: Worktrees, tmp_pat
 def test_a_path_that_is_no_repository_names_nothing(tmp_path: Path):
     assert resolve(tmp_path, "HEAD") is None
     assert resolve(tmp_path / "gone", "HEAD") is None
+
+
+async def test_a_broken_ref_names_nothing_as_git_says(worktrees: Worktrees):
+    # A crash can leave an empty ref file behind; git ignores it ("ignoring broken ref").
+    broken = worktrees.git_dir / "refs/remotes/origin/broken"
+    broken.write_text("")
+    _agrees(worktrees.clone, "refs/remotes/origin/broken")
+    assert resolve(worktrees.clone, "refs/remotes/origin/broken") is None

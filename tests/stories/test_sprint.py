@@ -77,3 +77,32 @@ async def test_a_sprint_in_dependency_order_with_two_at_a_time(stage):
     assert place.worktrees.stories() == []
     for name, *_ in FUNCTIONS.values():
         assert f"def {name}" in await stage.on_github("main", f"calc/{name}.py")
+
+
+async def test_a_view_git_could_not_read_whole_is_read_again(stage, monkeypatch):
+    """A commit's view is read once and kept, but not when git failed to read part of it:
+    the story files unreadable this once (a fault injected), the next pass reads them."""
+    from bot.git.remote import GitFailed
+    from bot.stories import sprint
+
+    divide = FILES["docs/stories/1-3-divide.md"] + "\nDepends on: 1-2\n"
+    await stage.sim.push(
+        stage.repository, by="mona", message="The sprint",
+        files={"docs/sprint-status.yaml": SPRINT, "docs/stories/1-3-divide.md": divide},
+    )  # fmt: skip
+    state = StateCommitter(stage.place.remote, stage.place.identity, "docs/sprint-status.yaml",
+                           "main")  # fmt: skip
+    real, failing = sprint.read_files, [True]
+
+    async def flaky(clone, commit, paths, *, strict=False):
+        if failing[0] and "docs/sprint-status.yaml" not in paths:
+            raise GitFailed(("cat-file", "--batch"), 128, "fatal: unable to read tree")
+        return await real(clone, commit, paths, strict=strict)
+
+    monkeypatch.setattr(sprint, "read_files", flaky)
+    first = await sprint_view(state)
+    assert "1-3-divide" in first.statuses and not first.deps.get("1-3-divide")
+    failing[0] = False
+    again = await sprint_view(state)
+    assert again.tip == first.tip and again.deps["1-3-divide"] == ("1-2-multiply",)
+    assert await sprint_view(state) is again  # read whole: kept for this commit
