@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import re
 import shutil
@@ -13,7 +14,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import git
 from cachetools import LRUCache
+from git.refs.symbolic import SymbolicReference
 
 from githubsim.model import Repository
 
@@ -198,8 +201,11 @@ class GitStore:
         return status == 0
 
     async def refs(self, repository: Repository) -> dict[str, str]:
-        """Every branch and tag: ref name -> object id."""
+        """Every branch and tag: ref name -> object id (read from the repository's files as
+        `git for-each-ref` reads them; git itself when a ref there cannot be read)."""
         await self.ensure(repository)
+        with contextlib.suppress(Exception):  # a ref GitPython cannot read: git's own answer
+            return _refs_on_disk(self.path(repository))
         out = await self.git(
             repository,
             "for-each-ref",
@@ -214,6 +220,12 @@ class GitStore:
         await self.ensure(repository)
         if revision.startswith("-"):
             return None
+        path = self.path(repository)
+        if (tip := _branch_tip(path, revision)) is not None:
+            return tip
+        key = (str(path), "resolve", revision)  # a commit id names the same commit for ever
+        if _OBJECT_ID.fullmatch(revision) and (known := self._answers.get(key)) is not None:
+            return known
         status, out = await run_git(
             "--git-dir",
             str(self.path(repository)),
@@ -223,7 +235,12 @@ class GitStore:
             f"{revision}^{{commit}}",
             ok=(0, 1, 128),
         )
-        return out.decode().strip() if status == 0 else None
+        if status != 0:
+            return None
+        found = out.decode().strip()
+        if _OBJECT_ID.fullmatch(revision):
+            self._answers[key] = found
+        return found
 
     @asynccontextmanager
     async def worktree(self, repository: Repository, commit: str) -> AsyncIterator[Path]:
@@ -242,6 +259,43 @@ class GitStore:
 #: twenty-story sprint asked git ~1,500 times, mostly the same commits and diffs).
 _READS = frozenset({"show", "diff", "diff-tree", "log", "rev-list", "merge-base", "ls-tree"})
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+#: A branch name git could take for nothing else (no revision syntax in it).
+_BRANCH_NAME = re.compile(r"(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._/-]*")
+
+
+def _refs_on_disk(path: Path) -> dict[str, str]:
+    """Branches and tags read from the files (loose, then packed), sorted as git lists them:
+    the stand-in asked `for-each-ref` before and after every push, ~300 times a sprint."""
+    repo = git.Repo(path)
+    found = {
+        ref.path: SymbolicReference.dereference_recursive(repo, ref.path)
+        for common in ("refs/heads", "refs/tags")
+        for ref in git.Reference.iter_items(repo, common_path=common)
+    }
+    return dict(sorted(found.items()))
+
+
+def _branch_tip(path: Path, revision: str) -> str | None:
+    """The commit `revision` names when it is a branch (`main`, `refs/heads/main`) and git
+    could mean nothing else by it (no ref or file of that name comes before the branch in
+    git's order); None leaves it to `git rev-parse`."""
+    name = revision.removeprefix("refs/heads/")
+    if not _BRANCH_NAME.fullmatch(name):
+        return None
+    try:
+        repo = git.Repo(path)
+        if name == revision:  # git looks at $GIT_DIR/<name>, refs/<name>, refs/tags/<name> first
+            if (path / name).exists():
+                return None
+            for before in (f"refs/{name}", f"refs/tags/{name}"):
+                with contextlib.suppress(ValueError, OSError):
+                    SymbolicReference.dereference_recursive(repo, before)
+                    return None
+        return SymbolicReference.dereference_recursive(repo, f"refs/heads/{name}")
+    except Exception:  # noqa: BLE001 - no such branch, or a file that cannot be read: git's word
+        return None
 
 
 def _names_objects_only(args: tuple[str, ...]) -> bool:

@@ -97,7 +97,7 @@ class GraphQLApi:
             return web.json_response(
                 {"errors": [{"message": "no GraphQL schema loaded (scripts/prefetch-npm)"}]}
             )
-        from graphql import graphql_sync, parse, validate
+        from graphql import execute_sync, parse, validate
         from graphql.error import GraphQLError
 
         try:
@@ -109,11 +109,12 @@ class GraphQLApi:
         if problems:
             self.on_violation("; ".join(p.message for p in problems)[:2000])
             return web.json_response({"errors": [p.formatted for p in problems]})
-        result = graphql_sync(
+        result = execute_sync(  # parsed and validated above, once (graphql_sync did both again)
             self.description.schema,
-            query,
+            document,
             root_value=_Root(self, caller),
             variable_values=variables,
+            check_sync=True,
         )
         answer: dict[str, Any] = {"data": result.data}
         if result.errors:
