@@ -14,9 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import git
 from cachetools import LRUCache
-from git.refs.symbolic import SymbolicReference
 
 from githubsim.model import Repository
 
@@ -202,9 +200,9 @@ class GitStore:
 
     async def refs(self, repository: Repository) -> dict[str, str]:
         """Every branch and tag: ref name -> object id (read from the repository's files as
-        `git for-each-ref` reads them; git itself when a ref there cannot be read)."""
+        `git for-each-ref` reads them; git itself when they cannot be read so)."""
         await self.ensure(repository)
-        with contextlib.suppress(Exception):  # a ref GitPython cannot read: git's own answer
+        with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):  # else git's word
             return _refs_on_disk(self.path(repository))
         out = await self.git(
             repository,
@@ -266,36 +264,60 @@ _BRANCH_NAME = re.compile(r"(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._/-]*"
 
 
 def _refs_on_disk(path: Path) -> dict[str, str]:
-    """Branches and tags read from the files (loose, then packed), sorted as git lists them:
-    the stand-in asked `for-each-ref` before and after every push, ~300 times a sprint."""
-    repo = git.Repo(path)
-    found = {
-        ref.path: SymbolicReference.dereference_recursive(repo, ref.path)
-        for common in ("refs/heads", "refs/tags")
-        for ref in git.Reference.iter_items(repo, common_path=common)
-    }
-    return dict(sorted(found.items()))
+    """Branches and tags of a bare repository, read from its files as `git for-each-ref`
+    reads them (a loose ref over a packed one), sorted as git lists them: the stand-in asked
+    git before and after every push, ~300 times a sprint. ValueError for what only git
+    should read (a symbolic ref among them)."""
+    found = _packed_refs(path)
+    for top in ("refs/heads", "refs/tags"):
+        for folder, _, names in os.walk(path / top):
+            for name in names:
+                if name.endswith(".lock"):
+                    continue  # a ref being written: git shows the ref file, not its lock
+                file = Path(folder, name)
+                value = file.read_text().strip()
+                if value.startswith("ref:"):
+                    raise ValueError(f"{file}: a symbolic ref")
+                if _OBJECT_ID.fullmatch(value):  # else broken: git skips it too
+                    found[file.relative_to(path).as_posix()] = value
+    return {name: sha for name, sha in sorted(found.items())
+            if name.startswith(("refs/heads/", "refs/tags/"))}  # fmt: skip
+
+
+def _packed_refs(path: Path) -> dict[str, str]:
+    try:
+        lines = (path / "packed-refs").read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    refs: dict[str, str] = {}
+    for line in lines:
+        if line and line[0] not in "#^":  # `^`: the tag above it peeled
+            sha, _, name = line.partition(" ")
+            refs[name.strip()] = sha
+    return refs
 
 
 def _branch_tip(path: Path, revision: str) -> str | None:
     """The commit `revision` names when it is a branch (`main`, `refs/heads/main`) and git
-    could mean nothing else by it (no ref or file of that name comes before the branch in
-    git's order); None leaves it to `git rev-parse`."""
+    could mean nothing else by it (no file or ref of that name comes before the branch in
+    git's order, `$GIT_DIR/<name>`, `refs/<name>`, `refs/tags/<name>`); None leaves it to
+    `git rev-parse`."""
     name = revision.removeprefix("refs/heads/")
     if not _BRANCH_NAME.fullmatch(name):
         return None
     try:
-        repo = git.Repo(path)
-        if name == revision:  # git looks at $GIT_DIR/<name>, refs/<name>, refs/tags/<name> first
-            if (path / name).exists():
-                return None
-            for before in (f"refs/{name}", f"refs/tags/{name}"):
-                with contextlib.suppress(ValueError, OSError):
-                    SymbolicReference.dereference_recursive(repo, before)
-                    return None
-        return SymbolicReference.dereference_recursive(repo, f"refs/heads/{name}")
-    except Exception:  # noqa: BLE001 - no such branch, or a file that cannot be read: git's word
+        before = [] if name != revision else [name, f"refs/{name}", f"refs/tags/{name}"]
+        packed = _packed_refs(path)
+        if any((path / other).exists() or other in packed for other in before):
+            return None
+        ref = f"refs/heads/{name}"
+        try:
+            value = (path / ref).read_text().strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            value = packed.get(ref, "")
+    except OSError:
         return None
+    return value if _OBJECT_ID.fullmatch(value) else None
 
 
 def _names_objects_only(args: tuple[str, ...]) -> bool:

@@ -51,3 +51,16 @@ async def test_a_broken_ref_names_nothing_as_git_says(worktrees: Worktrees):
     broken.write_text("")
     _agrees(worktrees.clone, "refs/remotes/origin/broken")
     assert resolve(worktrees.clone, "refs/remotes/origin/broken") is None
+
+
+def test_a_bare_clone_reads_as_git_does(worktrees: Worktrees, tmp_path: Path):
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(worktrees.clone), str(bare))
+    git(bare, "update-ref", "refs/remotes/origin/main", "HEAD")
+    for ref in ("HEAD", "refs/heads/main", "refs/remotes/origin/main", "refs/heads/none"):
+        _agrees(bare, ref)
+    git(bare, "pack-refs", "--all")
+    git(bare, "update-ref", "refs/heads/later", "HEAD")  # loose beside the packed ones
+    for ref in ("HEAD", "refs/heads/main", "refs/heads/later", "refs/remotes/origin/main"):
+        _agrees(bare, ref)
+    assert resolve(bare, "refs/heads/main") == resolve(worktrees.clone, "refs/heads/main")
