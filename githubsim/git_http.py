@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from githubsim.auth import Authenticator, AuthError, Caller, allows
-from githubsim.git_store import GitStore, base_env, run_process
+from githubsim.git_store import ZERO, GitStore, base_env, run_process
 from githubsim.model import ROLES, GitHubState, Repository, User
 from githubsim.protection import Protection
 
@@ -133,10 +134,27 @@ class GitHttp:
         env["SIM_PROTECTED_REASON"] = "Changes must be made through a pull request."
         if request.method == "POST" and self.faults.refuse_pushes:
             env["SIM_REFUSE"] = self.faults.refuse_pushes.pop(0)
-        async with self.store.lock(repository):
-            before = await self.store.refs(repository)
-            response = await self._cgi(request, env)
-            after = await self.store.refs(repository)
+        if request.method == "GET":  # the refs advertised: nothing changes
+            return await self._cgi(request, env)
+        # Pushes go side by side, as on GitHub: each announces only the refs it asked to
+        # update and git updated (receive-pack compares and swaps each ref by itself).
+        body = await request.read()
+        asked = update_commands(body)
+        before = await self.store.refs(repository)
+        response = await self._cgi(request, env, body)
+        now = await self.store.refs(repository)
+        after = dict(before)
+        for old, new, ref in asked:
+            if now.get(ref, ZERO) != new:
+                continue  # refused (a hook, a stale old value): not moved by this push
+            if old == ZERO:
+                before.pop(ref, None)
+            else:
+                before[ref] = old
+            if new == ZERO:
+                after.pop(ref, None)
+            else:
+                after[ref] = new
         if before != after:
             await self.on_push(repository, actor, before, after)
         return response
@@ -164,10 +182,12 @@ class GitHttp:
             env["GIT_PROTOCOL"] = request.headers["Git-Protocol"]
         return env
 
-    async def _cgi(self, request: web.Request, env: dict[str, str]) -> web.Response:
+    async def _cgi(
+        self, request: web.Request, env: dict[str, str], body: bytes | None = None
+    ) -> web.Response:
         """Run `git http-backend` for this request; its whole answer (so that a push is
         announced before the pusher hears back, as the tests and the bot expect)."""
-        body = await request.read()
+        body = await request.read() if body is None else body
         env["CONTENT_LENGTH"] = str(len(body))
         _, out, _ = await run_process(["git", "http-backend"], None, env, body)
         head, _, payload = out.partition(b"\r\n\r\n")
@@ -181,3 +201,27 @@ class GitHttp:
             elif key:
                 headers[key.strip()] = value.strip()
         return web.Response(status=status, body=payload, headers=headers)
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def update_commands(body: bytes) -> list[tuple[str, str, str]]:
+    """The ref updates a receive-pack request asks for, (old, new, ref): its pkt-lines up to
+    the flush packet (the pack follows), `<old> <new> <ref>`, capabilities after a NUL on
+    the first."""
+    found: list[tuple[str, str, str]] = []
+    at = 0
+    while at + 4 <= len(body):
+        try:
+            size = int(body[at : at + 4], 16)
+        except ValueError:
+            break
+        if size < 4:  # the flush packet (0000): the commands end
+            break
+        line = body[at + 4 : at + size].split(b"\0", 1)[0].decode(errors="replace").strip()
+        at += size
+        parts = line.split(" ")
+        if len(parts) == 3 and all(_OBJECT_ID.fullmatch(p) for p in parts[:2]):
+            found.append((parts[0], parts[1], parts[2]))
+    return found

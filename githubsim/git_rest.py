@@ -101,7 +101,10 @@ class GitRest:
                 await self.store.git(repository, "update-ref", "-d", ref, current or "")
             else:
                 await self.store.git(repository, "update-ref", ref, new, current or ZERO)
-            after = await self.store.refs(repository)
+            # Only `ref` is this move's: a push beside it announces its own refs.
+            after = {r: sha for r, sha in before.items() if r != ref}
+            if new is not None:
+                after[ref] = new
         if before != after:
             await self.on_push(repository, actor, before, after)
 

@@ -233,3 +233,31 @@ async def test_a_fetch_whose_negotiation_git_gzips_is_answered(world, tmp_path):
     fetched = await run("-c", "protocol.version=2", "fetch", "--quiet", "origin", "main", cwd=work)
     assert fetched.returncode == 0, fetched.stderr
     assert git("show", "FETCH_HEAD:later.md", cwd=work).stdout == "later\n"
+
+
+async def test_pushes_at_once_each_announce_their_own_refs(world):
+    """Pushes to different branches go side by side, as on GitHub, and each sends a push
+    event for the refs it moved: once each, with its own before and after."""
+    import asyncio
+
+    sim, _app, repository, _installation, receiver = world
+    main_before = await sim.git.resolve(repository, "main")
+    shas = await asyncio.gather(
+        sim.push(repository, by="mona", files={"main.md": "m\n"}, branch="main"),
+        *(sim.push(repository, by="mona", files={f"f{n}.md": f"{n}\n"}, branch=f"b{n}")
+          for n in range(6)),
+    )  # fmt: skip
+    await sim.settle()
+    pushes = [json.loads(b) for h, b in receiver.received if h["X-GitHub-Event"] == "push"]
+    latest = pushes[-7:]
+    assert sorted(p["ref"] for p in latest) == sorted(
+        ["refs/heads/main", *(f"refs/heads/b{n}" for n in range(6))]
+    )
+    by_ref = {p["ref"]: p for p in latest}
+    assert by_ref["refs/heads/main"]["before"] == main_before
+    assert by_ref["refs/heads/main"]["after"] == shas[0]
+    assert [p["commits"][-1]["message"] for p in latest if p["ref"] == "refs/heads/main"]
+    for n in range(6):
+        event = by_ref[f"refs/heads/b{n}"]
+        assert event["created"] is True and event["after"] == shas[n + 1]
+        assert [c["id"] for c in event["commits"]] == [shas[n + 1]]  # only its own commit
