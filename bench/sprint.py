@@ -20,7 +20,9 @@ stand-in and in the server's pacing (`ORCHESTRATOR_WRITES_PER_MINUTE`), unless
 `--github-limit`: a story makes about 15 writes, so under GitHub's limit 20 stories take at
 least four minutes whatever the orchestrator does; the bench measures the orchestrator.
 
-`--kills K` SIGKILLs the server K times while the N stories run, each at a moment drawn at
+`--kills K` SIGKILLs the server K times while N stories run (the next N are readied when a
+batch is merged before the K kills are spent, up to BATCHES_WITH_KILLS batches: a kill after
+the end tests little), each at a moment drawn at
 random (seeded): the instant a draft pull request opens, one is readied, the App posts a
 review or a pull request is merged (as seen on the local GitHub; at most 15 s), or after
 0.3-3 s. Then it checks that the sprint converged to the same end as without kills: every
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import functools
 import logging
 import os
 import random
@@ -69,14 +72,19 @@ def _key(n: int) -> str:
     return f"2-{n}-fn{n}"
 
 
-def _files(count: int) -> dict[str, str | bytes | None]:
-    """Story 1 (the warm-up), 2 (alone), then 3..count+2 (together), all in the backlog."""
+#: With kills, the batches of N stories the sprint file holds for the kills to land in.
+BATCHES_WITH_KILLS = 6
+
+
+def _files(count: int, total: int) -> dict[str, str | bytes | None]:
+    """Story 1 (the warm-up), 2 (alone), then 3..count+2 (together) and more batches up to
+    `total`, all in the backlog."""
     files = dict(FILES)
     files[".github/orchestrator.yml"] = (
         f"sandbox:\n  test: {TEST}\nauto_merge: true\nmax_concurrent_agents: {max(count, 1)}\n"
     )
     lines = ["development_status:", "  epic-2: in-progress"]
-    for n in range(1, count + 3):
+    for n in range(1, total + 1):
         files[f"docs/stories/{_key(n)}.md"] = story(f"2.{n}", f"Function {n}", [f"fn{n}"])
         lines.append(f"  {_key(n)}: backlog")
     files[DEFAULT] = "\n".join(lines) + "\n"
@@ -203,6 +211,9 @@ class Bench:
         return sum(1 for k in keys for p in self.pulls(k)
                    for r in p.reviews if r.user.login == BOT)  # type: ignore[attr-defined]  # fmt: skip
 
+    def all_merged(self, keys: list[str]) -> bool:
+        return self.merged(keys) == len(keys)
+
     def merged(self, keys: list[str]) -> int:
         return sum(1 for k in keys if any(p.merged_at for p in self.pulls(k)))  # type: ignore[attr-defined]
 
@@ -248,24 +259,42 @@ class Bench:
                 await asyncio.sleep(0.2)
         raise SystemExit("the person's push to main was refused ten times")
 
-    async def sprint(self, keys: list[str], within: float, kills: int = 0) -> float:
+    async def sprint(self, keys: list[str], within: float) -> float:
         """Seconds from the person's push until every story of `keys` is merged."""
         started = time.monotonic()
         await self.ready(keys)
-        rng = random.Random(21)  # kill moments, not secrets
-        for n in range(kills):
-            moment = rng.choice(list(MOMENTS))
-            if self.merged(keys) == len(keys):
-                moment = "after a while"  # nothing moves any more: the end is restarted
-            counted = MOMENTS[moment]
-            wait = rng.uniform(0.3, 3.0) if moment == "after a while" else MOMENT_WAIT_S
-            await self.moves(counted, keys, wait)
-            self.server.kill()
-            print(f"  kill {n + 1}/{kills} at {time.monotonic() - started:.1f} s, {moment} "
-                  f"({self.merged(keys)}/{len(keys)} merged)", flush=True)  # fmt: skip
-            await self.server.start()
         await self.until(lambda: self.merged(keys) == len(keys), within, "merged")
         return time.monotonic() - started
+
+    async def killed(
+        self, batches: list[list[str]], within: float, kills: int
+    ) -> tuple[float, list[str]]:
+        """Batches readied one after another while kills remain, the server killed at drawn
+        moments while a batch is not merged; the seconds, and the stories readied."""
+        started, used, n = time.monotonic(), list[str](), 0
+        rng = random.Random(21)  # kill moments, not secrets
+        for keys in batches:
+            if n == kills:
+                break
+            await self.ready(keys)
+            used += keys
+            while n < kills and self.merged(keys) < len(keys):
+                # Only a moment still to come in this batch (else the kill lands after it).
+                coming = [m for m, counted in MOMENTS.items()
+                          if m == "after a while" or counted(self, keys) < len(keys)]  # fmt: skip
+                moment = rng.choice(coming)
+                wait = rng.uniform(0.3, 3.0) if moment == "after a while" else MOMENT_WAIT_S
+                await self.moves(MOMENTS[moment], keys, wait)
+                self.server.kill()
+                n += 1
+                merged = f"{self.merged(keys)}/{len(keys)} of its batch merged"
+                print(f"  kill {n}/{kills} at {time.monotonic() - started:.1f} s, {moment} "
+                      f"({merged})", flush=True)  # fmt: skip
+                await self.server.start()
+            await self.until(functools.partial(self.all_merged, keys), within, "merged")
+        if n < kills:
+            print(f"  only {n} of {kills} kills landed in {len(batches)} batches")
+        return time.monotonic() - started, used
 
     async def converged(self, keys: list[str], data: Path) -> list[str]:
         """What differs from the end a sprint without kills reaches (empty: nothing)."""
@@ -336,8 +365,9 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    keys = [_key(n) for n in range(1, count + 3)]
-    for n in range(1, count + 3):
+    total = 2 + count * (BATCHES_WITH_KILLS if kills else 1)
+    keys = [_key(n) for n in range(1, total + 1)]
+    for n in range(1, total + 1):
         model.scripts[_key(n)] = _script(n)
     with tempfile.TemporaryDirectory() as tmp:
         server_port = free_port()
@@ -356,7 +386,7 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
             "ORCHESTRATOR_WRITE_INTERVAL_SECONDS": "1" if github_limit else "0",
             "ORCHESTRATOR_WRITES_PER_MINUTE": "75" if github_limit else "100000",
             "ORCHESTRATOR_RETRY_BASE_SECONDS": "0.2",
-            "ORCHESTRATOR_STORY_ISSUES_PER_PASS": str(count + 3),
+            "ORCHESTRATOR_STORY_ISSUES_PER_PASS": str(total + 1),
             "ORCHESTRATOR_STORY_ISSUES_PASS_SECONDS": "0.3",
             "ORCHESTRATOR_SANDBOX": "bubblewrap",
             "ORCHESTRATOR_LOG_LEVEL": os.environ.get("ORCHESTRATOR_LOG_LEVEL", "INFO"),
@@ -370,18 +400,24 @@ async def run(count: int, kills: int, github_limit: bool, keep_log: Path | None)
         bench = Bench(sim, app, repository, server)
         try:
             sim.install(app, [repository], by="bench-org")
-            await sim.push(repository, by="mona", files=_files(count), message="A calculator")
+            files = _files(count, total)
+            await sim.push(repository, by="mona", files=files, message="A calculator")
             await bench.until(lambda: all(bench.story_issue(k) for k in keys), 120, "issues")
             await bench.sprint(keys[:1], 120)  # the warm-up
             asked = len(model.requests)
             one_s = await bench.sprint(keys[1:2], 120)
             one_model_s = (len(model.requests) - asked) * DELAY_S
             cpu_before = _cpu(server)
-            many_s = await bench.sprint(keys[2:], 120 + 20 * count, kills)
-            # With kills the server is another process after each restart: no figure.
-            cpu = [] if kills else [a - b for a, b in zip(_cpu(server), cpu_before, strict=True)]
-            merged = bench.merged(keys[2:])
-            problems = await bench.converged(keys, data) if kills else []
+            within = 120 + 20 * count
+            if kills:  # the server is another process after each restart: no CPU figure
+                batches = [keys[i : i + count] for i in range(2, total, count)]
+                many_s, used = await bench.killed(batches, within, kills)
+                cpu, merged, count = [], bench.merged(used), len(used)
+                problems = await bench.converged(keys[:2] + used, data)
+            else:
+                many_s = await bench.sprint(keys[2:], within)
+                cpu = [a - b for a, b in zip(_cpu(server), cpu_before, strict=True)]
+                merged, problems = bench.merged(keys[2:]), []
             parts = _delivered(server.log, keys[1])
             if keep_log is not None:
                 shutil.copyfile(server.log, keep_log)
