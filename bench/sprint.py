@@ -473,6 +473,8 @@ def main() -> None:
     parser.add_argument("--github-limit", action="store_true")
     parser.add_argument("--log", type=Path, help="keep the server's log here")
     args = parser.parse_args()
+    if args.stories < 1:
+        parser.error("--stories: at least 1")
     asyncio.run(run(args.stories, args.kills, args.github_limit, args.log))
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import re
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -136,27 +137,27 @@ class GitHttp:
             env["SIM_REFUSE"] = self.faults.refuse_pushes.pop(0)
         if request.method == "GET":  # the refs advertised: nothing changes
             return await self._cgi(request, env)
-        # Pushes go side by side, as on GitHub: each announces only the refs it asked to
-        # update and git updated (receive-pack compares and swaps each ref by itself).
-        body = await request.read()
-        asked = update_commands(body)
-        before = await self.store.refs(repository)
-        response = await self._cgi(request, env, body)
-        now = await self.store.refs(repository)
-        after = dict(before)
-        for old, new, ref in asked:
-            if now.get(ref, ZERO) != new:
-                continue  # refused (a hook, a stale old value): not moved by this push
-            if old == ZERO:
-                before.pop(ref, None)
-            else:
-                before[ref] = old
-            if new == ZERO:
-                after.pop(ref, None)
-            else:
-                after[ref] = new
-        if before != after:
-            await self.on_push(repository, actor, before, after)
+        # Pushes go side by side, as on GitHub: each announces exactly the refs git updated
+        # for it, as its post-receive hook was told them (never one refused, never another
+        # push's); the announcements go one at a time, in the order the pushes ended.
+        with tempfile.TemporaryDirectory(prefix="githubsim-push-") as scratch:
+            updated = Path(scratch) / "updated"
+            env["SIM_UPDATED"] = str(updated)
+            response = await self._cgi(request, env)
+            lines = updated.read_text().splitlines() if updated.exists() else []
+        moved = [line.split(" ", 2) for line in lines if line.count(" ") == 2]
+        moved = [m for m in moved if m[2].startswith(("refs/heads/", "refs/tags/"))]
+        if moved:
+            async with self.store.lock(repository):
+                before = await self.store.refs(repository)
+                after = dict(before)
+                for old, new, ref in moved:
+                    for refs, sha in ((before, old), (after, new)):
+                        if sha == ZERO:
+                            refs.pop(ref, None)
+                        else:
+                            refs[ref] = sha
+                await self.on_push(repository, actor, before, after)
         return response
 
     def _cgi_env(self, request: web.Request, repository: Repository, tail: str) -> dict[str, str]:
@@ -182,12 +183,10 @@ class GitHttp:
             env["GIT_PROTOCOL"] = request.headers["Git-Protocol"]
         return env
 
-    async def _cgi(
-        self, request: web.Request, env: dict[str, str], body: bytes | None = None
-    ) -> web.Response:
+    async def _cgi(self, request: web.Request, env: dict[str, str]) -> web.Response:
         """Run `git http-backend` for this request; its whole answer (so that a push is
         announced before the pusher hears back, as the tests and the bot expect)."""
-        body = await request.read() if body is None else body
+        body = await request.read()
         env["CONTENT_LENGTH"] = str(len(body))
         _, out, _ = await run_process(["git", "http-backend"], None, env, body)
         head, _, payload = out.partition(b"\r\n\r\n")
@@ -201,27 +200,3 @@ class GitHttp:
             elif key:
                 headers[key.strip()] = value.strip()
         return web.Response(status=status, body=payload, headers=headers)
-
-
-_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
-
-def update_commands(body: bytes) -> list[tuple[str, str, str]]:
-    """The ref updates a receive-pack request asks for, (old, new, ref): its pkt-lines up to
-    the flush packet (the pack follows), `<old> <new> <ref>`, capabilities after a NUL on
-    the first."""
-    found: list[tuple[str, str, str]] = []
-    at = 0
-    while at + 4 <= len(body):
-        try:
-            size = int(body[at : at + 4], 16)
-        except ValueError:
-            break
-        if size < 4:  # the flush packet (0000): the commands end
-            break
-        line = body[at + 4 : at + size].split(b"\0", 1)[0].decode(errors="replace").strip()
-        at += size
-        parts = line.split(" ")
-        if len(parts) == 3 and all(_OBJECT_ID.fullmatch(p) for p in parts[:2]):
-            found.append((parts[0], parts[1], parts[2]))
-    return found

@@ -1,8 +1,10 @@
 """REST routes on a repository's git: refs, branches, commits, compare, contents.
 
 Every ref a route moves is moved with a compare-and-swap `git update-ref` under the
-repository's lock, then announced exactly as a push over HTTP is (`push`, `create`, `delete`,
-open pull requests following their branches).
+repository's lock (a push beside it moves refs without it: one that moved this ref first
+makes the swap fail, answered 409 as GitHub answers a ref that moved), then announced exactly
+as a push over HTTP is (`push`, `create`, `delete`, open pull requests following their
+branches).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from aiohttp import web
 
 from githubsim import git_objects as objects
 from githubsim.git_http import GitHttp
-from githubsim.git_store import ZERO, GitStore
+from githubsim.git_store import ZERO, GitError, GitStore
 from githubsim.http import Refusal, json_answer, not_found, paginate
 from githubsim.model import GitHubState, Repository, User
 from githubsim.render_git import GitRenderer
@@ -97,10 +99,13 @@ class GitRest:
                     if guarded
                     else "Update is not a fast forward"
                 )
-            if new is None:
-                await self.store.git(repository, "update-ref", "-d", ref, current or "")
-            else:
-                await self.store.git(repository, "update-ref", ref, new, current or ZERO)
+            try:
+                if new is None:
+                    await self.store.git(repository, "update-ref", "-d", ref, current or "")
+                else:
+                    await self.store.git(repository, "update-ref", ref, new, current or ZERO)
+            except GitError as exc:  # a push moved it after it was read
+                raise Refusal(409, f"{ref} has moved") from exc
             # Only `ref` is this move's: a push beside it announces its own refs.
             after = {r: sha for r, sha in before.items() if r != ref}
             if new is not None:

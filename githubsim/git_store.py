@@ -58,6 +58,17 @@ done
 exit $status
 """
 
+#: The post-receive hook: git gives it the refs the push did update, `<old> <new> <ref>` each
+#: (not those refused); it writes them where the server asks (`SIM_UPDATED`), so that pushes
+#: side by side each announce exactly their own.
+POST_RECEIVE = """#!/bin/sh
+if [ -n "$SIM_UPDATED" ]; then
+  cat > "$SIM_UPDATED"
+fi
+exit 0
+"""
+HOOKS = {"pre-receive": PRE_RECEIVE, "post-receive": POST_RECEIVE}
+
 #: Who the stand-in's own commits (merges, contents API) are by when no one is named.
 SIM_IDENTITY = {"name": "GitHub", "email": "noreply@github.com"}
 
@@ -141,6 +152,7 @@ class GitStore:
         self.root = Path(tempfile.mkdtemp(prefix="githubsim-git-")) if root is None else root
         self._locks: dict[int, asyncio.Lock] = {}
         self._answers: LRUCache[tuple[str, ...], str] = LRUCache(maxsize=4096)
+        self._hooked: set[Path] = set()
 
     def close(self) -> None:
         if self._owned:
@@ -158,6 +170,7 @@ class GitStore:
         disk where it belongs), with the stand-in's pre-receive hook."""
         path = self.path(repository)
         if not (path / "HEAD").exists():
+            self._hooked.discard(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             await run_git(
                 "init",
@@ -166,11 +179,14 @@ class GitStore:
                 f"--initial-branch={repository.default_branch}",
                 str(path),
             )
-        hook = path / "hooks" / "pre-receive"
-        if not hook.exists() or hook.read_text() != PRE_RECEIVE:
-            hook.parent.mkdir(parents=True, exist_ok=True)
-            hook.write_text(PRE_RECEIVE)
-            hook.chmod(0o755)
+        if path not in self._hooked:  # once a run: a file read at every git request before
+            for name, text in HOOKS.items():
+                hook = path / "hooks" / name
+                if not hook.exists() or hook.read_text() != text:
+                    hook.parent.mkdir(parents=True, exist_ok=True)
+                    hook.write_text(text)
+                    hook.chmod(0o755)
+            self._hooked.add(path)
         return path
 
     async def git(
@@ -259,16 +275,19 @@ _READS = frozenset({"show", "diff", "diff-tree", "log", "rev-list", "merge-base"
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-#: A branch name git could take for nothing else (no revision syntax in it).
-_BRANCH_NAME = re.compile(r"(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._/-]*")
+#: A part of a branch name between slashes, plainly one (no revision syntax, no `..`, not
+#: ending in `.` or `.lock`).
+_BRANCH_PART = re.compile(r"(?!.*\.\.)(?!.*\.lock$)(?!.*\.$)[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
 def _refs_on_disk(path: Path) -> dict[str, str]:
     """Branches and tags of a bare repository, read from its files as `git for-each-ref`
-    reads them (a loose ref over a packed one), sorted as git lists them: the stand-in asked
-    git before and after every push, ~300 times a sprint. ValueError for what only git
-    should read (a symbolic ref among them)."""
-    found = _packed_refs(path)
+    reads them (loose refs first, so that refs packed meanwhile are not missed; a loose ref,
+    broken or not, hides its packed line), sorted as git lists them: the stand-in asked git
+    before and after every push, ~300 times a sprint. ValueError for what only git should
+    read (a symbolic ref among them)."""
+    found: dict[str, str] = {}
+    loose: set[str] = set()
     for top in ("refs/heads", "refs/tags"):
         for folder, _, names in os.walk(path / top):
             for name in names:
@@ -278,10 +297,14 @@ def _refs_on_disk(path: Path) -> dict[str, str]:
                 value = file.read_text().strip()
                 if value.startswith("ref:"):
                     raise ValueError(f"{file}: a symbolic ref")
+                ref = file.relative_to(path).as_posix()
+                loose.add(ref)
                 if _OBJECT_ID.fullmatch(value):  # else broken: git skips it too
-                    found[file.relative_to(path).as_posix()] = value
-    return {name: sha for name, sha in sorted(found.items())
-            if name.startswith(("refs/heads/", "refs/tags/"))}  # fmt: skip
+                    found[ref] = value
+    for ref, sha in _packed_refs(path).items():
+        if ref.startswith(("refs/heads/", "refs/tags/")) and ref not in loose:
+            found[ref] = sha
+    return dict(sorted(found.items()))
 
 
 def _packed_refs(path: Path) -> dict[str, str]:
@@ -303,8 +326,8 @@ def _branch_tip(path: Path, revision: str) -> str | None:
     git's order, `$GIT_DIR/<name>`, `refs/<name>`, `refs/tags/<name>`); None leaves it to
     `git rev-parse`."""
     name = revision.removeprefix("refs/heads/")
-    if not _BRANCH_NAME.fullmatch(name):
-        return None
+    if not all(_BRANCH_PART.fullmatch(part) for part in name.split("/")):
+        return None  # not a name git takes for a branch (or not plainly): git decides
     try:
         before = [] if name != revision else [name, f"refs/{name}", f"refs/tags/{name}"]
         packed = _packed_refs(path)

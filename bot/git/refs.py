@@ -40,7 +40,7 @@ def resolve(path: Path, ref: str) -> str | None:
             if not value.startswith("ref:"):
                 return value if _OBJECT_ID.fullmatch(value) else None
             ref = value.removeprefix("ref:").strip()
-    except (OSError, UnicodeDecodeError):
+    except (OSError, ValueError):  # ValueError: undecodable, or a NUL in the name
         return None
     return None
 

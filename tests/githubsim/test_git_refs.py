@@ -48,3 +48,13 @@ def test_refs_and_branches_read_from_files_agree_with_git(tmp_path: Path):
     assert _branch_tip(bare, "story/1-1") == git(bare, "rev-parse", "main")
     assert _branch_tip(bare, "v1") is None  # the tag comes first: git decides
     assert _branch_tip(bare, "config") is None and _branch_tip(bare, "main~1") is None
+    for odd in ("main/", "story//1-1", "story/./1-1", "main.", "x.lock/y"):  # not branch names
+        assert _branch_tip(bare, odd) is None
+    # A broken loose ref hides its packed line, as in for-each-ref.
+    (bare / "refs/heads/broken").unlink()
+    git(bare, "pack-refs", "--all")
+    hiding = bare / "refs/heads/story/1-2"
+    hiding.parent.mkdir(parents=True, exist_ok=True)
+    hiding.write_text("")
+    assert "refs/heads/story/1-2" not in _refs_on_disk(bare)
+    assert _refs_on_disk(bare) == listed(bare)
