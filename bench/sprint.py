@@ -263,7 +263,7 @@ class Bench:
         """Seconds from the person's push until every story of `keys` is merged."""
         started = time.monotonic()
         await self.ready(keys)
-        await self.until(lambda: self.merged(keys) == len(keys), within, "merged")
+        await self.until(functools.partial(self.all_merged, keys), within, "merged")
         return time.monotonic() - started
 
     async def killed(
@@ -278,7 +278,7 @@ class Bench:
                 break
             await self.ready(keys)
             used += keys
-            while n < kills and self.merged(keys) < len(keys):
+            while n < kills and not self.all_merged(keys):
                 # Only a moment still to come in this batch (else the kill lands after it).
                 coming = [m for m, counted in MOMENTS.items()
                           if m == "after a while" or counted(self, keys) < len(keys)]  # fmt: skip

@@ -167,7 +167,7 @@ class GitStore:
 
     async def ensure(self, repository: Repository) -> Path:
         """The repository's bare git, made on first use (or adopted, if one is already on
-        disk where it belongs), with the stand-in's pre-receive hook."""
+        disk where it belongs), with the stand-in's hooks."""
         path = self.path(repository)
         if not (path / "HEAD").exists():
             self._hooked.discard(path)

@@ -100,6 +100,12 @@ async def git(
     return out.decode(errors="replace")
 
 
+async def named(path: Path, ref: str) -> str:
+    """What `ref` names in the repository or worktree at `path`: read from its files, else
+    asked of git, whose error (GitFailed) is the caller's."""
+    return resolve(path, ref) or (await git("rev-parse", "--verify", ref, cwd=path)).strip()
+
+
 async def git_bytes(
     *args: str,
     cwd: Path | None = None,
@@ -243,7 +249,7 @@ class Remote:
         await git(
             "commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, identity=identity
         )
-        return resolve(worktree, "HEAD") or (await git("rev-parse", "HEAD", cwd=worktree)).strip()
+        return await named(worktree, "HEAD")
 
     async def push(self, worktree: Path, branch: str) -> None:
         async with self._lock.shared():
@@ -282,13 +288,8 @@ class Remote:
                         raise
                     shared.done, shared.tip = number, None
                     return None
-                shared.done, shared.tip = number, await self._tracking(tracking)
+                shared.done, shared.tip = number, await named(self.clone, tracking)
             return shared.tip
-
-    async def _tracking(self, ref: str) -> str:
-        """What a tracking ref names: read from its file, else asked of git (for its error)."""
-        found = resolve(self.clone, ref)
-        return found or (await git("rev-parse", "--verify", ref, cwd=self.clone)).strip()
 
     async def _has(self, ref: str) -> bool:
         """Whether `ref` names an object (a broken ref names none, as git says)."""

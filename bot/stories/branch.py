@@ -8,7 +8,7 @@ import contextlib
 from pathlib import Path
 
 from bot.git.refs import resolve
-from bot.git.remote import GitFailed, Identity, Remote, git
+from bot.git.remote import GitFailed, Identity, Remote, git, named
 from bot.git.worktrees import Worktrees
 
 
@@ -88,10 +88,7 @@ class StoryBranch:
             raise
 
     async def head(self) -> str:
-        """The worktree's HEAD, read from its files (git is asked only when they say nothing,
-        for its error)."""
-        found = resolve(self.worktree, "HEAD")
-        return found or (await git("rev-parse", "HEAD", cwd=self.worktree)).strip()
+        return await named(self.worktree, "HEAD")
 
     async def changed(self) -> bool:
         return bool(await self.files())

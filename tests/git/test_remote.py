@@ -170,22 +170,7 @@ async def test_syncs_asked_while_a_fetch_runs_share_the_next_one(world, monkeypa
     import asyncio
 
     sim, repository, remote, _issued = world
-    await remote.sync()
-    fetches: list[str] = []
-    real = remote._network
-    pushed = asyncio.Event()
-
-    async def network(*args: str, cwd: Path | None = None) -> str:
-        if args[0] == "fetch":
-            fetches.append(args[0])
-            if len(fetches) == 1:  # a push lands on GitHub while this first fetch runs
-                out = await real(*args, cwd=cwd)
-                await sim.push(repository, by="mona", files={"b.md": "b\n"}, message="B")
-                pushed.set()
-                return out
-        return await real(*args, cwd=cwd)
-
-    monkeypatch.setattr(remote, "_network", network)
+    fetches, pushed = await _a_push_during_the_first_fetch(world, monkeypatch)
     first = asyncio.create_task(remote.sync())
     await pushed.wait()  # the first fetch ran before the push: these ask after it
     await asyncio.gather(*(remote.sync() for _ in range(10)))
@@ -206,22 +191,7 @@ async def test_fetches_of_a_branch_asked_at_once_share_the_next_one(world, monke
     import asyncio
 
     sim, repository, remote, _issued = world
-    await remote.sync()
-    fetches: list[tuple[str, ...]] = []
-    real = remote._network
-    pushed = asyncio.Event()
-
-    async def network(*args: str, cwd: Path | None = None) -> str:
-        if args[0] == "fetch":
-            fetches.append(args)
-            if len(fetches) == 1:  # a push lands on GitHub while this first fetch runs
-                out = await real(*args, cwd=cwd)
-                await sim.push(repository, by="mona", files={"b.md": "b\n"}, message="B")
-                pushed.set()
-                return out
-        return await real(*args, cwd=cwd)
-
-    monkeypatch.setattr(remote, "_network", network)
+    fetches, pushed = await _a_push_during_the_first_fetch(world, monkeypatch)
     first = asyncio.create_task(remote.fetch("main"))
     await pushed.wait()
     tips = await asyncio.gather(*(remote.fetch("main") for _ in range(10)))
@@ -240,3 +210,28 @@ async def test_fetches_of_a_branch_asked_at_once_share_the_next_one(world, monke
     await running
     assert (await asyncio.gather(*waiting))[1] == tip
     assert [a[-1] for a in fetches] == ["+refs/heads/other:refs/remotes/origin/other", "origin"]
+
+
+async def _a_push_during_the_first_fetch(world, monkeypatch):
+    """The clone synced, then its fetches counted (their arguments), a person's push landing
+    on GitHub while the first of them runs; (the fetches, set once that push is made)."""
+    import asyncio
+
+    sim, repository, remote, _issued = world
+    await remote.sync()
+    fetches: list[tuple[str, ...]] = []
+    real = remote._network
+    pushed = asyncio.Event()
+
+    async def network(*args: str, cwd: Path | None = None) -> str:
+        if args[0] == "fetch":
+            fetches.append(args)
+            if len(fetches) == 1:
+                out = await real(*args, cwd=cwd)
+                await sim.push(repository, by="mona", files={"b.md": "b\n"}, message="B")
+                pushed.set()
+                return out
+        return await real(*args, cwd=cwd)
+
+    monkeypatch.setattr(remote, "_network", network)
+    return fetches, pushed
