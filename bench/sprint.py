@@ -4,7 +4,9 @@ bubblewrap sandbox. Each story is one model round that writes its own file (the 
 after 2 s), a trivial test command, `auto_merge` on, `max_concurrent_agents` N. First a story
 that warms the server up (its SDK is imported and the model is asked once whether it makes
 tool calls, as after every start), then one story alone, then N together, in the same run;
-a person marks them ready by pushing the sprint file, as on GitHub.
+a person marks them ready by pushing the sprint file, as on GitHub. Each is timed from
+the person's push that went in until every one of its stories is merged, once the bot has
+finished with the stories before (their issues closed, `done` on main).
 
     .venv/bin/python -m bench.sprint [--stories N] [--kills K] [--github-limit]
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 import os
@@ -152,13 +155,21 @@ def _cpu(server: Server) -> tuple[float, float, float, float]:
 
 def _tree_rss(root: int) -> int:
     """Bytes resident in `root` and every process below it (each thread's children, read
-    from /proc: scanning every process of the machine took a tenth of a core at 20 Hz)."""
-    total, frontier, seen = 0, [root], {root}
+    from /proc: scanning every process of the machine took a tenth of a core at 20 Hz).
+
+    A child not yet past its exec (the same program and command line as its parent) is not
+    counted: Python starts processes with vfork, whose child runs in its parent's memory
+    until it execs; counted, each such moment added the server's 130 MiB again."""
+    total, frontier, seen = 0, [(root, b"")], {root}
     page = os.sysconf("SC_PAGE_SIZE")
     while frontier:
-        pid = frontier.pop()
+        pid, parents = frontier.pop()
         try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            mine = (
+                Path(f"/proc/{pid}/cmdline").read_bytes() + os.readlink(f"/proc/{pid}/exe").encode()
+            )
+            if mine != parents:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
             tasks = os.listdir(f"/proc/{pid}/task")
         except (OSError, IndexError, ValueError):
             continue
@@ -170,7 +181,7 @@ def _tree_rss(root: int) -> int:
             for child in map(int, children):
                 if child not in seen:
                     seen.add(child)
-                    frontier.append(child)
+                    frontier.append((child, mine))
     return total
 
 
@@ -243,28 +254,48 @@ class Bench:
         before = counted(self, keys)
         await self.until(lambda: counted(self, keys) != before, within, "", poll=0.02)
 
-    async def ready(self, keys: list[str]) -> None:
+    async def ready(self, keys: list[str]) -> float:
         """A person marks `keys` ready for development in the sprint file on main; when the
-        bot pushed to main in between (a status commit), they read it again and push again."""
+        bot pushed to main in between (a status commit), they read it again and push again.
+        The moment the push that went in began."""
         for _ in range(10):
             text = await self.sim.git.git(self.repository, "show", f"main:{DEFAULT}")
             for key in keys:
                 text = text.replace(f"  {key}: backlog", f"  {key}: ready-for-dev")
+            began = time.monotonic()
             try:
                 await self.sim.push(
                     self.repository, by="mona", files={DEFAULT: text}, message="Ready"
                 )
-                return
+                return began
             except PushRefused:
                 await asyncio.sleep(0.2)
         raise SystemExit("the person's push to main was refused ten times")
 
-    async def sprint(self, keys: list[str], within: float) -> float:
-        """Seconds from the person's push until every story of `keys` is merged."""
+    async def settled(self, keys: list[str], within: float) -> None:
+        """Until the bot is done with `keys` after their merges: their issues closed and the
+        sprint file on main saying `done` (its last status commit pushed)."""
         started = time.monotonic()
-        await self.ready(keys)
+        while time.monotonic() - started < within:
+            closed = all(getattr(self.story_issue(k), "state", "") == "closed" for k in keys)
+            if closed and await self.done_on_main(keys):
+                return
+            await asyncio.sleep(0.05)
+        raise SystemExit(f"settled: not within {within:.0f} s; see {self.server.log}")
+
+    async def done_on_main(self, keys: list[str]) -> bool:
+        text = await self.sim.git.git(self.repository, "show", f"main:{DEFAULT}")
+        return all(f"  {k}: done" in text for k in keys)
+
+    async def sprint(self, keys: list[str], within: float) -> float:
+        """Seconds from the person's push (the one that went in) until every story of `keys`
+        is merged; then until the bot has finished with them, so that the next sprint's
+        push meets no status commit of this one's."""
+        started = await self.ready(keys)
         await self.until(functools.partial(self.all_merged, keys), within, "merged")
-        return time.monotonic() - started
+        took = time.monotonic() - started
+        await self.settled(keys, within)
+        return took
 
     async def killed(
         self, batches: list[list[str]], within: float, kills: int
@@ -300,18 +331,10 @@ class Bench:
         """What differs from the end a sprint without kills reaches (empty: nothing)."""
         problems: list[str] = []
 
-        async def done_on_main() -> bool:
-            text = await self.sim.git.git(self.repository, "show", f"main:{DEFAULT}")
-            return all(f"  {k}: done" in text for k in keys)
-
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            closed = all(getattr(self.story_issue(k), "state", "") == "closed" for k in keys)
-            if closed and await done_on_main():
-                break
-            await asyncio.sleep(0.2)
+        with contextlib.suppress(SystemExit):  # what is not done is said below
+            await self.settled(keys, 120)
         await self.sim.settle()
-        if not await done_on_main():
+        if not await self.done_on_main(keys):
             problems.append("not every story is done in the sprint file")
         for key in keys:
             pulls = self.pulls(key)
