@@ -45,6 +45,30 @@ def resolve(path: Path, ref: str) -> str | None:
     return None
 
 
+def listing(path: Path, prefix: str) -> dict[str, str]:
+    """Every ref under `prefix` (`refs/remotes/origin/`) in the repository at `path` that
+    names an object, and its id (`git for-each-ref`'s answer for them): loose refs over
+    packed-refs lines, a broken loose ref hiding its packed line; symbolic refs left out."""
+    try:
+        dirs = _dirs(path)
+        if dirs is None or ".." in prefix or not prefix.startswith("refs/"):
+            return {}
+        common = dirs[1]
+        found = {k: v for k, v in _packed(common).items() if k.startswith(prefix)}
+        for file in (common / prefix).rglob("*"):
+            if file.name.endswith(".lock") or not file.is_file():
+                continue  # a ref being written: git reads the ref itself, not its lock
+            name = file.relative_to(common).as_posix()
+            value = file.read_text().strip()
+            if _OBJECT_ID.fullmatch(value):
+                found[name] = value
+            else:
+                found.pop(name, None)
+    except (OSError, ValueError):
+        return {}
+    return found
+
+
 def _dirs(path: Path) -> tuple[Path, Path] | None:
     """(the git dir, the common dir) of a worktree (`.git` a file naming its admin dir), a
     clone with a work tree, or a bare clone; None for no repository."""

@@ -23,7 +23,7 @@ import subprocess
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-from bot.git.refs import resolve
+from bot.git.refs import listing, resolve
 from bot.git.shared_lock import SharedLock
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ HELPER = (
 )
 _KEEP = ("PATH", "LANG", "TZ")
 _SAFE_REF = re.compile(r"[^a-z0-9._-]+")
+_TRACKING = "refs/remotes/origin/"  # where the clone keeps GitHub's branches
 
 
 class GitFailed(Exception):
@@ -164,25 +165,38 @@ class _BranchFetches:
     started: int = 0  # fetches of the branch begun
     done: int = 0  # the number of the last one that ended (well, or finding no branch)
     tip: str | None = None  # what it found
+    turn: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)  # one at a time
 
 
 class Remote:
-    """One repository's clone in the data dir and what the App does with GitHub's copy."""
+    """One repository's clone in the data dir and what the App does with GitHub's copy.
+
+    A fetch first asks GitHub what its branches name (`ls-remote`, which changes nothing
+    here) and fetches only where the clone's tracking refs differ: most of a sprint's
+    fetches find the default branch where the App's own last push left it, and a fetch
+    holds the clone alone, waiting for every push under way."""
 
     def __init__(self, clone: Path, clone_url: str, token: TokenSource) -> None:
         self.clone = clone
         self.clone_url = clone_url
         self._token = token
-        # A fetch or a worktree change alone on the clone (a fetch checks the objects every
-        # worktree's HEAD names, and a worktree half made fails it); pushes side by side.
+        # A fetch or a worktree removal alone on the clone (a fetch checks the objects every
+        # worktree's HEAD names, and a worktree half made fails it); pushes and worktree
+        # adds side by side.
         self._lock = SharedLock()
+        self._sync_turn = asyncio.Lock()  # one whole-clone sync at a time
         self._fetches_started = 0  # by `sync`; those that ask while one runs share the next
         self._fetches_done = 0  # the number of the last one that ended well
         self._branches: dict[str, _BranchFetches] = {}  # `fetch`'s, shared the same way
 
     def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Hold while adding or pruning a worktree of the clone (never around `sync`)."""
+        """Hold while removing or pruning a worktree of the clone (never around `sync`)."""
         return self._lock.exclusive()
+
+    def adding(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold while adding a story's worktree: beside pushes and other adds (`Worktrees`
+        orders them), never beside a fetch, which a worktree half made fails."""
+        return self._lock.shared()
 
     async def _network(self, *args: str, cwd: Path | None = None) -> str:
         token = await self._token()  # fresh for each operation
@@ -190,18 +204,42 @@ class Remote:
 
     async def sync(self) -> None:
         """Clone on first use, else fetch: the clone mirrors GitHub's branches as origin/*.
-        Callers that ask while a fetch runs share one fetch begun after they asked (twenty
+        Callers that ask while a sync runs share one begun after they asked (twenty
         stories starting at once fetched twenty times, one after another)."""
-        wanted = self._fetches_started + 1  # the first fetch to begin from now on
-        async with self._lock.exclusive():
+        wanted = self._fetches_started + 1  # the first sync to begin from now on
+        async with self._sync_turn:
             if self._fetches_done >= wanted:
-                return  # a fetch begun after this call asked has ended well
+                return  # a sync begun after this call asked has ended well
             self._fetches_started += 1
             number = self._fetches_started
             if not (self.clone / "HEAD").is_file():
-                await self._clone()
-            await self._network("fetch", "--quiet", "--prune", "origin")
+                async with self._lock.exclusive():
+                    await self._clone()
+                    await self._network("fetch", "--quiet", "--prune", "origin")
+            else:
+                heads = await self._heads()
+                if heads != self._tracked():
+                    async with self._lock.exclusive():
+                        if heads != self._tracked():  # not fetched meanwhile
+                            await self._network("fetch", "--quiet", "--prune", "origin")
             self._fetches_done = number
+
+    def _tracked(self) -> dict[str, str]:
+        """The clone's tracking refs by branch name (origin/HEAD, if any, is no branch)."""
+        refs = listing(self.clone, _TRACKING)
+        return {k.removeprefix(_TRACKING): v for k, v in refs.items() if k != f"{_TRACKING}HEAD"}
+
+    async def _heads(self, branch: str | None = None) -> dict[str, str]:
+        """GitHub's branches now (or the one `branch`): name -> commit. Nothing in the clone
+        changes, so no lock is held."""
+        pattern = [f"refs/heads/{branch}"] if branch is not None else []
+        out = await self._network("ls-remote", "--heads", "origin", *pattern)
+        heads = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.startswith("refs/heads/") and (branch is None or ref == pattern[0]):
+                heads[ref.removeprefix("refs/heads/")] = sha
+        return heads
 
     async def _clone(self) -> None:
         """Clone beside the clone's place, then move it there: a clone cut short (a crash, a
@@ -271,24 +309,29 @@ class Remote:
         ask while a fetch of it runs share one begun after they asked, as a `sync` begun
         after they asked (a sprint's passes, status commits and merges each fetched the
         default branch, often at once)."""
-        tracking = f"refs/remotes/origin/{branch}"
+        tracking = f"{_TRACKING}{branch}"
         shared = self._branches.setdefault(branch, _BranchFetches())
         wanted, wanted_sync = shared.started + 1, self._fetches_started + 1
-        async with self._lock.exclusive():
-            if self._fetches_done >= wanted_sync:  # a whole fetch after the ask (pruned)
+        async with shared.turn:
+            if self._fetches_done >= wanted_sync:  # a whole sync after the ask (pruned)
                 return resolve(self.clone, tracking)  # None: GitHub has no such branch
-            if shared.done < wanted:
-                shared.started += 1
-                number = shared.started
+            if shared.done >= wanted:
+                return shared.tip
+            shared.started += 1
+            number = shared.started
+            there = (await self._heads(branch)).get(branch)
+            if there is not None and resolve(self.clone, tracking) != there:
                 spec = f"+refs/heads/{branch}:{tracking}"
                 try:
-                    await self._network("fetch", "--quiet", "origin", spec)
+                    async with self._lock.exclusive():
+                        if resolve(self.clone, tracking) != there:  # not fetched meanwhile
+                            await self._network("fetch", "--quiet", "origin", spec)
                 except GitFailed as exc:
                     if "couldn't find remote ref" not in exc.stderr:
                         raise
-                    shared.done, shared.tip = number, None
-                    return None
-                shared.done, shared.tip = number, await named(self.clone, tracking)
+                    there = None  # deleted since it was listed
+            shared.done = number
+            shared.tip = None if there is None else await named(self.clone, tracking)
             return shared.tip
 
     async def _has(self, ref: str) -> bool:

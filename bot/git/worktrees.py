@@ -7,6 +7,7 @@ A crash leaves nothing `ensure` cannot reuse or repair.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -14,8 +15,9 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
+from typing import Any, TypeVar
 
 import git
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 KEY = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$")
 USED_MARK = "orchestrator-last-used"
+T = TypeVar("T")
 _INITIALIZING = "initializing"  # the lock reason `git worktree add` writes until it is done
 
 
@@ -38,8 +41,21 @@ def worktree_root(data_dir: Path) -> Path:
     return data_dir / "worktrees"
 
 
+#: The threads worktree changes run in: most of them wait for the clone's turn to add, and
+#: in asyncio's default pool (six threads on two cores) twenty stories starting at once
+#: held every thread of the server's, and one another, up.
+_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="worktree")
+
+
+async def _off_loop(work: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_THREADS, work, *args)
+
+
 class Worktrees:
-    """The story worktrees of one clone; hold one instance per clone (it serializes git)."""
+    """The story worktrees of one clone; hold one instance per clone. It orders git: the
+    clone's worktrees added, repaired and removed one at a time (two `git worktree add` at
+    once can fail on each other's admin dir half made), a story's worktree by one thread at
+    a time; checkouts side by side, each in its own worktree."""
 
     def __init__(self, clone: Path, root: Path, *, lock_grace_s: float = 10.0) -> None:
         self.clone = clone.resolve()
@@ -49,6 +65,8 @@ class Worktrees:
         self.git_dir = Path(self.repo.git_dir)
         self.busy: set[str] = set()
         self._mutex = threading.Lock()
+        self._keys_mutex = threading.Lock()
+        self._keys: dict[str, threading.Lock] = {}
 
     def path_for(self, key: str) -> Path:
         if not KEY.match(key) or ".." in key:
@@ -57,15 +75,15 @@ class Worktrees:
 
     async def ensure(self, key: str, base: str) -> Path:
         """The story's worktree, made from `base` (the default branch's tip) when it is new."""
-        return await asyncio.to_thread(self.ensure_blocking, key, base)
+        return await _off_loop(self.ensure_blocking, key, base)
 
     async def remove(self, key: str) -> bool:
         """Remove the worktree and its local branch (the story's PR was merged or closed)."""
-        return await asyncio.to_thread(self.remove_blocking, key, True)
+        return await _off_loop(self.remove_blocking, key, True)
 
     async def sweep(self, owned: Collection[str]) -> list[str]:
         """Remove every worktree (and branch) no story in `owned` claims; busy ones stay."""
-        return await asyncio.to_thread(self.sweep_blocking, owned)
+        return await _off_loop(self.sweep_blocking, owned)
 
     @contextlib.asynccontextmanager
     async def leased(self, key: str, base: str) -> AsyncIterator[Path]:
@@ -93,21 +111,29 @@ class Worktrees:
         return 0.0
 
     def is_dirty(self, key: str) -> bool:
-        with self._mutex:
+        with self._story(key):
             return git.Repo(self.path_for(key)).is_dirty(untracked_files=True)
 
     def ensure_blocking(self, key: str, base: str) -> Path:
         path = self.path_for(key)
         branch = f"story/{key}"
-        with self._mutex:
-            clear_stale_locks(self.git_dir, self.lock_grace_s)
-            self._repair(path)
-            if path not in self._registered():
-                self.root.mkdir(parents=True, exist_ok=True)
-                if self._has_branch(branch):
-                    self.repo.git.worktree("add", str(path), branch)
-                else:
-                    self.repo.git.worktree("add", "-b", branch, str(path), base)
+        with self._story(key):
+            with self._mutex:
+                clear_stale_locks(self.git_dir, self.lock_grace_s)
+                self._repair(path)
+                if path not in self._registered():
+                    self.root.mkdir(parents=True, exist_ok=True)
+                    # Its files are checked out below, beside other stories' worktrees made;
+                    # no upstream is set (a config write per branch, and config's lock).
+                    if self._has_branch(branch):
+                        self.repo.git.worktree("add", "--no-checkout", str(path), branch)
+                    else:
+                        self.repo.git.worktree(
+                            "add", "--no-checkout", "--no-track", "-b", branch, str(path), base
+                        )
+            admin = self._admin_dir(path)
+            if admin is not None and not (admin / "index").exists():  # new, or cut short
+                git.Git(path).reset("--hard", "--quiet")  # its own index and files only
                 log.info("worktree created", extra={"story": key, "path": str(path), "base": base})
             self._mark_used(path)
         return path
@@ -115,7 +141,7 @@ class Worktrees:
     def remove_blocking(self, key: str, with_branch: bool) -> bool:
         path = self.path_for(key)
         branch = f"story/{key}"
-        with self._mutex:
+        with self._story(key), self._mutex:
             clear_stale_locks(self.git_dir, self.lock_grace_s)
             found = self._drop_worktree(path)
             if with_branch and self._has_branch(branch):
@@ -193,6 +219,11 @@ class Worktrees:
             if target == path / ".git":
                 return admin
         return None
+
+    def _story(self, key: str) -> threading.Lock:
+        """The lock of story `key`'s worktree."""
+        with self._keys_mutex:
+            return self._keys.setdefault(key, threading.Lock())
 
     def _has_branch(self, branch: str) -> bool:
         return resolve(self.clone, f"refs/heads/{branch}") is not None

@@ -34,7 +34,7 @@ class StoryBranch:
         await remote.sync()
         ours = f"refs/remotes/origin/story/{key}"
         theirs = resolve(remote.clone, ours) is not None
-        async with remote.exclusive():  # never beside another story's fetch
+        async with remote.adding():  # never beside a fetch
             worktree = await worktrees.ensure(
                 key, ours if theirs else f"refs/remotes/origin/{default}"
             )

@@ -17,9 +17,11 @@ pass `again_s` later, so a lost webhook only delays.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import sqlite3
+from collections.abc import Awaitable
 from typing import Any
 
 from typing_extensions import override
@@ -249,7 +251,21 @@ class Sprints(Passes[_Sprint]):
             })  # fmt: skip
             if head is not None:
                 await show_story_check(place, key, head, "verified", command=result.run.command)
-            await state.commit([Change(key, "review", seen="in-progress")])
+            # The reviewer starts beside the status commit (twenty stories' commits queue
+            # behind one another), which lands before any merge.
+            moving = asyncio.create_task(
+                self._moved(sprint, state, Change(key, "review", seen="in-progress"))
+            )
+            cancelled = False
+            try:
+                await self._follow(sprint, key, result.pull_number, issue, config, moving)
+            except asyncio.CancelledError:
+                cancelled = True
+                moving.cancel()
+                raise
+            finally:
+                if not cancelled:
+                    await moving
         elif isinstance(result, Blocked):
             if head is not None:
                 await show_story_check(place, key, head, "blocked", reason=result.reason)
@@ -257,15 +273,22 @@ class Sprints(Passes[_Sprint]):
             await escalate(
                 place, self.board.github.app_id, key, issue, result.text(), result.branch
             )
-        self.board.wake(sprint.installation_id, sprint.data)  # the labels follow the file
-        self.wake(sprint.installation_id, sprint.data)  # its place goes to the next story
-        if isinstance(result, Delivered):
-            await self._follow(sprint, key, result.pull_number, issue, config)
+            await self._moved(sprint, state)
+
+    async def _moved(self, sprint: _Sprint, state: StateCommitter, *changes: Change) -> None:
+        """A story's status committed, then the labels follow the file, and a pass gives a
+        story no longer in development its place."""
+        if changes:
+            await state.commit(changes)
+        self.board.wake(sprint.installation_id, sprint.data)
+        self.wake(sprint.installation_id, sprint.data)
 
     async def _follow(
-        self, sprint: _Sprint, key: str, number: int, issue: int | None, config: AgentsConfig
-    ) -> None:
-        """A ready pull request: reviewed once per head, a review addressed, else merged."""
+        self, sprint: _Sprint, key: str, number: int, issue: int | None, config: AgentsConfig,
+        before_merge: Awaitable[None] | None = None,
+    ) -> None:  # fmt: skip
+        """A ready pull request: reviewed once per head, a review addressed, else merged
+        (once `before_merge` is done)."""
         place, state = await self.place(sprint)
         pull = await place.gh.getitem(f"/repos/{sprint.data['full_name']}/pulls/{number}")
         if pull.get("state") == "open":
@@ -283,6 +306,8 @@ class Sprints(Passes[_Sprint]):
                     place, self.board.github.app_id, key, issue, addressed.reason, branch
                 )
                 return
+        if before_merge is not None:
+            await before_merge
         merged = await merge_story(
             place, key, number, auto_merge=config.auto_merge, method=config.merge_method,
             state=state, issue=issue,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bot.git.refs import resolve
+from bot.git.refs import listing, resolve
 from bot.git.worktrees import Worktrees
 from tests.git.conftest import git
 
@@ -64,3 +64,29 @@ def test_a_bare_clone_reads_as_git_does(worktrees: Worktrees, tmp_path: Path):
     for ref in ("HEAD", "refs/heads/main", "refs/heads/later", "refs/remotes/origin/main"):
         _agrees(bare, ref)
     assert resolve(bare, "refs/heads/main") == resolve(worktrees.clone, "refs/heads/main")
+
+
+def _listed_by_git(path: Path, prefix: str) -> dict[str, str]:
+    """for-each-ref's refs under `prefix`, but symbolic ones (origin/HEAD), left out."""
+    out = git(path, "for-each-ref", "--format=%(objectname) %(refname) %(symref)", prefix)
+    rows = [(line + " ").split(" ")[:3] for line in out.splitlines()]
+    return {name: sha for sha, name, symref in rows if not symref}
+
+
+async def test_refs_listed_from_files_agree_with_for_each_ref(worktrees: Worktrees):
+    clone, prefix = worktrees.clone, "refs/remotes/origin/"
+    for n in range(3):
+        git(clone, "update-ref", f"{prefix}story/1-{n}-x", "HEAD")
+    assert listing(clone, prefix) == _listed_by_git(clone, prefix)
+    assert set(listing(clone, prefix)) >= {f"{prefix}main", f"{prefix}story/1-0-x"}
+
+    git(clone, "pack-refs", "--all")  # packed, then one moved (loose again) and one deleted
+    other = git(clone, "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "other")
+    git(clone, "update-ref", f"{prefix}story/1-1-x", other)
+    git(clone, "update-ref", "-d", f"{prefix}story/1-2-x")
+    (worktrees.git_dir / f"{prefix}story/1-0-x.lock").write_text("")  # a ref being written
+    assert listing(clone, prefix) == _listed_by_git(clone, prefix)
+    assert listing(clone, prefix)[f"{prefix}story/1-1-x"] == other
+    path = await worktrees.ensure("1-1-login", "origin/main")  # from a worktree: the clone's
+    assert listing(path, prefix) == _listed_by_git(clone, prefix)
+    assert listing(clone, "refs/../") == {} and listing(clone / "none", prefix) == {}

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.git.refs import resolve
 from bot.git.remote import GitFailed, Identity, Remote, git, run_branch
 from bot.github.auth import AppCredentials
 from bot.github.client import GitHubClients, WritePacing
@@ -164,69 +165,89 @@ async def test_a_clone_cut_short_is_redone_not_taken_for_one(world):
     assert not remote.clone.with_name(remote.clone.name + ".partial").exists()
 
 
-async def test_syncs_asked_while_a_fetch_runs_share_the_next_one(world, monkeypatch):
-    """Twenty stories starting at once each ask for a fetch: those that ask while one runs
-    share one fetch begun after they asked, and each sees what GitHub had when it asked."""
+async def test_syncs_asked_while_one_runs_share_the_next_and_fetch_only_what_moved(
+    world, monkeypatch
+):
+    """Twenty stories starting at once each ask for a sync: those that ask while one runs
+    share one begun after they asked, and each sees what GitHub had when it asked. A sync
+    asks GitHub what its branches name, and fetches only when the clone's differ."""
     import asyncio
 
     sim, repository, remote, _issued = world
-    fetches, pushed = await _a_push_during_the_first_fetch(world, monkeypatch)
+    asked, pushed = await _a_push_during_the_first_ask(world, monkeypatch)
     first = asyncio.create_task(remote.sync())
-    await pushed.wait()  # the first fetch ran before the push: these ask after it
+    await pushed.wait()  # the first asked before the push: these ask after it
     await asyncio.gather(*(remote.sync() for _ in range(10)))
     await first
-    # The first of the ten fetches at once; the nine that ask while it runs share the next.
-    assert len(fetches) == 3
+    # The first (nothing new); the first of the ten (the push: fetched); the nine that ask
+    # while it runs share the next (nothing new again).
+    assert [a[0] for a in asked] == ["ls-remote", "ls-remote", "fetch", "ls-remote"]
+    assert "--prune" in asked[2]
     tip = (await sim.git.git(repository, "rev-parse", "main")).strip()
     seen = await git("rev-parse", "refs/remotes/origin/main", cwd=remote.clone)
     assert seen.strip() == tip  # the push made before they asked is seen
-    await remote.sync()  # asked with no fetch running: a fetch of its own
-    assert len(fetches) == 4
+    await remote.sync()  # asked with none running: its own ask, and nothing to fetch
+    assert [a[0] for a in asked[4:]] == ["ls-remote"]
+    # A branch made, and one deleted, on GitHub: fetched, and pruned.
+    await sim.push(repository, by="mona", files={"c.md": "c\n"}, message="C", branch="topic")
+    await remote.sync()
+    assert await git("rev-parse", "refs/remotes/origin/topic", cwd=remote.clone)
+    await sim.git.git(repository, "branch", "-D", "topic")
+    await remote.sync()
+    assert [a[0] for a in asked[5:]] == ["ls-remote", "fetch", "ls-remote", "fetch"]
+    with pytest.raises(GitFailed):
+        await git("rev-parse", "--verify", "refs/remotes/origin/topic", cwd=remote.clone)
 
 
 async def test_fetches_of_a_branch_asked_at_once_share_the_next_one(world, monkeypatch):
     """A sprint's passes, status commits and merges each fetch the default branch, often at
     once: those that ask while one runs share one begun after they asked, and each gets the
-    tip GitHub had when it asked; a branch GitHub lacks is None for all who shared."""
+    tip GitHub had when it asked; a branch GitHub lacks is None for all who shared. Only a
+    branch GitHub moved is fetched."""
     import asyncio
 
     sim, repository, remote, _issued = world
-    fetches, pushed = await _a_push_during_the_first_fetch(world, monkeypatch)
+    asked, pushed = await _a_push_during_the_first_ask(world, monkeypatch)
     first = asyncio.create_task(remote.fetch("main"))
     await pushed.wait()
     tips = await asyncio.gather(*(remote.fetch("main") for _ in range(10)))
     before = await first
     tip = (await sim.git.git(repository, "rev-parse", "main")).strip()
-    assert len(fetches) == 3 and before != tip  # the first; the first of the ten; the rest
+    assert before != tip  # the first asked before the push: nothing to fetch for it
     assert set(tips) == {tip}  # the push made before they asked is seen by every one
+    assert [a[0] for a in asked] == ["ls-remote", "ls-remote", "fetch", "ls-remote"]
+    assert asked[2][-1] == "+refs/heads/main:refs/remotes/origin/main"
+    assert await remote.fetch("main") == tip  # GitHub's is the clone's: nothing fetched
+    assert [a[0] for a in asked[4:]] == ["ls-remote"]
+    del asked[:]
     assert await asyncio.gather(*(remote.fetch("gone") for _ in range(3))) == [None] * 3
-    assert len(fetches) == 5  # the first alone, the two at once after it together
-    # A whole-clone fetch begun after the ask serves it too: one runs, then a sync and a
-    # fetch of main ask; the sync goes first and the fetch of main takes its answer.
-    del fetches[:]
-    running = asyncio.create_task(remote.fetch("other"))
-    await asyncio.sleep(0)
-    waiting = [asyncio.create_task(remote.sync()), asyncio.create_task(remote.fetch("main"))]
-    await running
-    assert (await asyncio.gather(*waiting))[1] == tip
-    assert [a[-1] for a in fetches] == ["+refs/heads/other:refs/remotes/origin/other", "origin"]
+    assert [a[0] for a in asked] == ["ls-remote"] * 2  # the first alone, then the two
+    # A sync and a fetch of a branch made meanwhile, at once: each finds it, and its
+    # objects are fetched once (the second to hold the clone finds them there).
+    del asked[:]
+    await sim.push(repository, by="mona", files={"d.md": "d\n"}, message="D", branch="topic")
+    topic = (await sim.git.git(repository, "rev-parse", "topic")).strip()
+    _, fetched = await asyncio.gather(remote.sync(), remote.fetch("topic"))
+    assert fetched == topic == resolve(remote.clone, "refs/remotes/origin/topic")
+    assert sorted(a[0] for a in asked) == ["fetch", "ls-remote", "ls-remote"], asked
 
 
-async def _a_push_during_the_first_fetch(world, monkeypatch):
-    """The clone synced, then its fetches counted (their arguments), a person's push landing
-    on GitHub while the first of them runs; (the fetches, set once that push is made)."""
+async def _a_push_during_the_first_ask(world, monkeypatch):
+    """The clone synced, then what it asks of GitHub recorded (ls-remote and fetch, with
+    their arguments), a person's push landing on GitHub just after the first ask has its
+    answer; (the asks, set once that push is made)."""
     import asyncio
 
     sim, repository, remote, _issued = world
     await remote.sync()
-    fetches: list[tuple[str, ...]] = []
+    asked: list[tuple[str, ...]] = []
     real = remote._network
     pushed = asyncio.Event()
 
     async def network(*args: str, cwd: Path | None = None) -> str:
-        if args[0] == "fetch":
-            fetches.append(args)
-            if len(fetches) == 1:
+        if args[0] in ("fetch", "ls-remote"):
+            asked.append(args)
+            if not pushed.is_set():
                 out = await real(*args, cwd=cwd)
                 await sim.push(repository, by="mona", files={"b.md": "b\n"}, message="B")
                 pushed.set()
@@ -234,4 +255,4 @@ async def _a_push_during_the_first_fetch(world, monkeypatch):
         return await real(*args, cwd=cwd)
 
     monkeypatch.setattr(remote, "_network", network)
-    return fetches, pushed
+    return asked, pushed

@@ -99,6 +99,33 @@ async def test_an_interrupted_worktree_add_is_repaired(worktrees: Worktrees):
     assert not (worktrees.git_dir / "worktrees" / "1-1-login" / "locked").exists()
 
 
+async def test_a_checkout_cut_short_after_the_add_is_finished(worktrees: Worktrees):
+    # The add is done, its files not yet written (the checkout runs after it, beside other
+    # stories' adds): registered, unlocked, no index, no files.
+    path = await worktrees.ensure("1-1-login", BASE)
+    (worktrees.git_dir / "worktrees" / "1-1-login" / "index").unlink()
+    shutil.rmtree(path / "src")
+    assert await worktrees.ensure("1-1-login", BASE) == path
+    assert (path / "src/0/f0.txt").read_text() == "file 0\n"
+    assert git(path, "status", "--porcelain") == ""
+
+
+async def test_many_stories_at_once_each_get_their_own_checked_out_worktree(
+    worktrees: Worktrees,
+):
+    keys = [f"1-{n}-story" for n in range(1, 13)]
+    paths = await asyncio.gather(*(worktrees.ensure(key, BASE) for key in keys))
+    tip = git(worktrees.clone, "rev-parse", BASE)
+    for key, path in zip(keys, paths, strict=True):
+        assert git(path, "branch", "--show-current") == f"story/{key}"
+        assert git(path, "rev-parse", "HEAD") == tip
+        assert git(path, "status", "--porcelain") == ""
+        assert (path / "src/0/f0.txt").is_file()
+    assert worktrees.stories() == sorted(keys)
+    # No upstream per story branch in the clone's config (and no contention on its lock).
+    assert "branch.story/" not in git(worktrees.clone, "config", "--list", "--local")
+
+
 async def test_removing_a_story_removes_its_worktree_and_branch(worktrees: Worktrees):
     path = await worktrees.ensure("1-1-login", BASE)
     (path / "wip.txt").write_text("dirty")
