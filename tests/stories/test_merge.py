@@ -20,6 +20,7 @@ from bot.stories.merge import (
     merge_story,
 )
 from bot.stories.review import review_pull
+from githubsim.merges import NotMergeable
 from tests.stories.project import FILES, OPS, SPRINT_STATUS
 from tests.stories.test_address import app_comments
 from tests.stories.test_review import delivered_multiply
@@ -211,8 +212,9 @@ async def test_auto_merge_brings_a_branch_up_to_date_and_hands_back_a_conflict(s
 async def test_a_conflict_the_merge_itself_finds_is_waited_out_quietly(stage):
     """Mergeability not computed yet holds nothing up (GitHub answers null after each push to
     the base); where the merge itself finds a conflict (a push to the base just before it:
-    GitHub's 405), the story waits without a word on the pull request, and the next look
-    hands the conflict back."""
+    GitHub's 405), the pull request is looked at again once GitHub has said so, and the
+    conflict handed back without a word of refusal on the pull request; while GitHub has
+    not said, the story waits, quietly."""
     pull = await delivered_multiply(stage)
     await stage.sim.settle()
     await stage.sim.review(stage.repository, pull.pull_number, by="mona", event="APPROVE")
@@ -233,15 +235,22 @@ async def test_a_conflict_the_merge_itself_finds_is_waited_out_quietly(stage):
         pulls.get(stage.repository, pull.pull_number).mergeable = None
         return await real_merge(*args, **kwargs)
 
-    pulls.compute_mergeable, pulls.merge = not_yet, pushed_first
+    async def unknown(*args, **kwargs):  # GitHub's merge refuses; the pull request says null
+        raise NotMergeable("Pull Request is not mergeable")
+
+    pulls.compute_mergeable, pulls.merge = not_yet, unknown
     pulls.get(stage.repository, pull.pull_number).mergeable = None
     try:
         waiting = await merge_story(stage.place, KEY, pull.pull_number)
+        assert waiting == Wait(
+            "GitHub found the branch not mergeable: its mergeability decides next"
+        )
+        pulls.merge = pushed_first
+        conflicted = await merge_story(stage.place, KEY, pull.pull_number)
     finally:
         pulls.compute_mergeable, pulls.merge = real_compute, real_merge
-    assert waiting == Wait("GitHub found the branch not mergeable: its mergeability decides next")
+    assert conflicted == Conflicted(KEY, ("calc/ops.py",))
     assert app_comments(stage.repository, pull.pull_number) == []
     assert pulls.get(stage.repository, pull.pull_number).merged_at is None
     await stage.sim.settle()
-    conflicted = await merge_story(stage.place, KEY, pull.pull_number)
-    assert conflicted == Conflicted(KEY, ("calc/ops.py",))
+    assert await merge_story(stage.place, KEY, pull.pull_number) == conflicted
