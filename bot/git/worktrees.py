@@ -110,6 +110,15 @@ class Worktrees:
                     return candidate.stat().st_mtime
         return 0.0
 
+    def ready(self, key: str) -> bool:
+        """Whether the story's worktree is there as `ensure` leaves it: registered, its add
+        finished, its files checked out (file reads only)."""
+        path = self.path_for(key)
+        admin = self._admin_dir(path)
+        if admin is None or not path.is_dir() or not (admin / "index").is_file():
+            return False
+        return not (admin / "locked").is_file()
+
     def is_dirty(self, key: str) -> bool:
         with self._story(key):
             return git.Repo(self.path_for(key)).is_dirty(untracked_files=True)

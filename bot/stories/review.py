@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -24,6 +25,7 @@ from bot.agents.task_agent import prompt
 from bot.engine.confine import confinement_for
 from bot.engine.loader import load
 from bot.engine.tasks import Task
+from bot.git.refs import resolve
 from bot.llm.errors import LLMError
 from bot.llm.types import Message, Request
 from bot.stories.branch import StoryBranch
@@ -192,11 +194,10 @@ async def review_pull(place: Place, means: Means, key: str, pull_number: int) ->
                         again=True)  # fmt: skip
     started = {"status": "in_progress", "output": {"title": "Reviewing", "summary": "…"}}
     await show_check(place, head, external, started)
-    default = str(place.repository["default_branch"])
-    branch = await StoryBranch.prepare(place.remote, place.worktrees, key, default, place.identity)
+    worktree = await _worktree(place, key, head)
     patches = await pull_files(place, pull)
     try:
-        summary, findings, model = await _ask(place, means, branch, patches)
+        summary, findings, model = await _ask(place, means, worktree, key, patches)
     except (ReviewNotMade, ConfigError, FileNotFoundError, LLMError) as exc:
         # The check run stays open and says why; a retry (the wiring's) reviews again.
         why = str(exc) if isinstance(exc, ReviewNotMade) else f"{type(exc).__name__}: {exc}"
@@ -235,13 +236,25 @@ def _completed(passed: bool, body: str) -> dict[str, Any]:
     }
 
 
+async def _worktree(place: Place, key: str, head: str) -> Path:
+    """Where the reviewer reads the story, its documents and the config as of the head it
+    reviews: the story's own worktree where development left it there (no fetch), else
+    brought to GitHub's branch (a person pushed to it, another machine developed it, or the
+    worktree was evicted)."""
+    path = place.worktrees.path_for(key)
+    if place.worktrees.ready(key) and resolve(path, "HEAD") == head:
+        return path
+    default = str(place.repository["default_branch"])
+    branch = await StoryBranch.prepare(place.remote, place.worktrees, key, default, place.identity)
+    return branch.worktree
+
+
 async def _ask(
-    place: Place, means: Means, branch: StoryBranch, patches: Mapping[str, str]
+    place: Place, means: Means, worktree: Path, key: str, patches: Mapping[str, str]
 ) -> tuple[str, list[Finding], str]:
     """One request in a fresh context: the persona, the story, the diff; the findings."""
-    worktree = branch.worktree
     config = load_config(worktree, {}, check_models=False)
-    story: Story = find(worktree, branch.key)
+    story: Story = find(worktree, key)
     project = await asyncio.to_thread(load, worktree)
     workflow = next((w for n in REVIEW_WORKFLOWS if (w := project.workflow(n))), None)
     persona = persona_for(project.agents, workflow.agent if workflow and workflow.agent else "dev")

@@ -126,6 +126,21 @@ async def test_many_stories_at_once_each_get_their_own_checked_out_worktree(
     assert "branch.story/" not in git(worktrees.clone, "config", "--list", "--local")
 
 
+async def test_a_worktree_is_ready_only_as_ensure_leaves_it(worktrees: Worktrees):
+    assert not worktrees.ready("1-1-login")
+    path = await worktrees.ensure("1-1-login", BASE)
+    assert worktrees.ready("1-1-login")
+    admin = worktrees.git_dir / "worktrees" / "1-1-login"
+    (admin / "locked").write_text("initializing")  # an add under way, or cut short
+    assert not worktrees.ready("1-1-login")
+    (admin / "locked").unlink()
+    (admin / "index").unlink()  # added, not yet checked out
+    assert not worktrees.ready("1-1-login")
+    await worktrees.ensure("1-1-login", BASE)
+    shutil.rmtree(path)  # its directory gone
+    assert not worktrees.ready("1-1-login")
+
+
 async def test_removing_a_story_removes_its_worktree_and_branch(worktrees: Worktrees):
     path = await worktrees.ensure("1-1-login", BASE)
     (path / "wip.txt").write_text("dirty")

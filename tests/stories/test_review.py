@@ -80,6 +80,34 @@ async def test_a_review_with_inline_comments_and_a_failing_check_posted_once(sta
     assert [r.name for r in runs].count("ao/review") == 1
 
 
+async def test_the_reviewer_reads_the_worktree_development_left_at_the_head(stage, monkeypatch):
+    """The story's worktree is at the head under review: nothing is fetched for the review
+    (twenty stories' reviews each waited for a whole-clone fetch); a worktree gone is made
+    again from GitHub's branch."""
+    pull = await delivered_multiply(stage)
+    asked: list[tuple[str, ...]] = []
+    real = stage.place.remote._network
+
+    async def network(*args, cwd=None):
+        asked.append(args)
+        return await real(*args, cwd=cwd)
+
+    monkeypatch.setattr(stage.place.remote, "_network", network)
+    assert stage.place.worktrees.ready("1-2-multiply")
+    reviewed = await review_pull(stage.place, stage.means, "1-2-multiply", pull.pull_number)
+    assert reviewed.passed and asked == []
+    await stage.place.worktrees.remove("1-2-multiply")
+    assert not stage.place.worktrees.ready("1-2-multiply")
+    await stage.sim.push(
+        stage.repository, by="mona", branch="story/1-2-multiply", message="A person's line",
+        files={"NOTES.md": "mine\n"},
+    )  # fmt: skip
+    asked.clear()
+    again = await review_pull(stage.place, stage.means, "1-2-multiply", pull.pull_number)
+    assert not again.again and [a[0] for a in asked][:1] == ["ls-remote"]
+    assert (stage.place.worktrees.path_for("1-2-multiply") / "NOTES.md").read_text() == "mine\n"
+
+
 async def test_the_reviewer_has_its_own_model_when_the_config_names_one(stage):
     pull = await delivered_multiply(stage)
     await stage.sim.push(
