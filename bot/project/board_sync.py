@@ -22,6 +22,7 @@ from typing import Any
 
 from gidgethub.abc import GitHubAPI
 
+from bot.git.refs import resolve
 from bot.git.remote import GitFailed, git
 from bot.github.markers import marker
 from bot.project.board import Board, Event, epics_of
@@ -190,8 +191,10 @@ class BoardSync:
         tip = f"refs/remotes/origin/{home.default_branch}"
         try:
             if (checkout / ".git").exists():
-                await git("checkout", "--quiet", "--force", "--detach", tip, cwd=checkout)
-                await git("clean", "-fdxq", cwd=checkout)
+                at = resolve(remote.clone, tip)
+                if at is None or resolve(checkout, "HEAD") != at:  # only read here: as left
+                    await git("checkout", "--quiet", "--force", "--detach", tip, cwd=checkout)
+                    await git("clean", "-fdxq", cwd=checkout)
             else:
                 async with remote.exclusive():
                     await git("worktree", "prune", cwd=remote.clone)

@@ -279,3 +279,38 @@ async def test_a_dependency_cycle_is_one_escalation_and_starts_nothing(stage):
     [ring] = [i for i in issues if "ring" in i["title"]]
     assert "1-1-subtract → 1-2-multiply → 1-1-subtract" in ring["body"]
     assert await stage.pulls() == []
+
+
+async def test_a_board_pass_checks_out_the_default_branch_only_when_it_moved(stage, monkeypatch):
+    """The board reads the sprint from a checkout of the default branch: a pass that finds
+    the branch where the last one left it runs no checkout (a sprint makes dozens of
+    passes), one after a push reads the new commit."""
+    import bot.project.board_sync as board_sync
+
+    files = {SPRINT_PATH: SPRINT, ".github/orchestrator.yml": CONFIG}
+    await stage.sim.push(stage.repository, by="mona", message="The sprint", files=files)
+    board = BoardSync(GitHubHome(stage.clients, stage.data_dir, APP_ID), stage.data_dir)
+    data = dict(await stage.place.gh.getitem(f"/repos/{stage.repository.full_name}"))
+    repo = board.repository(stage.installation_id, data)
+    ran: list[str] = []
+    real = board_sync.git
+
+    async def git(*args, **kwargs):
+        ran.append(args[0])
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(board_sync, "git", git)
+    try:
+        await board.sync(repo)  # the checkout made
+        ran.clear()
+        await board.sync(repo)
+        assert "checkout" not in ran and "clean" not in ran
+        moved = SPRINT.replace("1-2-multiply: backlog", "1-2-multiply: ready-for-dev")
+        await stage.sim.push(stage.repository, by="mona", message="Ready",
+                             files={SPRINT_PATH: moved})  # fmt: skip
+        await board.sync(repo)
+        assert ran.count("checkout") == 1
+        checkout = stage.data_dir / "worktrees" / "board" / stage.repository.full_name
+        assert (checkout / SPRINT_PATH).read_text() == moved
+    finally:
+        await board.close()
