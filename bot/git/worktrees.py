@@ -128,7 +128,7 @@ class Worktrees:
         branch = f"story/{key}"
         with self._story(key):
             with self._mutex:
-                clear_stale_locks(self.git_dir, self.lock_grace_s)
+                clear_stale_locks(self.git_dir, self.lock_grace_s, self._others_live(key))
                 self._repair(path)
                 if path not in self._registered():
                     self.root.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,7 @@ class Worktrees:
         path = self.path_for(key)
         branch = f"story/{key}"
         with self._story(key), self._mutex:
-            clear_stale_locks(self.git_dir, self.lock_grace_s)
+            clear_stale_locks(self.git_dir, self.lock_grace_s, self._others_live(key))
             found = self._drop_worktree(path)
             if with_branch and self._has_branch(branch):
                 self.repo.git.branch("-D", branch)
@@ -233,6 +233,13 @@ class Worktrees:
         """The lock of story `key`'s worktree."""
         with self._keys_mutex:
             return self._keys.setdefault(key, threading.Lock())
+
+    def _others_live(self, key: str) -> set[Path]:
+        """The admin dirs of the other stories' worktrees a thread is changing now."""
+        with self._keys_mutex:
+            busy = [k for k, lock in self._keys.items() if k != key and lock.locked()]
+        wanted = {self.path_for(k) / ".git" for k in busy}
+        return {admin for admin, target in self._admin_dirs() if target in wanted}
 
     def _has_branch(self, branch: str) -> bool:
         return resolve(self.clone, f"refs/heads/{branch}") is not None

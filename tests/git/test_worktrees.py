@@ -60,13 +60,31 @@ async def test_stale_locks_left_by_a_crash_are_cleared(worktrees: Worktrees, loc
     git(path, "commit", "-q", "-m", "after the crash")
 
 
-async def test_a_fresh_lock_is_waited_out_before_it_is_cleared(worktrees: Worktrees):
+async def test_a_fresh_lock_is_left_to_its_git_and_cleared_once_stale(worktrees: Worktrees):
+    # A young lock may be a live git's (a push, another story's checkout): left alone, and
+    # nothing waits for it; once older than the grace, a crash left it.
     lock = worktrees.git_dir / "index.lock"
     lock.write_text("")
     started = time.monotonic()
     path = await worktrees.ensure("1-1-login", BASE)
-    assert time.monotonic() - started >= worktrees.lock_grace_s * 0.9
-    assert not lock.exists() and path.is_dir()
+    assert time.monotonic() - started < worktrees.lock_grace_s and lock.exists()
+    os.utime(lock, (time.time() - 3600, time.time() - 3600))
+    assert await worktrees.ensure("1-1-login", BASE) == path
+    assert not lock.exists()
+
+
+def test_a_worktree_another_thread_changes_keeps_its_locks_whatever_their_age(
+    worktrees: Worktrees,
+):
+    worktrees.ensure_blocking("1-1-login", BASE)
+    mine = worktrees.git_dir / "worktrees" / "1-1-login" / "index.lock"
+    mine.write_text("")  # a long checkout under way in another thread
+    os.utime(mine, (time.time() - 3600, time.time() - 3600))
+    with worktrees._story("1-1-login"):
+        worktrees.ensure_blocking("1-2-other", BASE)
+        assert mine.exists()
+    worktrees.ensure_blocking("1-2-other", BASE)  # the thread is done: a crash's now
+    assert not mine.exists()
 
 
 async def test_a_lost_checkout_is_made_again_and_its_commits_kept(worktrees: Worktrees):
