@@ -230,10 +230,13 @@ async def _merge_once(
     pull = await read_pull(place, pull_number, patient=patient)
     if pull.get("merged"):
         return await on_merged(place, key, str(pull["merge_commit_sha"]), state, deps, issue)
-    decision = decide(await gather(place, pull), auto_merge=auto_merge, method=method)
-    if not isinstance(decision, MergeNow) and pull.get("mergeable") is None and not patient:
-        pull = await read_pull(place, pull_number)  # a conflict is said before anything else
-        decision = decide(await gather(place, pull), auto_merge=auto_merge, method=method)
+    facts = await gather(place, pull)
+    decision = decide(facts, auto_merge=auto_merge, method=method)
+    if not isinstance(decision, MergeNow) and facts.mergeable is None and not patient:
+        # A conflict is said before anything else: only GitHub's word on it can change this.
+        computed = (await read_pull(place, pull_number)).get("mergeable")
+        facts = dataclasses.replace(facts, mergeable=computed)
+        decision = decide(facts, auto_merge=auto_merge, method=method)
     if isinstance(decision, Wait):
         return decision
     if isinstance(decision, UpdateFirst):
